@@ -1,0 +1,1 @@
+"""Predictor-guided hyperparameter search as a keras-tuner plugin."""
