@@ -1,0 +1,126 @@
+"""The batch-level callback that turns a Keras training run into a budgeted trial.
+
+It records the training loss of every optimizer step, reports each early window mean and the
+final mean to the oracle as they complete, stops the run when the oracle or the budget says
+so (at ``full_steps``) or when the loss stops being finite, and writes full checkpoints along the way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from kt_predictive.budget import StepBudget, final_mean, window_mean
+
+
+def _running_mean_tracker(model: keras.Model, metric: str):
+    """The ``Mean`` metric behind ``logs[metric]``, if the model has one.
+
+    Keras logs a running mean of the loss over the epoch so far. Its ``total`` and ``count``
+    variables give each step's own (batch-size weighted) loss exactly, by difference.
+    """
+    for candidate in model.metrics:
+        if candidate.name == metric and hasattr(candidate, "total") and hasattr(candidate, "count"):
+            return candidate
+    return None
+
+
+class StepBudgetCallback(keras.callbacks.Callback):
+    """Counts optimizer steps and drives one trial through its budget.
+
+    Args:
+        budget: The step budget of the search.
+        losses: Per-step losses of the steps already trained (empty for a new trial, the
+            checkpoint's curve for a resumed one).
+        report: ``report(step, value) -> stop`` sends a window mean (at ``window``,
+            ``2·window``, … ``early_steps``), the final mean (at ``full_steps``) or a
+            non-finite loss (at the step where it appeared) to the oracle, and returns
+            whether the oracle wants the trial stopped.
+        save: ``save(losses)`` writes a full checkpoint after ``len(losses)`` steps.
+        checkpoint_every: Steps between checkpoints; one is always written at every early
+            window, so an exploration trial ends with one at ``early_steps``.
+        metric: The training metric whose per-step value makes the curve.
+    """
+
+    def __init__(
+        self,
+        budget: StepBudget,
+        losses: np.ndarray,
+        report: Callable[[int, float], bool],
+        save: Callable[[np.ndarray], None],
+        checkpoint_every: int,
+        metric: str = "loss",
+    ):
+        super().__init__()
+        self.budget = budget
+        self.losses = list(np.asarray(losses, dtype=np.float32))
+        self.report = report
+        self.save = save
+        self.checkpoint_every = checkpoint_every
+        self.metric = metric
+        self.diverged_at: int | None = None
+        self.stopped_by_oracle = False
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps trained so far, over every run of this trial."""
+        return len(self.losses)
+
+    def on_train_begin(self, logs=None):
+        self._tracker = _running_mean_tracker(self.model, self.metric)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras resets its metrics at every epoch start.
+        self._seen_total, self._seen_count = 0.0, 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._first_batch = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        # With steps_per_execution > 1 one call covers several optimizer steps; each gets
+        # their mean loss, which keeps window sums exact when windows align with them.
+        n_steps = batch - self._first_batch + 1
+        value = self._step_loss(logs or {})
+        for _ in range(n_steps):
+            self.losses.append(value)
+            if self._after_step(value):
+                self.model.stop_training = True
+                return
+
+    def _step_loss(self, logs: dict) -> float:
+        if self._tracker is None:
+            if self.metric not in logs:
+                raise KeyError(
+                    f"training logs have no {self.metric!r}; the objective must be a training "
+                    f"metric the model logs every batch (logged: {sorted(logs)})"
+                )
+            return float(logs[self.metric])
+        total = float(keras.ops.convert_to_numpy(self._tracker.total))
+        count = float(keras.ops.convert_to_numpy(self._tracker.count))
+        value = (total - self._seen_total) / (count - self._seen_count)
+        self._seen_total, self._seen_count = total, count
+        return value
+
+    def _after_step(self, value: float) -> bool:
+        """Handles the step just recorded; returns whether training must stop."""
+        step = self.steps
+        if not math.isfinite(value):
+            self.diverged_at = step
+            self.report(step, value)
+            return True
+        curve = np.asarray(self.losses)
+        early_window_end = step <= self.budget.early_steps and step % self.budget.window == 0
+        if early_window_end or (
+            step % self.checkpoint_every == 0 and step < self.budget.full_steps
+        ):
+            self.save(curve)
+        if early_window_end and self.report(step, window_mean(curve, step, self.budget.window)):
+            self.stopped_by_oracle = True
+            return True
+        if step == self.budget.full_steps:
+            self.report(step, final_mean(curve, self.budget))
+            return True
+        return False

@@ -1,0 +1,132 @@
+"""The search space as finite value grids.
+
+The method allocates a probability to every value of every hyperparameter, so each
+hyperparameter must have a finite list of values. keras-tuner's Choice, Boolean and Fixed
+have one; Int and Float have one when they declare a ``step`` (keras-tuner gives a linear
+Int ``step=1`` by default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras_tuner
+from keras_tuner import errors
+
+Value = bool | int | float | str
+
+# Numeric grids whose largest value is at least this many times the smallest are encoded on
+# a log scale for the predictor (learning rates 2e-5..2e-2), others linearly (filter counts).
+LOG_SCALE_RATIO = 10.0
+
+
+@dataclass(frozen=True)
+class ValueGrid:
+    """The finite list of values one hyperparameter can take.
+
+    Attributes:
+        name: The hyperparameter's name.
+        values: Its values, as plain Python scalars, in declaration order.
+        kind: ``"categorical"`` (strings), ``"boolean"`` or ``"numeric"``.
+        log_scale: Whether the predictor encodes this numeric hyperparameter as log10.
+    """
+
+    name: str
+    values: tuple[Value, ...]
+    kind: str
+    log_scale: bool = False
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def index(self, value: Value) -> int:
+        """Position of ``value`` in the grid (floats match within rounding error)."""
+        for i, candidate in enumerate(self.values):
+            if candidate == value:
+                return i
+            if (
+                self.kind == "numeric"
+                and isinstance(value, int | float)
+                and math.isclose(candidate, value, rel_tol=1e-9, abs_tol=1e-12)
+            ):
+                return i
+        raise ValueError(
+            f"value {value!r} is not in the grid of hyperparameter {self.name!r}: "
+            f"{list(self.values)}"
+        )
+
+
+def _plain(value: object) -> Value:
+    """Converts numpy scalars to Python ones so grids stay JSON-serialisable."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise errors.FatalValueError(
+        f"hyperparameter value {value!r} of type {type(value).__name__} cannot be stored; "
+        "use bool, int, float or str values"
+    )
+
+
+def grid_of(hp: keras_tuner.engine.hyperparameters.HyperParameter) -> ValueGrid:
+    """Returns the value grid of one keras-tuner hyperparameter.
+
+    Raises:
+        keras_tuner.errors.FatalValueError: for an Int or Float without ``step``.
+    """
+    hp_types = keras_tuner.engine.hyperparameters
+    if isinstance(hp, hp_types.Boolean):
+        return ValueGrid(hp.name, (False, True), "boolean")
+    if isinstance(hp, hp_types.Fixed):
+        value = _plain(hp.value)
+        kind = "categorical" if isinstance(value, str) else "numeric"
+        kind = "boolean" if isinstance(value, bool) else kind
+        return ValueGrid(hp.name, (value,), kind)
+    if isinstance(hp, hp_types.Choice):
+        values = tuple(_plain(v) for v in hp.values)
+        if all(isinstance(v, bool) for v in values):
+            return ValueGrid(hp.name, values, "boolean")
+        if any(isinstance(v, str) for v in values):
+            return ValueGrid(hp.name, values, "categorical")
+        return ValueGrid(hp.name, values, "numeric", _spans_decades(values))
+    if isinstance(hp, hp_types.Int | hp_types.Float):
+        if hp.step is None:
+            kind = type(hp).__name__
+            raise errors.FatalValueError(
+                f"hyperparameter {hp.name!r} is an {kind} without a step, so it has no finite "
+                "list of values to allocate probabilities to. Give it a grid: "
+                f"hp.{kind}({hp.name!r}, {hp.min_value}, {hp.max_value}, step=..., "
+                f"sampling={hp.sampling!r}) or hp.Choice({hp.name!r}, [v1, v2, ...])"
+            )
+        values = tuple(_plain(v) for v in hp.values)
+        return ValueGrid(hp.name, values, "numeric", _spans_decades(values))
+    raise errors.FatalValueError(
+        f"hyperparameter {hp.name!r} has unsupported type {type(hp).__name__}; "
+        "use Choice, Boolean, Fixed, or Int/Float with a step"
+    )
+
+
+def _spans_decades(values: tuple[Value, ...]) -> bool:
+    low, high = min(values), max(values)
+    return low > 0 and high / low >= LOG_SCALE_RATIO
+
+
+def value_grids(hyperparameters: keras_tuner.HyperParameters) -> list[ValueGrid]:
+    """The grids of every hyperparameter of a search space, in declaration order.
+
+    Raises:
+        keras_tuner.errors.FatalValueError: for an empty space or a hyperparameter without
+            a finite grid.
+    """
+    if not hyperparameters.space:
+        raise errors.FatalValueError(
+            "the search space is empty: declare hyperparameters in the hypermodel's build() "
+            "(hp.Choice, hp.Int(..., step=...), ...) or pass hyperparameters= to the oracle"
+        )
+    return [grid_of(hp) for hp in hyperparameters.space]
+
+
+def space_size(grids: list[ValueGrid]) -> int:
+    """Number of configurations of the grids (ignoring conditional scopes)."""
+    return math.prod(len(grid) for grid in grids)

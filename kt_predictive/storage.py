@@ -1,0 +1,74 @@
+"""Atomic file writes and clear errors for unreadable state.
+
+A search may be killed at any moment (kill -9, a preempted machine). Every file it writes is
+first written to a temporary file in the same folder and then renamed over the target, so a
+reader sees either the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Calls ``write(file)`` on a temporary file, then renames it to ``path``.
+
+    Raises:
+        OSError: with the path and the reason (disk full, no permission) when the folder
+            cannot be written; the previous file at ``path`` is left as it was.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise OSError(
+            error.errno, f"cannot write {path}: {error.strerror}; free disk space or choose a "
+            "writable directory"
+        ) from error
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException as error:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OSError(
+                error.errno, f"cannot write {path}: {error.strerror}; free disk space or "
+                "choose a writable directory"
+            ) from error
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Writes ``obj`` as JSON to ``path`` atomically."""
+    data = json.dumps(obj, indent=1).encode()
+    atomic_write(path, lambda file: file.write(data))
+
+
+class CorruptStateError(RuntimeError):
+    """A state file exists but cannot be read."""
+
+
+def read_json(path: str | os.PathLike, recovery: str) -> Any:
+    """Reads JSON from ``path``; a truncated or corrupt file raises one clear error.
+
+    Args:
+        path: The file.
+        recovery: What the user can do about it, appended to the error message.
+
+    Raises:
+        CorruptStateError: naming the file, what is wrong and ``recovery``.
+    """
+    try:
+        with open(path, "rb") as file:
+            return json.loads(file.read().decode())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptStateError(f"{path} is corrupt ({error}). {recovery}") from error
