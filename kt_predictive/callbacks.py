@@ -98,8 +98,8 @@ class StepBudgetCallback(keras.callbacks.Callback):
                     f"metric the model logs every batch (logged: {sorted(logs)})"
                 )
             return float(logs[self.metric])
-        total = float(keras.ops.convert_to_numpy(self._tracker.total))
-        count = float(keras.ops.convert_to_numpy(self._tracker.count))
+        total = float(self._tracker.total.numpy())
+        count = float(self._tracker.count.numpy())
         value = (total - self._seen_total) / (count - self._seen_count)
         self._seen_total, self._seen_count = total, count
         return value

@@ -40,7 +40,7 @@ def save_training_state(path: str | os.PathLike, model: keras.Model, losses: np.
     """Atomically writes the model's full training state after ``len(losses)`` steps."""
     arrays = {"losses": np.asarray(losses, dtype=np.float32)}
     for i, variable in enumerate(model.weights):
-        arrays[f"weight_{i}"] = keras.ops.convert_to_numpy(variable)
+        arrays[f"weight_{i}"] = variable.numpy()
     optimizer_store: dict[str, np.ndarray] = {}
     _optimizer(model).save_own_variables(optimizer_store)
     for key, value in optimizer_store.items():

@@ -65,7 +65,16 @@ REFIT_CANDIDATE_FACTOR = 2
 
 # Settings that give recorded results their meaning: a project can only be continued with
 # the same ones.
-_FIXED_SETTINGS = ("budget", "initial_trials", "reward", "beta", "objective")
+_FIXED_SETTINGS = (
+    "full_steps",
+    "early_steps",
+    "window",
+    "final_window",
+    "initial_trials",
+    "reward",
+    "beta",
+    "objective",
+)
 
 
 class PredictiveOracle(keras_tuner.Oracle):
@@ -429,9 +438,11 @@ class PredictiveOracle(keras_tuner.Oracle):
             train = order[: max(2, round(0.8 * len(y)))]
             self.predictor.tune(X[train], y[train], n_trials=self.tuning_trials)
             self._predictor_params = self.predictor.get_params(deep=False)
-        if hasattr(self.predictor, "evaluate_splits") and self.report_splits and len(y) >= 5:
+        # R² needs at least two test networks; the paper tests on 20 (a fifth of 100).
+        test_size = max(2, min(20, len(y) // 5))
+        if hasattr(self.predictor, "evaluate_splits") and self.report_splits and len(y) >= test_size + 3:
             self._predictor_report = self.predictor.evaluate_splits(
-                X, y, n_splits=self.report_splits, test_size=max(1, min(20, len(y) // 5))
+                X, y, n_splits=self.report_splits, test_size=test_size
             )
         self._fit_predictor()
         self._phase = "explore"
@@ -578,7 +589,10 @@ class PredictiveOracle(keras_tuner.Oracle):
 
     def _settings(self) -> dict:
         return {
-            "budget": [self.budget.full_steps, self.budget.early_steps, self.budget.window, self.budget.final_window],
+            "full_steps": self.budget.full_steps,
+            "early_steps": self.budget.early_steps,
+            "window": self.budget.window,
+            "final_window": self.budget.final_window,
             "initial_trials": self.initial_trials,
             "reward": self.reward,
             "beta": self.beta,
@@ -610,9 +624,9 @@ class PredictiveOracle(keras_tuner.Oracle):
         saved = state["predictive"]
         current = self._settings()
         changed = [
-            f"{key}: saved {saved['settings'][key]!r}, now {current[key]!r}"
+            f"{key}: saved {saved['settings'].get(key)!r}, now {current[key]!r}"
             for key in _FIXED_SETTINGS
-            if saved["settings"][key] != current[key]
+            if saved["settings"].get(key) != current[key]
         ]
         if changed:
             raise errors.FatalValueError(

@@ -1,0 +1,94 @@
+"""Algorithm 2.2 and the performance functions on a hand-computed example."""
+
+import math
+
+import numpy as np
+import pytest
+
+from kt_predictive import exponential_reward, linear_reward
+from kt_predictive.allocation import (
+    FixedValue,
+    allocate,
+    make_reward,
+    newly_fixed,
+    resolve_thresholds,
+)
+from kt_predictive.space import ValueGrid
+
+GRIDS = [
+    ValueGrid("A", (1, 2), "numeric"),
+    ValueGrid("B", ("x", "y", "z"), "categorical"),
+]
+# Three dataset entries; m = 0.1 and M = 0.5 are their lowest and highest final losses.
+ENTRIES = [({"A": 1, "B": "x"}, 0.1), ({"A": 2, "B": "x"}, 0.3), ({"A": 1, "B": "y"}, 0.5)]
+
+
+def test_exponential_reward_values():
+    # g(x) = exp(-5 (x - 0.1) / 0.4): 1 at m, exp(-2.5) half-way, exp(-5) at M.
+    scores = exponential_reward([0.1, 0.3, 0.5], 0.1, 0.5, beta=5.0)
+    np.testing.assert_allclose(scores, [1.0, math.exp(-2.5), math.exp(-5.0)])
+    # A predicted loss below m scores above 1 (the paper's negative predictions).
+    assert exponential_reward(0.0, 0.1, 0.5) > 1.0
+
+
+def test_linear_reward_values_and_clipping():
+    np.testing.assert_allclose(linear_reward([0.1, 0.3, 0.5], 0.1, 0.5), [0.4, 0.2, 0.0])
+    assert linear_reward(0.7, 0.1, 0.5) == 0.0  # above M: clipped, never negative
+
+
+def test_exponential_allocation_by_hand():
+    probabilities = allocate(GRIDS, ENTRIES, make_reward("exp", 5.0), 0.1, 0.5)
+    g1, g2, g3 = 1.0, math.exp(-2.5), math.exp(-5.0)
+    total = g1 + g2 + g3
+    # A=1 is used by entries 1 and 3, A=2 by entry 2.
+    np.testing.assert_allclose(probabilities["A"], [(g1 + g3) / total, g2 / total])
+    # B=x by entries 1 and 2, B=y by entry 3, B=z by none.
+    np.testing.assert_allclose(probabilities["B"], [(g1 + g2) / total, g3 / total, 0.0])
+    np.testing.assert_allclose(probabilities["A"], [0.924611, 0.075389], atol=1e-6)
+
+
+def test_linear_allocation_by_hand():
+    probabilities = allocate(GRIDS, ENTRIES, make_reward("linear"), 0.1, 0.5)
+    # Scores 0.4, 0.2, 0.0: A=1 -> 0.4, A=2 -> 0.2; B=x -> 0.6, y -> 0, z -> 0.
+    np.testing.assert_allclose(probabilities["A"], [2 / 3, 1 / 3])
+    np.testing.assert_allclose(probabilities["B"], [1.0, 0.0, 0.0])
+
+
+def test_all_zero_scores_give_uniform_vector():
+    probabilities = allocate(GRIDS, [({"A": 1, "B": "x"}, 0.5)], make_reward("linear"), 0.1, 0.5)
+    np.testing.assert_allclose(probabilities["A"], [0.5, 0.5])
+
+
+def test_default_thresholds_are_two_over_cardinality():
+    assert resolve_thresholds(GRIDS, None) == {"A": 1.0, "B": 2 / 3}
+    assert resolve_thresholds(GRIDS, 0.6) == {"A": 0.6, "B": 0.6}
+    assert resolve_thresholds(GRIDS, {"A": 0.9}) == {"A": 0.9, "B": 2 / 3}
+
+
+def test_threshold_fixes_value_and_keeps_it_fixed():
+    probabilities = allocate(GRIDS, ENTRIES, make_reward("exp", 5.0), 0.1, 0.5)
+    thresholds = resolve_thresholds(GRIDS, None)
+    fixed = newly_fixed(GRIDS, probabilities, thresholds, {}, iteration=7)
+    # B=x has 0.9938 >= 2/3; A=1 has 0.9246 < 1 (2/|V_A|).
+    assert fixed == {"B": FixedValue("x", 7)}
+    # Already fixed hyperparameters are not revisited, even if another value now leads.
+    flipped = {"A": np.array([0.5, 0.5]), "B": np.array([0.0, 1.0, 0.0])}
+    assert newly_fixed(GRIDS, flipped, thresholds, fixed, iteration=8) == {}
+
+
+def test_exact_threshold_hit_despite_rounding():
+    grid = [ValueGrid("C", (1, 2, 3, 4), "numeric")]
+    # A probability of 1/2 computed by normalising can land one ulp below 0.5.
+    p = {"C": np.array([0.49999999999999994, 0.2, 0.2, 0.1])}
+    assert newly_fixed(grid, p, {"C": 0.5}, {}, 1) == {"C": FixedValue(1, 1)}
+
+
+def test_bad_reward_settings_are_rejected():
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        make_reward("exp", 0.0)
+    with pytest.raises(ValueError, match="'exp' or 'linear'"):
+        make_reward("quadratic")
+    with pytest.raises(ValueError, match=r"in \(0, 1\]"):
+        resolve_thresholds(GRIDS, 1.5)
+    with pytest.raises(ValueError, match="not in the search space"):
+        resolve_thresholds(GRIDS, {"nope": 0.5})

@@ -1,0 +1,84 @@
+"""The HYB predictor and its feature encoding."""
+
+import math
+
+import numpy as np
+import pytest
+
+from kt_predictive import FeatureEncoder, HybridPredictor
+from kt_predictive.space import ValueGrid
+
+
+def _synthetic_curves(n=60, seed=0):
+    """Final loss = a smooth function of the last early window and the learning rate."""
+    rng = np.random.default_rng(seed)
+    lr = 10.0 ** rng.uniform(-5, -2, n)
+    early = rng.uniform(0.01, 0.1, (n, 3)).cumsum(axis=1)[:, ::-1]
+    y = 0.5 * early[:, -1] + 0.002 * np.log10(lr) + rng.normal(0, 0.001, n)
+    return np.column_stack([np.log10(lr), early]), y
+
+
+def test_feature_encoding_layout():
+    grids = [
+        ValueGrid("LR", (2e-5, 2e-4, 2e-3, 2e-2), "numeric", log_scale=True),
+        ValueGrid("NK", (32, 64), "numeric"),
+        ValueGrid("OPT", ("Adam", "SGD"), "categorical"),
+        ValueGrid("BN", (False, True), "boolean"),
+    ]
+    encoder = FeatureEncoder(grids, n_windows=2)
+    assert encoder.feature_names == ["log10(LR)", "NK", "OPT=Adam", "OPT=SGD", "BN", "window_1", "window_2"]
+    row = encoder.encode({"LR": 2e-3, "NK": 64, "OPT": "SGD", "BN": True}, [0.5, 0.25])
+    np.testing.assert_allclose(row, [math.log10(2e-3), 64, 0, 1, 1, 0.5, 0.25])
+    with pytest.raises(ValueError, match="expected 2 early window means"):
+        encoder.encode({"LR": 2e-3, "NK": 64, "OPT": "SGD", "BN": True}, [0.5])
+
+
+def test_fit_predict_learns_and_is_deterministic():
+    X, y = _synthetic_curves()
+    first = HybridPredictor(random_state=3).fit(X[:45], y[:45]).predict(X[45:])
+    second = HybridPredictor(random_state=3).fit(X[:45], y[:45]).predict(X[45:])
+    np.testing.assert_array_equal(first, second)
+    # It learned the relation: far better than predicting the training mean.
+    baseline = np.abs(y[45:] - y[:45].mean()).mean()
+    assert np.abs(first - y[45:]).mean() < 0.5 * baseline
+
+
+def test_hyb_is_the_mean_of_svr_and_rf():
+    X, y = _synthetic_curves()
+    predictor = HybridPredictor(random_state=0).fit(X, y)
+    parts = predictor.predict_components(X[:5])
+    np.testing.assert_allclose(parts["hyb"], (parts["svr"] + parts["rf"]) / 2)
+    np.testing.assert_allclose(predictor.predict(X[:5]), parts["hyb"])
+
+
+def test_evaluate_splits_protocol():
+    X, y = _synthetic_curves()
+    report = HybridPredictor(rf_params={"n_estimators": 30}, random_state=0).evaluate_splits(
+        X, y, n_splits=8, test_size=10
+    )
+    assert set(report) == {"svr", "rf", "hyb"}
+    for scores in report.values():
+        assert set(scores) == {"mae", "mae_std", "r2"}
+        assert scores["mae"] > 0 and scores["mae_std"] >= 0
+    # |(a+b)/2 - y| <= (|a-y| + |b-y|)/2 for every network, so on every split too.
+    assert report["hyb"]["mae"] <= (report["svr"]["mae"] + report["rf"]["mae"]) / 2 + 1e-12
+    with pytest.raises(ValueError, match="test_size"):
+        HybridPredictor().evaluate_splits(X[:10], y[:10], n_splits=2, test_size=10)
+
+
+def test_tune_sets_parameters_deterministically():
+    X, y = _synthetic_curves(n=40)
+    first = HybridPredictor(random_state=1).tune(X, y, n_trials=3, cv=3)
+    second = HybridPredictor(random_state=1).tune(X, y, n_trials=3, cv=3)
+    assert first.svr_params == second.svr_params and first.rf_params == second.rf_params
+    assert set(first.svr_params) == {"C", "epsilon", "gamma"}
+    assert 50 <= first.rf_params["n_estimators"] <= 300
+    tuned = first.fit(X, y).predict(X)
+    assert np.isfinite(tuned).all()
+
+
+def test_non_finite_inputs_are_rejected():
+    X, y = _synthetic_curves(n=10)
+    y[3] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        HybridPredictor().fit(X, y)

@@ -1,0 +1,84 @@
+"""A tiny real regression problem and search, shared by in-process and subprocess tests.
+
+Run as a script it performs one search (optionally as a keras-tuner chief or worker, from the
+KERASTUNER_* environment variables) and appends the id of every trial it starts to a log.
+"""
+
+import argparse
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+from kt_predictive import PredictiveSearch
+
+
+def regression_data(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    y = (x @ rng.normal(size=(8, 1)) + 0.1 * rng.normal(size=(n, 1))).astype("float32")
+    return x, y
+
+
+def build_model(hp):
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(hp.Choice("units", [4, 16]), activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[hp.Choice("opt", ["sgd", "adam"])]
+    model.compile(optimizer=optimizer(hp.Choice("lr", [1e-3, 1e-2, 1e-1])), loss="mse")
+    return model
+
+
+# Small enough for tests, large enough for every phase to matter.
+SEARCH = dict(
+    initial_trials=5,
+    max_iterations=4,
+    top_k=2,
+    full_steps=24,
+    early_steps=8,
+    window=4,
+    final_window=4,
+    tuning_trials=2,
+    report_splits=3,
+    seed=7,
+)
+
+
+class LoggingSearch(PredictiveSearch):
+    """Appends the id of every trial it starts to a log file."""
+
+    def __init__(self, *args, trial_log, **kwargs):
+        self.trial_log = trial_log
+        super().__init__(*args, **kwargs)
+
+    def on_trial_begin(self, trial):
+        with open(self.trial_log, "a") as log:
+            log.write(f"{os.getpid()} {trial.trial_id}\n")
+        super().on_trial_begin(trial)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("directory")
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--step-delay", type=float, default=0.0, help="seconds to sleep per step")
+    args = parser.parse_args()
+    callbacks = []
+    if args.step_delay:
+        import time
+
+        callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: time.sleep(args.step_delay)))
+    x, y = regression_data()
+    tuner = LoggingSearch(build_model, directory=args.directory, project_name="tiny", trial_log=args.log, **SEARCH)
+    tuner.search(x, y, batch_size=32, verbose=0, callbacks=callbacks)
+
+
+if __name__ == "__main__":
+    main()
