@@ -603,6 +603,10 @@ class PredictiveOracle(keras_tuner.Oracle):
         state = super().get_state()
         state["predictive"] = {
             "settings": self._settings(),
+            # The values behind each probability vector, for reports that read this file.
+            "grids": {grid.name: list(grid.values) for grid in self.grids} if self._grids else {},
+            "thresholds": resolve_thresholds(self.grids, self.thresholds) if self._grids else {},
+            "top_k": self.top_k,
             "phase": self._phase,
             "records": self._records,
             "bounds": list(self._bounds) if self._bounds else None,
