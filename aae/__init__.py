@@ -5,3 +5,23 @@ depth maps and object diameters. Rotations are 3x3 model-to-camera matrices in t
 camera frame (x right, y down, z forward). Images are RGB, uint8 on disk and float32 in
 [0, 1] when they enter a network.
 """
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aae.hypermodel import AAEHyperModel
+    from aae.model import build_aae
+
+__all__ = ["AAEHyperModel", "build_aae"]
+
+# Importing Keras (and TensorFlow behind it) takes seconds, so the network API is loaded on
+# first use: `import aae` stays cheap and never pulls in pyrender or imgaug.
+_LAZY = {"AAEHyperModel": "aae.hypermodel", "build_aae": "aae.model"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aae' has no attribute {name!r}")

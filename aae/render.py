@@ -17,10 +17,14 @@ glossiness (roughness = 1 - specular): a physically based highlight, not Phong's
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import os
+import sys
 
 # pyrender picks its OpenGL platform at import time; EGL renders without a display.
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
 
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -29,6 +33,33 @@ from dataclasses import dataclass
 import numpy as np
 import pyrender
 import trimesh
+
+
+def _deep_bind_mesa_llvm() -> None:
+    """Make Mesa's software rasteriser use its own LLVM, not TensorFlow's.
+
+    TensorFlow loads its libraries with RTLD_GLOBAL, and they export their own copy of
+    LLVM; Mesa's llvmpipe driver (what EGL uses without a GPU) then binds its LLVM calls to
+    TensorFlow's and segfaults in the first draw call, whichever was imported first. Loading
+    the driver with RTLD_DEEPBIND before Mesa does makes it resolve against its own libLLVM
+    (Mesa's later dlopen reuses this handle). It must run before the first OpenGL context
+    of the process; a no-op where the libraries do not exist.
+    """
+    if sys.platform != "linux":
+        return
+    dirs = [d for d in os.environ.get("LIBGL_DRIVERS_PATH", "").split(":") if d]
+    dirs += glob.glob("/usr/lib*/dri") + glob.glob("/usr/lib/*-linux-gnu/dri")
+    libs = glob.glob("/usr/lib*/libgallium*.so") + glob.glob("/usr/lib/*-linux-gnu/libgallium*.so")
+    for path in [os.path.join(d, "swrast_dri.so") for d in dirs] + libs:
+        if os.path.isfile(path):
+            try:
+                ctypes.CDLL(path, mode=os.RTLD_DEEPBIND | os.RTLD_NOW | os.RTLD_LOCAL)
+            except OSError:
+                continue  # an unloadable driver is one Mesa will not use either
+
+
+# At import: it must precede the process's first OpenGL context.
+_deep_bind_mesa_llvm()
 
 GAMMA = 2.2
 # Colour of meshes without vertex colours or texture, as in the original renderer.

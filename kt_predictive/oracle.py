@@ -251,11 +251,15 @@ class PredictiveOracle(keras_tuner.Oracle):
         super().update_space(hyperparameters)
         if self.hyperparameters.space:
             grids = value_grids(self.hyperparameters)
-            if self._records and self._grids is not None and grids != self._grids:
+            # Hyperparameters declared in HyperModel.fit() appear only once a trial ran
+            # (keras-tuner's own behaviour); that is fine while phase 1 samples uniformly,
+            # but the predictor and the probabilities need a settled space.
+            if self._phase != "initial" and self._grids is not None and grids != self._grids:
                 raise errors.FatalValueError(
-                    "the search space changed after the search started: "
-                    f"{[g.name for g in self._grids]} -> {[g.name for g in grids]}; "
-                    "use a new project_name or overwrite=True"
+                    "the search space changed after phase 1: "
+                    f"{[g.name for g in self._grids]} -> {[g.name for g in grids]}; declare "
+                    "every hyperparameter before the first trial ends, or start over with a "
+                    "new project_name or overwrite=True"
                 )
             resolve_thresholds(grids, self.thresholds)
             if space_size(grids) < self.initial_trials:
@@ -345,6 +349,8 @@ class PredictiveOracle(keras_tuner.Oracle):
         if record is None:
             return
         ended = self.trials[trial.trial_id]
+        # keras-tuner filled in the values of hyperparameters first declared during the run.
+        record["values"] = dict(ended.hyperparameters.values)
         if ended.status == TrialStatus.FAILED:
             self._mark_failed(record)
             ended.score = record["final"] if record["final"] is not None else math.inf
@@ -601,11 +607,12 @@ class PredictiveOracle(keras_tuner.Oracle):
 
     def get_state(self):
         state = super().get_state()
+        grids = self.grids if self.hyperparameters.space else []
         state["predictive"] = {
             "settings": self._settings(),
             # The values behind each probability vector, for reports that read this file.
-            "grids": {grid.name: list(grid.values) for grid in self.grids} if self._grids else {},
-            "thresholds": resolve_thresholds(self.grids, self.thresholds) if self._grids else {},
+            "grids": {grid.name: list(grid.values) for grid in grids},
+            "thresholds": resolve_thresholds(grids, self.thresholds) if grids else {},
             "top_k": self.top_k,
             "phase": self._phase,
             "records": self._records,

@@ -153,6 +153,15 @@ class PredictiveTuner(keras_tuner.Tuner):
             self.oracle.save()
         write_json(self._get_tuner_fname(), self.get_state())
 
+    def load_model(self, trial):
+        """The fully trained model of ``trial``, with its optimizer state."""
+        model = self._try_build(trial.hyperparameters)
+        # The weights file holds the optimizer's variables too; they load once it is built.
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(self._get_checkpoint_fname(trial.trial_id))
+        return model
+
     def get_best_models(self, num_models=1):
         """The fully trained models with the lowest real final loss."""
         return super().get_best_models(num_models)

@@ -58,7 +58,7 @@ def test_evaluate_splits_protocol():
     )
     assert set(report) == {"svr", "rf", "hyb"}
     for scores in report.values():
-        assert set(scores) == {"mae", "mae_std", "r2"}
+        assert set(scores) == {"mae", "mae_std", "r2", "r2_pooled"}
         assert scores["mae"] > 0 and scores["mae_std"] >= 0
     # |(a+b)/2 - y| <= (|a-y| + |b-y|)/2 for every network, so on every split too.
     assert report["hyb"]["mae"] <= (report["svr"]["mae"] + report["rf"]["mae"]) / 2 + 1e-12

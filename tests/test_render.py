@@ -187,3 +187,22 @@ def test_closing_one_renderer_leaves_the_others_working(renderer):
         small.render_depth(_plate(), np.eye(3), [0.0, 0.0, 500.0], K_small)
     _, depth = renderer.render(_plate(), np.eye(3), [0.0, 0.0, 500.0], K, Light.fixed())
     assert depth.shape == (SIZE, SIZE) and depth[32, 32] == pytest.approx(499.0, abs=1.0)
+
+
+def test_renders_in_a_process_that_imported_tensorflow_first():
+    # TensorFlow exports its own LLVM globally; without aae.render's RTLD_DEEPBIND load of
+    # Mesa's driver, llvmpipe binds to it and the first draw segfaults.
+    import subprocess
+    import sys
+
+    script = (
+        "import keras, numpy as np, trimesh\n"
+        "from aae.render import Light, Renderer\n"
+        "with Renderer(32, 32) as r:\n"
+        "    _, depth = r.render(trimesh.creation.box(extents=(100, 100, 100)), np.eye(3),"
+        " np.array([0, 0, 700.0]), np.array([[50, 0, 16], [0, 50, 16], [0, 0, 1.0]]), Light.fixed())\n"
+        "print(round(float(depth.max())))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "650"

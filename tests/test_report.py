@@ -7,6 +7,7 @@ from PIL import Image
 
 from kt_predictive import PredictiveSearch
 from kt_predictive.report import SearchSummary, main, write_report
+
 from tiny_problem import SEARCH, build_model, regression_data
 
 
@@ -28,7 +29,8 @@ def test_report_files_from_the_state_file(project, tmp_path):
         if path.suffix == ".png":
             width, height = Image.open(path).size
             assert width > 300 and height > 200
-    rows = list(csv.DictReader(open(tmp_path / "records.csv")))
+    with open(tmp_path / "records.csv") as file:
+        rows = list(csv.DictReader(file))
     assert [row["trial_id"] for row in rows] == [r["trial_id"] for r in oracle.records()]
     assert {"units", "opt", "lr", "window_1", "window_2", "final", "source"} <= set(rows[0])
 

@@ -1,0 +1,431 @@
+"""AAE training data: the pre-rendered (input, target) set and the augmented batch pipeline.
+
+`build_training_set` renders N pairs once per (mesh, config) and caches them on disk, like
+the original's `Dataset.get_training_images`; `TrainingData.batches` turns them into
+augmented Keras batches: random training pairs, random backgrounds pasted where the object
+is absent, the original imgaug chain, float32 in [0, 1]. Batches are computed in worker
+processes, seeded per (seed, epoch, batch) so the stream does not depend on scheduling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import numbers
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import trimesh
+from scipy.spatial.transform import Rotation
+from tqdm.auto import tqdm
+
+from aae.augment import make_augmenter
+from aae.backgrounds import BackgroundPool
+from aae.crop import bbox_from_mask, random_offset, square_crop
+from aae.render import Light, Renderer
+
+#: Bumped whenever the rendering procedure changes, so old caches are not reused.
+CACHE_FORMAT = "aae-training-set-v1"
+
+#: The train_template.cfg camera: K = [1075.65, 0, 720/2, 0, 1073.90, 540/2, 0, 0, 1].
+TEMPLATE_K = ((1075.65, 0.0, 360.0), (0.0, 1073.90, 270.0), (0.0, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class TrainingSetConfig:
+    """Everything that determines the pre-rendered training images (train_template.cfg).
+
+    Attributes:
+        n_images: number of (input, target) pairs (NOOF_TRAINING_IMGS).
+        image_size: side of the square crops fed to the network (H = W).
+        render_width, render_height: size of the full rendering (RENDER_DIMS).
+        K: 3x3 camera matrix of the rendering, as nested tuples.
+        radius: camera-object distance in mm (RADIUS).
+        pad_factor: square crop side = max(w, h) of the object's box times this.
+        max_rel_offset: the input crop is shifted by up to this fraction of w and h.
+        seed: seed of the rotations, lights and crop offsets.
+    """
+
+    n_images: int = 20000
+    image_size: int = 128
+    render_width: int = 720
+    render_height: int = 540
+    K: tuple[tuple[float, float, float], ...] = TEMPLATE_K
+    radius: float = 700.0
+    pad_factor: float = 1.2
+    max_rel_offset: float = 0.20
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_images", "image_size", "render_width", "render_height"):
+            if not _is_int_at_least(getattr(self, name), 1):
+                raise ValueError(
+                    f"TrainingSetConfig.{name} must be a positive integer, got {getattr(self, name)!r}."
+                )
+        if not _is_int_at_least(self.seed, 0):
+            raise ValueError(f"TrainingSetConfig.seed must be an integer >= 0, got {self.seed!r}.")
+        K = np.asarray(self.K, dtype=np.float64)
+        if K.shape != (3, 3) or not np.all(np.isfinite(K)):
+            raise ValueError(
+                f"TrainingSetConfig.K must be a finite 3x3 camera matrix, got {self.K!r}."
+            )
+        # Normalise to nested float tuples so equal cameras hash and compare equal.
+        object.__setattr__(self, "K", tuple(tuple(float(v) for v in row) for row in K))
+        if not self.radius > 0:
+            raise ValueError(
+                f"TrainingSetConfig.radius must be > 0 mm (700 in the original), got {self.radius!r}."
+            )
+        if not self.pad_factor >= 1:
+            raise ValueError(
+                f"TrainingSetConfig.pad_factor must be >= 1 (1.2 in the original), got {self.pad_factor!r}."
+            )
+        if not 0 <= self.max_rel_offset < 1:
+            raise ValueError(
+                f"TrainingSetConfig.max_rel_offset must be in [0, 1) (0.2 in the original), got {self.max_rel_offset!r}."
+            )
+
+    @property
+    def camera_matrix(self) -> np.ndarray:
+        """K as a (3, 3) float64 array."""
+        return np.array(self.K, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingSet:
+    """N pre-rendered training pairs of one object.
+
+    Attributes:
+        inputs: (N, S, S, 3) uint8, random-light renderings, offset crops, black background.
+        masks: (N, S, S) bool, True where `inputs` shows background (cropped depth == 0).
+        targets: (N, S, S, 3) uint8, fixed-light renderings, tight crops (the reconstruction
+            target).
+        rotations: (N, 3, 3) float64 model-to-camera rotations of the pairs.
+    """
+
+    inputs: np.ndarray
+    masks: np.ndarray
+    targets: np.ndarray
+    rotations: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.inputs)
+        expected = {
+            "inputs": (np.uint8, 4),
+            "masks": (np.bool_, 3),
+            "targets": (np.uint8, 4),
+            "rotations": (np.floating, 3),
+        }
+        for name, (dtype, ndim) in expected.items():
+            array = getattr(self, name)
+            if (
+                not isinstance(array, np.ndarray)
+                or not np.issubdtype(array.dtype, dtype)
+                or array.ndim != ndim
+                or len(array) != n
+            ):
+                raise ValueError(
+                    f"TrainingSet.{name} must be a {np.dtype(dtype).name} array with {ndim} "
+                    f"dimensions and {n} entries, got {getattr(array, 'dtype', type(array).__name__)} "
+                    f"{getattr(array, 'shape', '')}; build it with build_training_set()."
+                )
+        if (
+            n == 0
+            or self.inputs.shape[1:] != self.targets.shape[1:]
+            or self.inputs.shape[1:3] != self.masks.shape[1:]
+        ):
+            raise ValueError(
+                "TrainingSet needs at least one pair and matching shapes (N, S, S, 3) for inputs "
+                f"and targets and (N, S, S) for masks, got {self.inputs.shape}, "
+                f"{self.targets.shape}, {self.masks.shape}."
+            )
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def image_size(self) -> int:
+        """Side length S of the square crops."""
+        return self.inputs.shape[1]
+
+
+def training_set_path(
+    mesh: trimesh.Trimesh, config: TrainingSetConfig, cache_dir: str | os.PathLike
+) -> Path:
+    """The cache file of `build_training_set`: a hash of the mesh and every config field."""
+    digest = hashlib.sha256(CACHE_FORMAT.encode())
+    digest.update(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
+    for array in _mesh_arrays(mesh):
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return Path(cache_dir) / f"training_set_{digest.hexdigest()[:20]}.npz"
+
+
+def build_training_set(
+    mesh: trimesh.Trimesh,
+    config: TrainingSetConfig,
+    cache_dir: str | os.PathLike,
+    progress: bool = True,
+) -> TrainingSet:
+    """Render (or load from the cache) the training pairs of `mesh`, like the original.
+
+    For each pair: a rotation uniform on SO(3), the object at t = (0, 0, radius); the input
+    is rendered with a random light and cropped around its depth box shifted by a random
+    offset, the target with the fixed light and a tight crop; both square crops are
+    `pad_factor` times the box and resized (nearest) to `image_size`. The result is cached
+    in `cache_dir` under a hash of the mesh and `config` (see `training_set_path`); a later
+    call with the same inputs loads the file instead of rendering.
+    """
+    path = training_set_path(mesh, config, cache_dir)
+    if path.is_file():
+        return _load(path, config)
+    training_set = _render(mesh, config, progress)
+    _save_atomically(path, training_set, config)
+    return training_set
+
+
+def _mesh_arrays(mesh: trimesh.Trimesh) -> list[np.ndarray]:
+    """The arrays the renderer draws: geometry, normals and colours (texture or vertex)."""
+    arrays = [
+        np.asarray(mesh.vertices, dtype=np.float64),
+        np.asarray(mesh.faces, dtype=np.int64),
+        np.asarray(mesh.vertex_normals, dtype=np.float64),
+    ]
+    visual = mesh.visual
+    image = getattr(getattr(visual, "material", None), "image", None)
+    if visual.kind == "texture" and visual.uv is not None and image is not None:
+        arrays += [np.asarray(visual.uv, dtype=np.float64), np.asarray(image)]
+    elif visual.kind == "texture":
+        arrays.append(np.asarray(visual.to_color().vertex_colors))
+    elif visual.kind is not None:
+        arrays.append(np.asarray(visual.vertex_colors))
+    return arrays
+
+
+def _render(mesh: trimesh.Trimesh, config: TrainingSetConfig, progress: bool) -> TrainingSet:
+    n, size = config.n_images, config.image_size
+    inputs = np.empty((n, size, size, 3), dtype=np.uint8)
+    masks = np.empty((n, size, size), dtype=bool)
+    targets = np.empty((n, size, size, 3), dtype=np.uint8)
+    rotations = np.empty((n, 3, 3), dtype=np.float64)
+    rng = np.random.default_rng(config.seed)
+    K = config.camera_matrix
+    t = np.array([0.0, 0.0, config.radius])
+    with Renderer(config.render_width, config.render_height) as renderer:
+        for i in tqdm(range(n), desc="Rendering AAE training set", disable=not progress):
+            R = Rotation.random(rng=rng).as_matrix()
+            rgb_x, depth_x = renderer.render(mesh, R, t, K, Light.random(rng))
+            rgb_y, depth_y = renderer.render(mesh, R, t, K, Light.fixed())
+            box_x, box_y = _object_box(depth_x, config), _object_box(depth_y, config)
+            offset = random_offset(box_x, config.max_rel_offset, rng)
+            crop = {"pad_factor": config.pad_factor, "size": size, "interpolation": "nearest"}
+            inputs[i] = square_crop(rgb_x, box_x, offset=offset, **crop)
+            masks[i] = square_crop(depth_x, box_x, offset=offset, **crop) == 0
+            targets[i] = square_crop(rgb_y, box_y, **crop)
+            rotations[i] = R
+    return TrainingSet(inputs, masks, targets, rotations)
+
+
+def _object_box(depth: np.ndarray, config: TrainingSetConfig) -> tuple[int, int, int, int]:
+    mask = depth > 0
+    if not mask.any():
+        raise ValueError(
+            f"The object is not visible in a {config.render_width}x{config.render_height} "
+            f"rendering at {config.radius} mm: is the mesh in millimetres (load_mesh(..., "
+            "units='m') for metres) and does K put the principal point inside the image?"
+        )
+    return bbox_from_mask(mask)
+
+
+def _save_atomically(path: Path, training_set: TrainingSet, config: TrainingSetConfig) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write next to the target and rename: os.replace is atomic, so a killed run leaves at
+    # worst a stray .tmp file, never a truncated cache that a later run would load.
+    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(
+                f,
+                inputs=training_set.inputs,
+                masks=training_set.masks,
+                targets=training_set.targets,
+                rotations=training_set.rotations,
+                config=np.array(json.dumps(dataclasses.asdict(config), sort_keys=True)),
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load(path: Path, config: TrainingSetConfig) -> TrainingSet:
+    with np.load(path) as data:
+        training_set = TrainingSet(
+            data["inputs"], data["masks"], data["targets"], data["rotations"]
+        )
+    if len(training_set) != config.n_images or training_set.image_size != config.image_size:
+        raise ValueError(
+            f"The cached training set {path} holds {len(training_set)} images of "
+            f"{training_set.image_size} px, not the {config.n_images} of {config.image_size} px "
+            "its name promises; delete the file to render it again."
+        )
+    return training_set
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """A `TrainingSet` and the `BackgroundPool` pasted behind its inputs."""
+
+    training_set: TrainingSet
+    backgrounds: BackgroundPool
+
+    def __post_init__(self) -> None:
+        _check_same_size(self.training_set, self.backgrounds)
+
+    def batches(
+        self,
+        batch_size: int,
+        seed: int = 0,
+        workers: int | None = None,
+        steps_per_epoch: int | None = None,
+        initial_epoch: int = 0,
+    ) -> AugmentedBatches:
+        """An `AugmentedBatches` Keras dataset over this data; see its docstring."""
+        return AugmentedBatches(
+            self.training_set,
+            self.backgrounds,
+            batch_size,
+            seed=seed,
+            workers=workers,
+            steps_per_epoch=steps_per_epoch,
+            initial_epoch=initial_epoch,
+        )
+
+
+def _check_same_size(training_set: TrainingSet, backgrounds: BackgroundPool) -> None:
+    if backgrounds.size != training_set.image_size:
+        raise ValueError(
+            f"Background crops are {backgrounds.size} px but training images are "
+            f"{training_set.image_size} px; build the BackgroundPool with "
+            f"size={training_set.image_size}."
+        )
+
+
+def default_workers() -> int:
+    """Worker processes for augmentation: all cores but one for the training loop, at most 8."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Augmented AAE batches (input, target), float32 in [0, 1], shapes (B, S, S, 3).
+
+    Per batch, like the original `Dataset.batch`: `batch_size` distinct training pairs and
+    `batch_size` distinct background crops are drawn, the background is pasted where the
+    input's mask is True, the imgaug chain of `aae.augment` is applied to the inputs, and
+    both are scaled to [0, 1]. Batch `i` is drawn with a generator seeded by
+    (seed, epoch, i), so the stream is reproducible whatever the worker scheduling. `epoch`
+    starts at `initial_epoch` and counts `on_epoch_end` calls, which happen in the main
+    process between epochs (Keras' `fit` makes one before its first epoch too, the same way
+    for a fresh and a resumed run).
+
+    Args:
+        training_set, backgrounds: the data; image sizes must match.
+        batch_size: images per batch (the MB hyperparameter).
+        seed: seed of the batch stream.
+        workers: worker processes (`default_workers()` if None); 0 computes batches in the
+            calling process. Forked workers share the arrays; spawned ones get a pickle.
+        steps_per_epoch: batches per Keras epoch; default n_images // batch_size.
+        initial_epoch: first value of `epoch`; pass `fit`'s `initial_epoch` so a resumed
+            run continues the stream instead of replaying the first epochs.
+        max_queue_size: batches prepared ahead of the training loop.
+    """
+
+    def __init__(
+        self,
+        training_set: TrainingSet,
+        backgrounds: BackgroundPool,
+        batch_size: int,
+        seed: int = 0,
+        workers: int | None = None,
+        steps_per_epoch: int | None = None,
+        initial_epoch: int = 0,
+        max_queue_size: int = 10,
+    ) -> None:
+        workers = default_workers() if workers is None else workers
+        if not _is_int_at_least(workers, 0):
+            raise ValueError(
+                f"workers must be an integer >= 0 (0: in the calling process), got {workers!r}."
+            )
+        super().__init__(
+            workers=max(workers, 1), use_multiprocessing=workers > 0, max_queue_size=max_queue_size
+        )
+        if not _is_int_at_least(batch_size, 1):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        # Drawn without replacement, as in the original: a batch needs that many of each.
+        for what, available in (
+            ("training images", len(training_set)),
+            ("background crops", len(backgrounds)),
+        ):
+            if batch_size > available:
+                raise ValueError(
+                    f"batch_size {batch_size} exceeds the {available} {what}; a batch draws "
+                    f"distinct {what}, so provide at least {batch_size} (TrainingSetConfig.n_images "
+                    "or the BackgroundPool's n) or use a smaller batch."
+                )
+        _check_same_size(training_set, backgrounds)
+        if not _is_int_at_least(seed, 0) or not _is_int_at_least(initial_epoch, 0):
+            raise ValueError(
+                f"seed and initial_epoch must be integers >= 0, got {seed!r} and {initial_epoch!r}."
+            )
+        steps = len(training_set) // batch_size if steps_per_epoch is None else steps_per_epoch
+        if not _is_int_at_least(steps, 1):
+            raise ValueError(
+                f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}."
+            )
+        self.training_set = training_set
+        self.backgrounds = backgrounds
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.steps_per_epoch = int(steps)
+        self.epoch = int(initial_epoch)
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < self.steps_per_epoch:
+            raise IndexError(
+                f"batch index {index} out of range for {self.steps_per_epoch} steps per epoch"
+            )
+        rng = np.random.default_rng((self.seed, self.epoch, int(index)))
+        data = self.training_set
+        picks = rng.choice(len(data), self.batch_size, replace=False)
+        backgrounds = self.backgrounds.sample(
+            rng.choice(len(self.backgrounds), self.batch_size, replace=False)
+        )
+        inputs = data.inputs[picks]  # fancy indexing copies: safe to paste into
+        masks = data.masks[picks]
+        inputs[masks] = backgrounds[masks]
+        inputs = make_augmenter(int(rng.integers(2**31)))(images=inputs)
+        return _to_unit_float(inputs), _to_unit_float(data.targets[picks])
+
+    def on_epoch_end(self) -> None:
+        """Advance the epoch that seeds the next epoch's batches."""
+        # Keras calls this in the main process after stopping the epoch's workers and before
+        # the next epoch's worker pool is created from this object, so workers see the
+        # update. (on_epoch_begin would race with that pool's creation.)
+        self.epoch += 1
+
+
+def _is_int_at_least(value: object, minimum: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def _to_unit_float(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) / np.float32(255.0)

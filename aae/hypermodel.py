@@ -1,0 +1,86 @@
+"""The AAE as a keras-tuner HyperModel over the paper's search space (Table 1)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import keras
+import keras_tuner
+
+from aae.configs import SEARCH_SPACE, SUNDERMEYER
+from aae.model import build_aae
+
+if TYPE_CHECKING:
+    from aae.data import TrainingData
+
+
+class AAEHyperModel(keras_tuner.HyperModel):
+    """Builds `build_aae` networks from the nine hyperparameters NK1..NK4, KE, KD, OPT, MB, LR.
+
+    Each is declared as `hp.Choice(name, values)` with the values of
+    `aae.configs.SEARCH_SPACE` and, as default, the original network's value (the bold
+    entries of Table 1, `aae.configs.SUNDERMEYER`). MB is the batch size of the data
+    pipeline built in `fit`.
+
+    Args:
+        image_size, width, latent_dim, bootstrap_ratio: passed to `build_aae` for every
+            trial (fixed, not searched).
+    """
+
+    def __init__(
+        self,
+        image_size: int = 128,
+        width: float = 1.0,
+        latent_dim: int = 128,
+        bootstrap_ratio: int = 4,
+        name: str | None = None,
+        tunable: bool = True,
+    ) -> None:
+        super().__init__(name=name, tunable=tunable)
+        self.image_size = image_size
+        self.width = width
+        self.latent_dim = latent_dim
+        self.bootstrap_ratio = bootstrap_ratio
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """Declare the nine hyperparameters and build the compiled AAE of their values."""
+        config = {
+            name: hp.Choice(name, list(values), default=SUNDERMEYER[name])
+            for name, values in SEARCH_SPACE.items()
+        }
+        return build_aae(
+            config,
+            image_size=self.image_size,
+            width=self.width,
+            latent_dim=self.latent_dim,
+            bootstrap_ratio=self.bootstrap_ratio,
+        )
+
+    def fit(
+        self,
+        hp: keras_tuner.HyperParameters,
+        model: keras.Model,
+        data: TrainingData,
+        *,
+        seed: int = 0,
+        workers: int | None = None,
+        steps_per_epoch: int | None = None,
+        **kwargs: Any,
+    ) -> keras.callbacks.History:
+        """Train `model` on augmented batches of `data` with batch size `hp.get("MB")`.
+
+        `seed`, `workers` and `steps_per_epoch` configure the batch pipeline
+        (`TrainingData.batches`; steps_per_epoch sets the length of an epoch in batches);
+        all other keyword arguments (epochs, callbacks, initial_epoch, ...) go to
+        `model.fit`, with `shuffle=False` unless given: the batches are already random, and
+        Keras' shuffle of their order would make the stream depend on Python's global RNG.
+        A tuner passes these through `tuner.search(data, ...)`.
+        """
+        batches = data.batches(
+            hp.get("MB"),
+            seed=seed,
+            workers=workers,
+            steps_per_epoch=steps_per_epoch,
+            initial_epoch=kwargs.get("initial_epoch", 0),
+        )
+        return model.fit(batches, **{"shuffle": False, **kwargs})

@@ -1,0 +1,245 @@
+"""The pre-rendered training set (rendering, cache) and the augmented batch pipeline."""
+
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+import trimesh
+from scipy import ndimage
+
+import aae.data
+from aae.backgrounds import BackgroundPool
+from aae.data import (
+    AugmentedBatches,
+    TrainingData,
+    TrainingSet,
+    TrainingSetConfig,
+    build_training_set,
+    training_set_path,
+)
+
+# The train_template.cfg camera scaled from 720x540 to 160x120, so a 10 cm box at 700 mm
+# covers ~30 px.
+SCALE = 160 / 720
+K = ((1075.65 * SCALE, 0.0, 80.0), (0.0, 1073.90 * SCALE, 60.0), (0.0, 0.0, 1.0))
+CONFIG = TrainingSetConfig(
+    n_images=8, image_size=32, render_width=160, render_height=120, K=K, seed=0
+)
+
+
+def _box(rgb=(230, 160, 90)) -> trimesh.Trimesh:
+    mesh = trimesh.creation.box((100.0, 80.0, 60.0))
+    mesh.visual.vertex_colors = np.tile([*rgb, 255], (len(mesh.vertices), 1)).astype(np.uint8)
+    return mesh
+
+
+def _outer_rim(objects: np.ndarray) -> np.ndarray:
+    """The pixels just outside each (N, H, W) object mask."""
+    return np.stack([ndimage.binary_dilation(o) & ~o for o in objects])
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def training_set(cache_dir) -> TrainingSet:
+    # Keras (TensorFlow) is loaded in this process, so this also guards aae.data's isolation
+    # of Mesa's LLVM from TensorFlow's: without it the first draw call segfaults.
+    return build_training_set(_box(), CONFIG, cache_dir, progress=False)
+
+
+def test_template_camera():
+    assert TrainingSetConfig().K == ((1075.65, 0.0, 360.0), (0.0, 1073.90, 270.0), (0.0, 0.0, 1.0))
+    assert (
+        TrainingSetConfig().n_images,
+        TrainingSetConfig().radius,
+        TrainingSetConfig().pad_factor,
+    ) == (20000, 700.0, 1.2)
+
+
+def test_training_set_arrays(training_set):
+    ts = training_set
+    assert ts.inputs.shape == ts.targets.shape == (8, 32, 32, 3)
+    assert ts.inputs.dtype == ts.targets.dtype == np.uint8
+    assert ts.masks.shape == (8, 32, 32) and ts.masks.dtype == bool
+    assert ts.rotations.shape == (8, 3, 3)
+    for R in ts.rotations:
+        np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-9)
+        assert np.linalg.det(R) == pytest.approx(1.0)
+    assert len({R.round(6).tobytes() for R in ts.rotations}) == 8
+    # The object fills a good part of each crop; the renderer's background is black except
+    # where anti-aliasing bleeds colour into pixels next to the object (depth 0 there).
+    assert 0.2 < ts.masks.mean() < 0.85
+    assert (ts.inputs[~ts.masks].max(axis=-1) > 0).all()
+    coloured_background = ts.masks & ts.inputs.any(axis=-1)
+    assert not (coloured_background & ~_outer_rim(~ts.masks)).any()
+
+
+def test_inputs_are_offset_and_relit_crops_of_the_target_view(training_set):
+    ts = training_set
+    object_px_in = (~ts.masks).sum(axis=(1, 2))
+    object_px_target = ts.targets.any(axis=-1).sum(axis=(1, 2))
+    # Same scale (the same box): at most the offset cuts a little off the input's object.
+    assert np.all(object_px_in <= object_px_target * 1.05)
+    assert np.all(object_px_in >= object_px_target * 0.7)
+
+    def centroid(mask):
+        ys, xs = np.nonzero(mask)
+        return np.array([xs.mean(), ys.mean()])
+
+    shifts = [
+        np.abs(centroid(~m) - centroid(t.any(-1))).max()
+        for m, t in zip(ts.masks, ts.targets, strict=True)
+    ]
+    assert max(shifts) > 1.0  # offsets of up to 0.2 w/h move the object in the input crop
+    assert not np.array_equal(ts.inputs, ts.targets)
+
+
+def test_without_offset_the_mask_is_the_target_background(tmp_path):
+    config = dataclasses.replace(CONFIG, n_images=4, max_rel_offset=0.0)
+    ts = build_training_set(_box(), config, tmp_path, progress=False)
+    # Same pose, same box: the input's background is the target's black background, up to
+    # the anti-aliased rim of the object.
+    mismatch = ts.masks != ~ts.targets.any(axis=-1)
+    assert mismatch.mean() < 0.05
+    assert not (mismatch & ~_outer_rim(~ts.masks)).any()
+
+
+def test_second_call_loads_the_cache(training_set, cache_dir, monkeypatch):
+    path = training_set_path(_box(), CONFIG, cache_dir)
+    assert path.is_file() and path.suffix == ".npz"
+    assert not list(cache_dir.glob("*.tmp"))
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("rendered although the cache holds this training set")
+
+    monkeypatch.setattr(aae.data, "_render", no_rendering)
+    mtime = path.stat().st_mtime_ns
+    again = build_training_set(_box(), CONFIG, cache_dir, progress=False)
+    assert path.stat().st_mtime_ns == mtime
+    for name in ("inputs", "masks", "targets", "rotations"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(training_set, name))
+
+
+def test_cache_name_depends_on_everything_that_changes_the_images(tmp_path):
+    base = training_set_path(_box(), CONFIG, tmp_path)
+    changed = [
+        training_set_path(_box(), dataclasses.replace(CONFIG, seed=1), tmp_path),
+        training_set_path(_box(), dataclasses.replace(CONFIG, pad_factor=1.3), tmp_path),
+        training_set_path(
+            _box(), dataclasses.replace(CONFIG, K=np.array(K) * [[1.01], [1], [1]]), tmp_path
+        ),
+        training_set_path(_box(rgb=(10, 20, 30)), CONFIG, tmp_path),
+        training_set_path(trimesh.creation.box((100.0, 80.0, 61.0)), CONFIG, tmp_path),
+    ]
+    assert len({base, *changed}) == 6
+    assert training_set_path(_box(), dataclasses.replace(CONFIG, K=np.array(K)), tmp_path) == base
+
+
+def test_interrupted_write_leaves_no_cache_file(training_set, tmp_path, monkeypatch):
+    monkeypatch.setattr(aae.data, "_render", lambda *args: training_set)
+
+    def failing_savez(file, **arrays):
+        file.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(aae.data.np, "savez", failing_savez)
+    with pytest.raises(KeyboardInterrupt):
+        build_training_set(_box(), CONFIG, tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_invisible_object_is_a_clear_error(tmp_path):
+    far_off = ((K[0][0], 0.0, -5000.0), K[1], K[2])  # principal point far outside the image
+    with pytest.raises(ValueError, match="not visible"):
+        build_training_set(_box(), dataclasses.replace(CONFIG, K=far_off), tmp_path, progress=False)
+
+
+def test_bad_config_is_a_clear_error():
+    with pytest.raises(ValueError, match="n_images must be a positive integer"):
+        TrainingSetConfig(n_images=0)
+    with pytest.raises(ValueError, match="3x3 camera matrix"):
+        TrainingSetConfig(K=(1.0, 2.0))
+
+
+def _pool(n=16, size=32) -> BackgroundPool:
+    # Flat crops in distinct colours no rendering of the box produces (green 7, blue 250).
+    colours = np.stack([np.arange(n) * 10 + 5, np.full(n, 7), np.full(n, 250)], axis=1)
+    return BackgroundPool(
+        np.broadcast_to(colours[:, None, None, :], (n, size, size, 3)).astype(np.uint8)
+    )
+
+
+def test_batches_shapes_dtype_range_and_length(training_set):
+    data = TrainingData(training_set, BackgroundPool.builtin(32, 16, seed=0))
+    batches = data.batches(4, seed=0, workers=0)
+    assert isinstance(batches, AugmentedBatches) and len(batches) == 2  # 8 images // 4
+    x, y = batches[1]
+    assert x.shape == y.shape == (4, 32, 32, 3)
+    assert x.dtype == y.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() <= 1.0 and y.min() >= 0.0 and y.max() <= 1.0
+    assert x.max() > 0.5 and y.max() > 0.5
+    assert len(data.batches(2, workers=0, steps_per_epoch=5)) == 5
+    with pytest.raises(IndexError):
+        batches[2]
+
+
+def test_batches_are_seeded_by_seed_epoch_and_index(training_set):
+    data = TrainingData(training_set, BackgroundPool.builtin(32, 16, seed=0))
+    batches = data.batches(4, seed=3, workers=0)
+    first = batches[0]
+    np.testing.assert_array_equal(first[0], data.batches(4, seed=3, workers=0)[0][0])
+    assert not np.array_equal(first[0], batches[1][0])
+    assert not np.array_equal(first[0], data.batches(4, seed=4, workers=0)[0][0])
+    restored = pickle.loads(pickle.dumps(batches))  # what a spawned worker receives
+    np.testing.assert_array_equal(restored[0][0], first[0])
+    batches.on_epoch_end()
+    assert not np.array_equal(batches[0][0], first[0])
+    np.testing.assert_array_equal(
+        batches[0][0], data.batches(4, seed=3, workers=0, initial_epoch=1)[0][0]
+    )
+
+
+def test_worker_processes_are_the_default(training_set):
+    batches = TrainingData(training_set, _pool()).batches(4, workers=None)
+    assert batches.use_multiprocessing and batches.workers == aae.data.default_workers() >= 1
+    assert not TrainingData(training_set, _pool()).batches(4, workers=0).use_multiprocessing
+
+
+def test_background_is_pasted_where_the_mask_is_true(training_set, monkeypatch):
+    monkeypatch.setattr(aae.data, "make_augmenter", lambda seed: lambda images: images)
+    pool = _pool()
+    x, y = TrainingData(training_set, pool).batches(8, seed=0, workers=0)[0]
+    colours = {tuple(c) for c in pool.images[:, 0, 0]}
+    x = np.rint(x * 255).astype(np.uint8)
+    y = np.rint(y * 255).astype(np.uint8)
+    used = set()
+    for image, target in zip(x, y, strict=True):
+        (i,) = [i for i in range(8) if np.array_equal(target, training_set.targets[i])]
+        mask = training_set.masks[i]
+        background = {tuple(c) for c in image[mask]}
+        assert len(background) == 1 and background <= colours  # one crop per image
+        used |= background
+        np.testing.assert_array_equal(image[~mask], training_set.inputs[i][~mask])
+    assert len(used) == 8  # distinct crops, drawn without replacement
+
+
+def test_augmentation_changes_the_composited_inputs(training_set, monkeypatch):
+    plain_x, plain_y = TrainingData(training_set, _pool()).batches(8, seed=0, workers=0)[0]
+    monkeypatch.setattr(aae.data, "make_augmenter", lambda seed: lambda images: images)
+    composite_x, composite_y = TrainingData(training_set, _pool()).batches(8, seed=0, workers=0)[0]
+    np.testing.assert_array_equal(plain_y, composite_y)  # targets are never augmented
+    changed = [not np.array_equal(a, b) for a, b in zip(plain_x, composite_x, strict=True)]
+    assert sum(changed) >= 6
+
+
+def test_batch_errors(training_set):
+    with pytest.raises(ValueError, match="batch_size 16 exceeds the 8 training images"):
+        TrainingData(training_set, _pool()).batches(16, workers=0)
+    with pytest.raises(ValueError, match="exceeds the 4 background crops"):
+        TrainingData(training_set, _pool(n=4)).batches(8, workers=0)
+    with pytest.raises(ValueError, match="size=32"):
+        TrainingData(training_set, _pool(size=16))

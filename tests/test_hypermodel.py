@@ -1,0 +1,111 @@
+"""AAEHyperModel: the nine hyperparameters of Table 1, MB as the pipeline's batch size."""
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from aae import AAEHyperModel
+from aae.backgrounds import BackgroundPool
+from aae.configs import NAS2, SEARCH_SPACE, SUNDERMEYER
+from aae.data import TrainingData, TrainingSet
+from aae.model import build_aae
+
+SIZE = 32
+
+
+def _tiny_hypermodel() -> AAEHyperModel:
+    return AAEHyperModel(image_size=SIZE, width=1 / 16, latent_dim=8)
+
+
+def _data(n: int) -> TrainingData:
+    rng = np.random.default_rng(0)
+    inputs = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
+    masks = rng.random((n, SIZE, SIZE)) < 0.5
+    targets = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
+    rotations = np.broadcast_to(np.eye(3), (n, 3, 3)).copy()
+    backgrounds = BackgroundPool(rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8))
+    return TrainingData(TrainingSet(inputs, masks, targets, rotations), backgrounds)
+
+
+def test_build_declares_the_nine_hyperparameters():
+    hp = keras_tuner.HyperParameters()
+    model = _tiny_hypermodel().build(hp)
+    assert [p.name for p in hp.space] == list(SEARCH_SPACE)
+    for p in hp.space:
+        assert isinstance(p, keras_tuner.engine.hyperparameters.Choice)
+        assert list(p.values) == list(SEARCH_SPACE[p.name])
+        assert p.default == SUNDERMEYER[p.name]  # the bold values of Table 1
+    assert hp.values == SUNDERMEYER
+    expected = build_aae(SUNDERMEYER, image_size=SIZE, width=1 / 16, latent_dim=8)
+    assert model.count_params() == expected.count_params()
+
+
+def test_build_uses_the_hyperparameter_values():
+    hp = keras_tuner.HyperParameters()
+    for name, value in NAS2.items():
+        hp.Fixed(name, value)
+    model = _tiny_hypermodel().build(hp)
+    enc_conv = model.get_layer("encoder").get_layer("enc_conv1")
+    dec_conv = model.get_layer("decoder").get_layer("rgb")
+    assert enc_conv.kernel_size == (7, 7) and enc_conv.filters == 16
+    assert dec_conv.kernel_size == (3, 3)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(2e-3)
+
+
+def _fit_and_record(workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fit 2 epochs of 2 steps with MB = 32 and return the batches train_step received."""
+    hypermodel = _tiny_hypermodel()
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    hp.values["MB"] = 32  # not the default (64): the batch must follow the hyperparameter
+    seen = []
+    train_step = model.train_step
+
+    def spy(batch):
+        seen.append(tuple(keras.ops.convert_to_numpy(t) for t in batch))
+        return train_step(batch)
+
+    model.train_step = spy
+    model.run_eagerly = True  # so the spy sees concrete batches
+    history = hypermodel.fit(
+        hp, model, _data(64), workers=workers, steps_per_epoch=2, epochs=2, verbose=0
+    )
+    assert len(history.history["loss"]) == 2
+    return seen
+
+
+def test_fit_uses_mb_as_the_batch_size_and_a_reproducible_stream():
+    in_process, from_workers = _fit_and_record(workers=0), _fit_and_record(workers=2)
+    assert [x.shape for x, _ in in_process] == [(32, SIZE, SIZE, 3)] * 4
+    assert [y.shape for _, y in in_process] == [(32, SIZE, SIZE, 3)] * 4
+    # Worker processes compute exactly the batches of the in-process run, in order.
+    for (x, y), (wx, wy) in zip(in_process, from_workers, strict=True):
+        np.testing.assert_array_equal(x, wx)
+        np.testing.assert_array_equal(y, wy)
+    # They are the (seed, epoch, index) batches of two consecutive epochs.
+    reference = _data(64).batches(32, seed=0, workers=0, steps_per_epoch=2)
+    stream = []
+    for _ in range(4):
+        stream += [reference[0], reference[1]]
+        reference.on_epoch_end()
+    starts = [k for k in range(0, 6, 2) if np.array_equal(stream[k][0], in_process[0][0])]
+    assert len(starts) == 1
+    for (x, y), (ex, ey) in zip(in_process, stream[starts[0] : starts[0] + 4], strict=True):
+        np.testing.assert_array_equal(x, ex)
+        np.testing.assert_array_equal(y, ey)
+
+
+def test_runs_under_a_keras_tuner(tmp_path):
+    tuner = keras_tuner.RandomSearch(
+        _tiny_hypermodel(),
+        objective="loss",
+        max_trials=1,
+        directory=tmp_path,
+        project_name="aae",
+        seed=0,
+    )
+    tuner.search(_data(128), workers=0, steps_per_epoch=1, epochs=1, verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    assert set(trial.hyperparameters.values) == set(SEARCH_SPACE)
+    assert trial.status == "COMPLETED" and np.isfinite(trial.score)
