@@ -28,7 +28,67 @@ def _running_mean_tracker(model: keras.Model, metric: str):
     return None
 
 
-class StepBudgetCallback(keras.callbacks.Callback):
+class StepLossRecorder(keras.callbacks.Callback):
+    """Records the training loss of every optimizer step, exactly.
+
+    Subclasses decide what happens after each step by overriding :meth:`after_step`.
+
+    Args:
+        losses: Per-step losses of steps trained before (a resumed run's curve).
+        metric: The training metric whose per-step value makes the curve.
+    """
+
+    def __init__(self, losses=(), metric: str = "loss"):
+        super().__init__()
+        self.losses = list(np.asarray(losses, dtype=np.float32))
+        self.metric = metric
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps trained so far, over every run."""
+        return len(self.losses)
+
+    def on_train_begin(self, logs=None):
+        self._tracker = _running_mean_tracker(self.model, self.metric)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras resets its metrics at every epoch start.
+        self._seen_total, self._seen_count = 0.0, 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._first_batch = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        # With steps_per_execution > 1 one call covers several optimizer steps; each gets
+        # their mean loss, which keeps window sums exact when windows align with them.
+        n_steps = batch - self._first_batch + 1
+        value = self._step_loss(logs or {})
+        for _ in range(n_steps):
+            self.losses.append(value)
+            if self.after_step(value):
+                self.model.stop_training = True
+                return
+
+    def after_step(self, value: float) -> bool:
+        """Called after each recorded step; returns whether training must stop."""
+        return False
+
+    def _step_loss(self, logs: dict) -> float:
+        if self._tracker is None:
+            if self.metric not in logs:
+                raise KeyError(
+                    f"training logs have no {self.metric!r}; the objective must be a training "
+                    f"metric the model logs every batch (logged: {sorted(logs)})"
+                )
+            return float(logs[self.metric])
+        total = float(self._tracker.total.numpy())
+        count = float(self._tracker.count.numpy())
+        value = (total - self._seen_total) / (count - self._seen_count)
+        self._seen_total, self._seen_count = total, count
+        return value
+
+
+class StepBudgetCallback(StepLossRecorder):
     """Counts optimizer steps and drives one trial through its budget.
 
     Args:
@@ -54,68 +114,26 @@ class StepBudgetCallback(keras.callbacks.Callback):
         checkpoint_every: int,
         metric: str = "loss",
     ):
-        super().__init__()
+        super().__init__(losses, metric)
         self.budget = budget
-        self.losses = list(np.asarray(losses, dtype=np.float32))
         self.report = report
         self.save = save
         self.checkpoint_every = checkpoint_every
-        self.metric = metric
         self.diverged_at: int | None = None
         self.stopped_by_oracle = False
 
-    @property
-    def steps(self) -> int:
-        """Optimizer steps trained so far, over every run of this trial."""
-        return len(self.losses)
-
-    def on_train_begin(self, logs=None):
-        self._tracker = _running_mean_tracker(self.model, self.metric)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        # Keras resets its metrics at every epoch start.
-        self._seen_total, self._seen_count = 0.0, 0.0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._first_batch = batch
-
-    def on_train_batch_end(self, batch, logs=None):
-        # With steps_per_execution > 1 one call covers several optimizer steps; each gets
-        # their mean loss, which keeps window sums exact when windows align with them.
-        n_steps = batch - self._first_batch + 1
-        value = self._step_loss(logs or {})
-        for _ in range(n_steps):
-            self.losses.append(value)
-            if self._after_step(value):
-                self.model.stop_training = True
-                return
-
-    def _step_loss(self, logs: dict) -> float:
-        if self._tracker is None:
-            if self.metric not in logs:
-                raise KeyError(
-                    f"training logs have no {self.metric!r}; the objective must be a training "
-                    f"metric the model logs every batch (logged: {sorted(logs)})"
-                )
-            return float(logs[self.metric])
-        total = float(self._tracker.total.numpy())
-        count = float(self._tracker.count.numpy())
-        value = (total - self._seen_total) / (count - self._seen_count)
-        self._seen_total, self._seen_count = total, count
-        return value
-
-    def _after_step(self, value: float) -> bool:
-        """Handles the step just recorded; returns whether training must stop."""
+    def after_step(self, value: float) -> bool:
         step = self.steps
         if not math.isfinite(value):
             self.diverged_at = step
             self.report(step, value)
             return True
-        curve = np.asarray(self.losses)
         early_window_end = step <= self.budget.early_steps and step % self.budget.window == 0
-        if early_window_end or (
-            step % self.checkpoint_every == 0 and step < self.budget.full_steps
-        ):
+        checkpoint = step % self.checkpoint_every == 0 and step < self.budget.full_steps
+        if not (early_window_end or checkpoint or step == self.budget.full_steps):
+            return False
+        curve = np.asarray(self.losses)
+        if early_window_end or checkpoint:
             self.save(curve)
         if early_window_end and self.report(step, window_mean(curve, step, self.budget.window)):
             self.stopped_by_oracle = True

@@ -1,0 +1,173 @@
+"""Training one AAE configuration for a number of optimizer steps, resumably, and its files.
+
+A trained network lives in a folder: ``network.json`` (the configuration, the architecture
+settings and the steps trained), ``network.weights.h5`` and ``losses.npy`` (the loss of every
+step). While it trains, ``training_state.npz`` holds a full checkpoint (weights, optimizer
+state, loss curve), so a killed run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from aae.configs import validate_config
+from aae.data import TrainingData
+from aae.model import build_aae
+from kt_predictive.callbacks import StepLossRecorder
+from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
+from kt_predictive.storage import read_json, write_json
+
+NETWORK_FILE = "network.json"
+WEIGHTS_FILE = "network.weights.h5"
+LOSSES_FILE = "losses.npy"
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The architecture settings that are not searched (the paper keeps them at default).
+
+    Attributes:
+        image_size: Side of the square input and reconstruction (128; a multiple of 16).
+        width: Multiplier on every filter count, for scaled CPU profiles (1 = the paper).
+        latent_dim: Size of the latent code (128).
+        bootstrap_ratio: Bootstrapped L2 ratio (4; 16 for dark or thin objects).
+    """
+
+    image_size: int = 128
+    width: float = 1.0
+    latent_dim: int = 128
+    bootstrap_ratio: int = 4
+
+    def build(self, config: dict) -> keras.Model:
+        """The compiled AAE of ``config`` with these settings."""
+        return build_aae(config, **dataclasses.asdict(self))
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedNetwork:
+    """A network trained for ``len(losses)`` steps.
+
+    Attributes:
+        config: The nine hyperparameters.
+        settings: The fixed architecture settings.
+        model: The compiled, trained autoencoder.
+        losses: The training loss of every step (NaN or inf where it diverged).
+    """
+
+    config: dict
+    settings: NetworkSettings
+    model: keras.Model
+    losses: np.ndarray
+
+    @property
+    def encoder(self) -> keras.Model:
+        return self.model.get_layer("encoder")
+
+    @property
+    def diverged(self) -> bool:
+        return bool(len(self.losses)) and not math.isfinite(float(self.losses[-1]))
+
+    def final_mean(self, final_window: int) -> float:
+        """Mean loss over the last ``final_window`` steps (the search's score); inf if diverged."""
+        if self.diverged:
+            return math.inf
+        return float(np.mean(self.losses[-final_window:], dtype=np.float64))
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Writes the network's files into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_weights(directory / WEIGHTS_FILE)
+        np.save(directory / LOSSES_FILE, self.losses)
+        # Written last: its presence marks a complete network folder.
+        write_json(
+            directory / NETWORK_FILE,
+            {"config": self.config, "settings": dataclasses.asdict(self.settings), "steps": len(self.losses)},
+        )
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> TrainedNetwork:
+        """Reads a network folder written by :meth:`save`."""
+        directory = Path(directory)
+        if not (directory / NETWORK_FILE).is_file():
+            raise FileNotFoundError(
+                f"{directory} holds no trained network ({NETWORK_FILE} is missing); train one "
+                "with `aae train`"
+            )
+        meta = read_json(directory / NETWORK_FILE, "Train the network again (`aae train`).")
+        settings = NetworkSettings(**meta["settings"])
+        model = settings.build(meta["config"])
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(directory / WEIGHTS_FILE)
+        return cls(meta["config"], settings, model, np.load(directory / LOSSES_FILE))
+
+
+class _TrainFor(StepLossRecorder):
+    """Stops after ``steps`` steps or a non-finite loss, checkpointing along the way."""
+
+    def __init__(self, steps: int, losses, save, checkpoint_every: int):
+        super().__init__(losses)
+        self.target = steps
+        self.save = save
+        self.checkpoint_every = checkpoint_every
+
+    def after_step(self, value: float) -> bool:
+        if not math.isfinite(value) or self.steps >= self.target:
+            return True
+        if self.steps % self.checkpoint_every == 0:
+            self.save(np.asarray(self.losses))
+        return False
+
+
+def train_network(
+    config: dict,
+    settings: NetworkSettings,
+    data: TrainingData,
+    steps: int,
+    directory: str | os.PathLike,
+    seed: int = 0,
+    workers: int | None = None,
+    checkpoint_every: int = 1000,
+    verbose: int | str = 0,
+) -> TrainedNetwork:
+    """Trains ``config`` for ``steps`` optimizer steps with batch size MB, or loads it.
+
+    A complete network already in ``directory`` with the same configuration, settings and
+    steps is loaded instead of trained; an interrupted one resumes from its checkpoint.
+    Training stops early, and the result reports ``diverged``, if the loss stops being
+    finite.
+    """
+    config = validate_config(config)
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive number of optimizer steps, got {steps!r}")
+    directory = Path(directory)
+    meta_path = directory / NETWORK_FILE
+    if meta_path.is_file():
+        meta = read_json(meta_path, "Delete the folder to train the network again.")
+        if meta == {"config": config, "settings": dataclasses.asdict(settings), "steps": steps}:
+            return TrainedNetwork.load(directory)
+        raise ValueError(
+            f"{directory} already holds another network ({meta}); choose another folder or "
+            "delete it"
+        )
+    keras.utils.set_random_seed(seed)
+    model = settings.build(config)
+    state_path = training_state_path(directory)
+    losses = load_training_state(state_path, model) if state_path.exists() else []
+    recorder = _TrainFor(steps, losses, lambda curve: save_training_state(state_path, model, curve), checkpoint_every)
+    if recorder.steps < steps:
+        batches = data.batches(config["MB"], seed=seed, workers=workers)
+        # Every epoch has at least one step, so this many epochs always reach the budget.
+        model.fit(batches, epochs=steps - recorder.steps, callbacks=[recorder], verbose=verbose, shuffle=False)
+    network = TrainedNetwork(config, settings, model, np.asarray(recorder.losses, dtype=np.float32))
+    network.save(directory)
+    state_path.unlink(missing_ok=True)
+    return network
