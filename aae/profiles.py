@@ -1,0 +1,179 @@
+"""Named scales of the whole method: the paper's, and smaller ones that run on CPU cores.
+
+A profile bundles one settings object per concern: the network's fixed architecture, the
+training set, the search, the codebook and the test set. ``paper`` is exactly the paper's
+numbers (a GPU job); ``quick`` is the same method scaled to finish on 2 CPU cores in about
+15 minutes; ``tiny`` runs the whole pipeline in a few minutes for CI. Every number can be
+overridden: ``profile.with_overrides({"search.full_steps": 1000})`` (the command line's
+``--set search.full_steps=1000``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aae.data import TEMPLATE_K, TrainingSetConfig
+from aae.training import NetworkSettings
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The PredictiveOracle's numbers (see ``kt_predictive.PredictiveOracle``)."""
+
+    initial_trials: int = 100
+    max_iterations: int = 800
+    top_k: int = 20
+    full_steps: int = 40000
+    early_steps: int = 6000
+    window: int = 1000
+    final_window: int = 500
+    reward: str = "exp"
+    beta: float = 5.0
+    tuning_trials: int = 30
+    report_splits: int = 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CodebookSettings:
+    """Codebook size: icosphere views times in-plane rotations (2562 x 36 = 92,232)."""
+
+    n_views: int = 2562
+    n_inplane: int = 36
+
+
+@dataclass(frozen=True)
+class TestSettings:
+    """The synthetic BOP test set used when no real dataset is given, and the backgrounds."""
+
+    n_images: int = 200
+    image_width: int = 640
+    image_height: int = 480
+    occluders: bool = True
+    n_backgrounds: int = 15000
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every setting of one run of the method."""
+
+    name: str
+    network: NetworkSettings
+    training_set: TrainingSetConfig
+    search: SearchSettings
+    codebook: CodebookSettings
+    test: TestSettings
+
+    def with_overrides(self, overrides: Mapping[str, object]) -> Profile:
+        """A copy with ``{"section.field": value}`` replaced (values are converted to the
+        field's type: ``"1000"`` becomes 1000 for an int field)."""
+        profile = self
+        for key, value in overrides.items():
+            section, _, field = key.partition(".")
+            part = getattr(profile, section, None)
+            if not dataclasses.is_dataclass(part) or field not in {f.name for f in dataclasses.fields(part)}:
+                raise KeyError(f"unknown setting {key!r}; settings are: {', '.join(profile.setting_names())}")
+            current = getattr(part, field)
+            profile = dataclasses.replace(profile, **{section: dataclasses.replace(part, **{field: _convert(value, current, key)})})
+        return profile
+
+    def setting_names(self) -> list[str]:
+        """Every overridable ``section.field``."""
+        return [
+            f"{section.name}.{field.name}"
+            for section in dataclasses.fields(self)
+            if dataclasses.is_dataclass(getattr(self, section.name))
+            for field in dataclasses.fields(getattr(self, section.name))
+        ]
+
+    def describe(self) -> str:
+        """Every setting, one per line, as printed when a run starts."""
+        lines = [f"profile {self.name}"]
+        for name in self.setting_names():
+            section, field = name.split(".")
+            lines.append(f"  {name} = {getattr(getattr(self, section), field)!r}")
+        return "\n".join(lines)
+
+
+def _convert(value: object, current: object, key: str) -> object:
+    if not isinstance(value, str) or isinstance(current, str):
+        return value
+    try:
+        if isinstance(current, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1")
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+    except ValueError:
+        raise ValueError(f"setting {key} takes a {type(current).__name__}, got {value!r}") from None
+    raise ValueError(f"setting {key} cannot be set from the command line")
+
+
+def _scaled_camera(scale: float) -> tuple[tuple[float, float, float], ...]:
+    """The original camera with its image scaled by ``scale`` (focal lengths and centre)."""
+    return tuple(tuple(v * (scale if row < 2 else 1.0) for v in values) for row, values in enumerate(TEMPLATE_K))
+
+
+PROFILES: dict[str, Profile] = {
+    "paper": Profile(
+        name="paper",
+        network=NetworkSettings(image_size=128, width=1.0, latent_dim=128, bootstrap_ratio=4),
+        training_set=TrainingSetConfig(n_images=20000, image_size=128),
+        search=SearchSettings(),
+        codebook=CodebookSettings(n_views=2562, n_inplane=36),
+        test=TestSettings(),
+    ),
+    "quick": Profile(
+        name="quick",
+        network=NetworkSettings(image_size=32, width=0.125, latent_dim=128, bootstrap_ratio=4),
+        training_set=TrainingSetConfig(
+            n_images=512, image_size=32, render_width=180, render_height=135, K=_scaled_camera(0.25)
+        ),
+        search=SearchSettings(
+            initial_trials=10,
+            max_iterations=20,
+            top_k=3,
+            full_steps=300,
+            early_steps=60,
+            window=20,
+            final_window=60,
+            tuning_trials=15,
+            report_splits=200,
+        ),
+        codebook=CodebookSettings(n_views=162, n_inplane=12),
+        test=TestSettings(n_images=30, image_width=320, image_height=240, n_backgrounds=256),
+    ),
+    "tiny": Profile(
+        name="tiny",
+        network=NetworkSettings(image_size=32, width=0.0625, latent_dim=32, bootstrap_ratio=4),
+        training_set=TrainingSetConfig(
+            n_images=160, image_size=32, render_width=180, render_height=135, K=_scaled_camera(0.25)
+        ),
+        search=SearchSettings(
+            initial_trials=4,
+            max_iterations=3,
+            top_k=2,
+            full_steps=40,
+            early_steps=10,
+            window=5,
+            final_window=10,
+            tuning_trials=2,
+            report_splits=5,
+        ),
+        codebook=CodebookSettings(n_views=42, n_inplane=4),
+        test=TestSettings(n_images=4, image_width=320, image_height=240, n_backgrounds=160),
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``."""
+    if name not in PROFILES:
+        raise KeyError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    return PROFILES[name]
