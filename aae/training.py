@@ -59,12 +59,14 @@ class TrainedNetwork:
         settings: The fixed architecture settings.
         model: The compiled, trained autoencoder.
         losses: The training loss of every step (NaN or inf where it diverged).
+        seconds: Wall-clock training time.
     """
 
     config: dict
     settings: NetworkSettings
     model: keras.Model
     losses: np.ndarray
+    seconds: float
 
     @property
     def encoder(self) -> keras.Model:
@@ -89,7 +91,12 @@ class TrainedNetwork:
         # Written last: its presence marks a complete network folder.
         write_json(
             directory / NETWORK_FILE,
-            {"config": self.config, "settings": dataclasses.asdict(self.settings), "steps": len(self.losses)},
+            {
+                "config": self.config,
+                "settings": dataclasses.asdict(self.settings),
+                "steps": len(self.losses),
+                "seconds": self.seconds,
+            },
         )
         return directory
 
@@ -107,14 +114,14 @@ class TrainedNetwork:
         model = settings.build(meta["config"])
         model.optimizer.build(model.trainable_variables)
         model.load_weights(directory / WEIGHTS_FILE)
-        return cls(meta["config"], settings, model, np.load(directory / LOSSES_FILE))
+        return cls(meta["config"], settings, model, np.load(directory / LOSSES_FILE), meta["seconds"])
 
 
 class _TrainFor(StepLossRecorder):
     """Stops after ``steps`` steps or a non-finite loss, checkpointing along the way."""
 
-    def __init__(self, steps: int, losses, save, checkpoint_every: int):
-        super().__init__(losses)
+    def __init__(self, steps: int, losses, seconds: float, save, checkpoint_every: int):
+        super().__init__(losses, seconds=seconds)
         self.target = steps
         self.save = save
         self.checkpoint_every = checkpoint_every
@@ -152,7 +159,8 @@ def train_network(
     meta_path = directory / NETWORK_FILE
     if meta_path.is_file():
         meta = read_json(meta_path, "Delete the folder to train the network again.")
-        if meta == {"config": config, "settings": dataclasses.asdict(settings), "steps": steps}:
+        wanted = {"config": config, "settings": dataclasses.asdict(settings), "steps": steps}
+        if {key: meta.get(key) for key in wanted} == wanted:
             return TrainedNetwork.load(directory)
         raise ValueError(
             f"{directory} already holds another network ({meta}); choose another folder or "
@@ -161,13 +169,19 @@ def train_network(
     keras.utils.set_random_seed(seed)
     model = settings.build(config)
     state_path = training_state_path(directory)
-    losses = load_training_state(state_path, model) if state_path.exists() else []
-    recorder = _TrainFor(steps, losses, lambda curve: save_training_state(state_path, model, curve), checkpoint_every)
+    losses, seconds = load_training_state(state_path, model) if state_path.exists() else ([], 0.0)
+    recorder = _TrainFor(
+        steps,
+        losses,
+        seconds,
+        lambda curve: save_training_state(state_path, model, curve, recorder.seconds),
+        checkpoint_every,
+    )
     if recorder.steps < steps:
         batches = data.batches(config["MB"], seed=seed, workers=workers)
         # Every epoch has at least one step, so this many epochs always reach the budget.
         model.fit(batches, epochs=steps - recorder.steps, callbacks=[recorder], verbose=verbose, shuffle=False)
-    network = TrainedNetwork(config, settings, model, np.asarray(recorder.losses, dtype=np.float32))
+    network = TrainedNetwork(config, settings, model, np.asarray(recorder.losses, dtype=np.float32), recorder.seconds)
     network.save(directory)
     state_path.unlink(missing_ok=True)
     return network

@@ -8,6 +8,7 @@ so (at ``full_steps``) or when the loss stops being finite, and writes full chec
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import keras
@@ -36,12 +37,21 @@ class StepLossRecorder(keras.callbacks.Callback):
     Args:
         losses: Per-step losses of steps trained before (a resumed run's curve).
         metric: The training metric whose per-step value makes the curve.
+        seconds: Training time spent before (a resumed run's).
     """
 
-    def __init__(self, losses=(), metric: str = "loss"):
+    def __init__(self, losses=(), metric: str = "loss", seconds: float = 0.0):
         super().__init__()
         self.losses = list(np.asarray(losses, dtype=np.float32))
         self.metric = metric
+        self._seconds_before = seconds
+        self._started: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        """Training time so far, over every run, in seconds."""
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return self._seconds_before + running
 
     @property
     def steps(self) -> int:
@@ -50,6 +60,7 @@ class StepLossRecorder(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._tracker = _running_mean_tracker(self.model, self.metric)
+        self._started = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         # Keras resets its metrics at every epoch start.
@@ -96,13 +107,14 @@ class StepBudgetCallback(StepLossRecorder):
         losses: Per-step losses of the steps already trained (empty for a new trial, the
             checkpoint's curve for a resumed one).
         report: ``report(step, value) -> stop`` sends a window mean (at ``window``,
-            ``2·window``, … ``early_steps``), the final mean (at ``full_steps``) or a
-            non-finite loss (at the step where it appeared) to the oracle, and returns
+            ``2·window``, … ``early_steps``), the final mean (at ``full_steps``) or inf
+            (at the step where the loss stopped being finite) to the oracle, and returns
             whether the oracle wants the trial stopped.
         save: ``save(losses)`` writes a full checkpoint after ``len(losses)`` steps.
         checkpoint_every: Steps between checkpoints; one is always written at every early
             window, so an exploration trial ends with one at ``early_steps``.
         metric: The training metric whose per-step value makes the curve.
+        seconds: Training time of the steps already trained.
     """
 
     def __init__(
@@ -113,8 +125,9 @@ class StepBudgetCallback(StepLossRecorder):
         save: Callable[[np.ndarray], None],
         checkpoint_every: int,
         metric: str = "loss",
+        seconds: float = 0.0,
     ):
-        super().__init__(losses, metric)
+        super().__init__(losses, metric, seconds)
         self.budget = budget
         self.report = report
         self.save = save
@@ -126,7 +139,7 @@ class StepBudgetCallback(StepLossRecorder):
         step = self.steps
         if not math.isfinite(value):
             self.diverged_at = step
-            self.report(step, value)
+            self.report(step, math.inf)  # NaN or inf: diverged either way
             return True
         early_window_end = step <= self.budget.early_steps and step % self.budget.window == 0
         checkpoint = step % self.checkpoint_every == 0 and step < self.budget.full_steps

@@ -36,9 +36,14 @@ def _optimizer(model: keras.Model) -> keras.optimizers.Optimizer:
     return model.optimizer
 
 
-def save_training_state(path: str | os.PathLike, model: keras.Model, losses: np.ndarray) -> None:
-    """Atomically writes the model's full training state after ``len(losses)`` steps."""
-    arrays = {"losses": np.asarray(losses, dtype=np.float32)}
+def save_training_state(
+    path: str | os.PathLike, model: keras.Model, losses: np.ndarray, seconds: float = 0.0
+) -> None:
+    """Atomically writes the model's full training state after ``len(losses)`` steps.
+
+    ``seconds`` is the training time spent so far, carried over when training resumes.
+    """
+    arrays = {"losses": np.asarray(losses, dtype=np.float32), "seconds": np.array(float(seconds))}
     for i, variable in enumerate(model.weights):
         arrays[f"weight_{i}"] = variable.numpy()
     optimizer_store: dict[str, np.ndarray] = {}
@@ -50,8 +55,9 @@ def save_training_state(path: str | os.PathLike, model: keras.Model, losses: np.
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
-def load_training_state(path: str | os.PathLike, model: keras.Model) -> np.ndarray:
-    """Restores weights and optimizer state into ``model``; returns the loss curve.
+def load_training_state(path: str | os.PathLike, model: keras.Model) -> tuple[np.ndarray, float]:
+    """Restores weights and optimizer state into ``model``; returns the loss curve and the
+    training seconds spent so far.
 
     Raises:
         ValueError: when the checkpoint was made by a different architecture.
@@ -80,4 +86,4 @@ def load_training_state(path: str | os.PathLike, model: keras.Model) -> np.ndarr
                 f"optimizer has {len(optimizer.variables)}; was the optimizer changed?"
             )
         optimizer.load_own_variables({str(i): data[f"optimizer_{i}"] for i in range(n_optimizer)})
-        return np.array(data["losses"], dtype=np.float32)
+        return np.array(data["losses"], dtype=np.float32), float(data["seconds"])

@@ -55,6 +55,9 @@ TrialStatus = trial_module.TrialStatus
 
 PHASES = ("initial", "explore", "finalize", "done")
 
+# The metric in which the tuner reports a trial's training time so far, next to the objective.
+TRAIN_SECONDS = "train_seconds"
+
 # Attempts at drawing a configuration not tried before, before the space counts as exhausted
 # (keras-tuner's own oracles use 20).
 MAX_COLLISIONS = 100
@@ -222,7 +225,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         """Every trial's record, in creation order.
 
         Each is ``{trial_id, values, early, final, predicted, source, phase, status, steps,
-        iteration, diverged_at}``: ``early`` holds the window means, ``final`` the real final
+        seconds, iteration, diverged_at}`` (``seconds``: training time so far): ``early`` holds the window means, ``final`` the real final
         mean (``source="real"``) or the predicted one (``source="predicted"``); a failed
         trial (diverged or crashed) has ``status="failed"`` and the worst loss M.
         """
@@ -312,6 +315,7 @@ class PredictiveOracle(keras_tuner.Oracle):
             "source": None,
             "status": "running",
             "steps": 0,
+            "seconds": 0.0,
             "diverged_at": None,
         }
         return {"status": TrialStatus.RUNNING, "values": values}
@@ -334,6 +338,8 @@ class PredictiveOracle(keras_tuner.Oracle):
             record["early"][step // self.budget.window - 1] = value
             stop = record["phase"] == "explore" and step >= self.budget.early_steps
         record["steps"] = max(record["steps"], step)
+        if TRAIN_SECONDS in metrics:
+            record["seconds"] = float(metrics[TRAIN_SECONDS])
         self.save()
         if stop:
             trial = copy.copy(trial)

@@ -14,7 +14,7 @@ from keras_tuner import errors
 from kt_predictive.budget import window_mean
 from kt_predictive.callbacks import StepBudgetCallback
 from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
-from kt_predictive.oracle import PredictiveOracle
+from kt_predictive.oracle import TRAIN_SECONDS, PredictiveOracle
 from kt_predictive.storage import write_json
 
 # How long a worker waits before asking again while the oracle waits for other workers'
@@ -87,19 +87,21 @@ class PredictiveTuner(keras_tuner.Tuner):
         model = self._try_build(hp)
         trial_dir = self.get_trial_dir(trial.trial_id)
         state_path = training_state_path(trial_dir)
-        losses = load_training_state(state_path, model) if state_path.exists() else []
+        losses, seconds = load_training_state(state_path, model) if state_path.exists() else ([], 0.0)
 
         def report(step: int, value: float) -> bool:
-            response = self.oracle.update_trial(trial.trial_id, {self.oracle.objective.name: value}, step=step)
+            metrics = {self.oracle.objective.name: value, TRAIN_SECONDS: callback.seconds}
+            response = self.oracle.update_trial(trial.trial_id, metrics, step=step)
             return response.status == keras_tuner.engine.trial.TrialStatus.STOPPED
 
         callback = StepBudgetCallback(
             self.budget,
             losses,
             report=report,
-            save=lambda curve: save_training_state(state_path, model, curve),
+            save=lambda curve: save_training_state(state_path, model, curve, callback.seconds),
             checkpoint_every=self.checkpoint_every,
             metric=self.oracle.objective.name,
+            seconds=seconds,
         )
         if not self._replay(callback):
             self._fit(trial, model, callback, args, kwargs)

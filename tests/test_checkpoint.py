@@ -28,11 +28,12 @@ def test_resume_equals_uninterrupted_training(tmp_path):
     first = _model()
     first.fit(x, y, batch_size=16, shuffle=False, epochs=2, verbose=0)
     path = tmp_path / "state.npz"
-    save_training_state(path, first, np.arange(8, dtype=np.float32))
+    save_training_state(path, first, np.arange(8, dtype=np.float32), seconds=1.5)
 
     resumed = _model()  # fresh weights and a fresh (unbuilt) Adam
-    losses = load_training_state(path, resumed)
+    losses, seconds = load_training_state(path, resumed)
     np.testing.assert_array_equal(losses, np.arange(8))
+    assert seconds == 1.5
     assert int(resumed.optimizer.iterations.numpy()) == 8
     resumed.fit(x, y, batch_size=16, shuffle=False, epochs=2, verbose=0)
     for a, b in zip(uninterrupted.get_weights(), resumed.get_weights(), strict=True):

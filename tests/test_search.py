@@ -32,6 +32,7 @@ def test_all_four_phases_run(finished):
     initial = [r for r in records if r["iteration"] is None]
     explored = [r for r in records if r["iteration"] is not None]
     assert len(initial) == SEARCH["initial_trials"]
+    assert all(r["seconds"] > 0 for r in records)
     assert 1 <= len(explored) <= SEARCH["max_iterations"]
     # Phase 1: trained to the full budget, real final mean, all early windows.
     for r in initial:
