@@ -24,7 +24,7 @@ import trimesh
 from tqdm.auto import tqdm
 
 from aae.crop import bbox_from_mask, square_crop
-from aae.data import TrainingSetConfig
+from aae.data import TrainingSetConfig, rendering_digest
 from aae.render import Light, Renderer
 
 # Vertices of an icosphere after k subdivisions: 10 * 4**k + 2.
@@ -73,6 +73,88 @@ def encoder_fingerprint(encoder: keras.Model) -> str:
 
 
 @dataclass(frozen=True, eq=False)
+class CodebookViews:
+    """The rendered views of a codebook, before any network: the same for every encoder.
+
+    Rendering dominates the cost of a codebook (92,232 views at the paper's size) while the
+    encoding is one batched forward pass, so a run that compares many networks renders the
+    views once and encodes them for each.
+
+    Attributes:
+        crops: (N, S, S, 3) uint8 tight crops (x pad_factor) rendered with the fixed light.
+        rotations: (N, 3, 3) model-to-camera rotations.
+        boxes: (N, 4) (x, y, w, h) object boxes in the rendering.
+        camera: The rendering settings (training camera, distance, crop, image size).
+    """
+
+    crops: np.ndarray
+    rotations: np.ndarray
+    boxes: np.ndarray
+    camera: TrainingSetConfig
+
+    @classmethod
+    def render(
+        cls,
+        mesh: trimesh.Trimesh,
+        camera: TrainingSetConfig,
+        n_views: int = 2562,
+        n_inplane: int = 36,
+        progress: bool = True,
+    ) -> CodebookViews:
+        """Renders every view of ``mesh`` at the training camera and distance."""
+        rotations = view_rotations(n_views, n_inplane)
+        K = camera.camera_matrix
+        t = np.array([0.0, 0.0, camera.radius])
+        crops = np.empty((len(rotations), camera.image_size, camera.image_size, 3), np.uint8)
+        boxes = np.empty((len(rotations), 4), np.float32)
+        with Renderer(camera.render_width, camera.render_height) as renderer:
+            for i, R in enumerate(tqdm(rotations, desc="Codebook views", disable=not progress)):
+                rgb, depth = renderer.render(mesh, R, t, K, Light.fixed())
+                boxes[i] = box = bbox_from_mask(depth > 0)
+                crops[i] = square_crop(rgb, box, camera.pad_factor, camera.image_size)
+        return cls(crops, rotations.astype(np.float32), boxes, camera)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes the views to ``path`` (.npz) atomically."""
+        from kt_predictive.storage import atomic_write
+
+        path = Path(path)
+        meta = json.dumps({"camera": _camera_dict(self.camera)})
+        atomic_write(
+            path,
+            lambda file: np.savez(
+                file, crops=self.crops, rotations=self.rotations, boxes=self.boxes, meta=np.array(meta)
+            ),
+        )
+        return path
+
+    @classmethod
+    def cached(
+        cls,
+        cache_dir: str | os.PathLike,
+        mesh: trimesh.Trimesh,
+        camera: TrainingSetConfig,
+        n_views: int,
+        n_inplane: int,
+        progress: bool = True,
+    ) -> CodebookViews:
+        """The views from ``cache_dir``, rendered and stored there the first time."""
+        path = Path(cache_dir) / f"codebook_views_{rendering_digest(mesh, camera, n_views, n_inplane)}.npz"
+        if path.is_file():
+            return cls.load(path)
+        views = cls.render(mesh, camera, n_views, n_inplane, progress)
+        views.save(path)
+        return views
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CodebookViews:
+        """Reads views written by :meth:`save`."""
+        with np.load(path) as data:
+            camera = _camera_from_dict(json.loads(str(data["meta"]))["camera"])
+            return cls(data["crops"], data["rotations"], data["boxes"], camera)
+
+
+@dataclass(frozen=True, eq=False)
 class Codebook:
     """Normalised latent codes of rendered views, their rotations and 2D boxes.
 
@@ -103,30 +185,15 @@ class Codebook:
         progress: bool = True,
     ) -> Codebook:
         """Renders every view of ``mesh`` with the fixed light and encodes it."""
-        rotations = view_rotations(n_views, n_inplane)
         _check_encoder(encoder, camera.image_size)
-        K = camera.camera_matrix
-        t = np.array([0.0, 0.0, camera.radius])
-        codes, boxes = [], []
-        with Renderer(camera.render_width, camera.render_height) as renderer:
-            bar = tqdm(total=len(rotations), desc="Codebook views", disable=not progress)
-            for start in range(0, len(rotations), batch_size):
-                crops = []
-                for R in rotations[start : start + batch_size]:
-                    rgb, depth = renderer.render(mesh, R, t, K, Light.fixed())
-                    box = bbox_from_mask(depth > 0)
-                    boxes.append(box)
-                    crops.append(square_crop(rgb, box, camera.pad_factor, camera.image_size))
-                    bar.update()
-                codes.append(_normalise(_encode(encoder, np.stack(crops))))
-            bar.close()
-        return cls(
-            np.concatenate(codes),
-            rotations.astype(np.float32),
-            np.array(boxes, dtype=np.float32),
-            camera,
-            encoder_fingerprint(encoder),
-        )
+        return cls.from_views(encoder, CodebookViews.render(mesh, camera, n_views, n_inplane, progress), batch_size)
+
+    @classmethod
+    def from_views(cls, encoder: keras.Model, views: CodebookViews, batch_size: int = 256) -> Codebook:
+        """Encodes rendered views in batches and L2-normalises the codes."""
+        _check_encoder(encoder, views.camera.image_size)
+        codes = _normalise(_encode(encoder, views.crops, batch_size))
+        return cls(codes, views.rotations, views.boxes, views.camera, encoder_fingerprint(encoder))
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -241,12 +308,16 @@ class Codebook:
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != CODEBOOK_FORMAT:
                 raise ValueError(f"codebook {path} has format {meta.get('format')}; rebuild it with `aae embed`")
-            camera = TrainingSetConfig(**{**meta["camera"], "K": tuple(map(tuple, meta["camera"]["K"]))})
+            camera = _camera_from_dict(meta["camera"])
             return cls(data["codes"], data["rotations"], data["boxes"], camera, meta["fingerprint"])
 
 
 def _camera_dict(camera: TrainingSetConfig) -> dict:
     return {name: getattr(camera, name) for name in camera.__dataclass_fields__}
+
+
+def _camera_from_dict(values: dict) -> TrainingSetConfig:
+    return TrainingSetConfig(**{**values, "K": tuple(map(tuple, values["K"]))})
 
 
 def _check_encoder(encoder: keras.Model, image_size: int) -> None:
@@ -258,10 +329,16 @@ def _check_encoder(encoder: keras.Model, image_size: int) -> None:
         )
 
 
-def _encode(encoder: keras.Model, images: np.ndarray) -> np.ndarray:
-    if images.dtype == np.uint8:
-        images = images.astype(np.float32) / 255.0
-    return np.asarray(encoder.predict(images, batch_size=256, verbose=0), dtype=np.float32)
+def _encode(encoder: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Codes of uint8 or [0, 1] float images, converted a batch at a time (92,232 paper-size
+    crops would take 18 GB as float32 at once)."""
+    codes = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        if batch.dtype == np.uint8:
+            batch = batch.astype(np.float32) / 255.0
+        codes.append(np.asarray(encoder(batch, training=False), dtype=np.float32))
+    return np.concatenate(codes)
 
 
 def _normalise(codes: np.ndarray) -> np.ndarray:

@@ -153,16 +153,24 @@ class TrainingSet:
         return self.inputs.shape[1]
 
 
+def rendering_digest(mesh: trimesh.Trimesh, *settings: object) -> str:
+    """A hash of everything a rendering of ``mesh`` depends on: the arrays the renderer draws
+    and the given settings (dataclasses or plain values), for naming cache files."""
+    digest = hashlib.sha256(CACHE_FORMAT.encode())
+    for item in settings:
+        plain = dataclasses.asdict(item) if dataclasses.is_dataclass(item) else item
+        digest.update(json.dumps(plain, sort_keys=True).encode())
+    for array in _mesh_arrays(mesh):
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:20]
+
+
 def training_set_path(
     mesh: trimesh.Trimesh, config: TrainingSetConfig, cache_dir: str | os.PathLike
 ) -> Path:
     """The cache file of `build_training_set`: a hash of the mesh and every config field."""
-    digest = hashlib.sha256(CACHE_FORMAT.encode())
-    digest.update(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
-    for array in _mesh_arrays(mesh):
-        digest.update(str((array.dtype.str, array.shape)).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return Path(cache_dir) / f"training_set_{digest.hexdigest()[:20]}.npz"
+    return Path(cache_dir) / f"training_set_{rendering_digest(mesh, config)}.npz"
 
 
 def build_training_set(

@@ -1,0 +1,331 @@
+"""The paper's pipeline for one object: NAS of the AAE, then pose accuracy of its result.
+
+1. Data: the object's CAD model (from a BOP dataset with ``--bop-root``, else a procedural
+   stand-in), its pre-rendered training set and backgrounds; the test set is the BOP
+   dataset's test split, or a synthetic BOP test set rendered with exact ground truth.
+2. Search: ``PredictiveOracle`` + ``PredictiveTuner`` over ``AAEHyperModel``.
+3. Comparison: the Sundermeyer and BOP networks trained with the same budget on the same
+   data; codebooks of every fully trained network; ADD recall (ADI for symmetric objects)
+   on the test set with ground-truth boxes.
+4. Report: ``report.md`` with tables and figures (see ``aae.report``).
+
+Everything is cached under the output folder, so rerunning the same command continues where
+it stopped (search, training set, networks, codebooks, evaluations).
+
+    python -m aae.search --object ape                       # quick profile, stand-in object
+    python -m aae.search --object ape --profile paper --bop-root /data/bop/lm
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aae.backgrounds import BackgroundPool
+from aae.bop import BopDataset, object_id
+from aae.configs import BOP, SUNDERMEYER
+from aae.data import TrainingData, build_training_set
+from aae.mesh import load_mesh
+from aae.profiles import Profile, get_profile
+from aae.synthetic import make_bop_dataset, make_object
+
+#: The procedural object that stands in for each LineMOD object without --bop-root
+#: (symmetric objects get a symmetric stand-in, so ADI is exercised as on LineMOD).
+STAND_INS = {
+    "ape": "duck",
+    "benchvise": "box_cylinder",
+    "cam": "box_cylinder",
+    "can": "mug",
+    "cat": "duck",
+    "driller": "bracket",
+    "duck": "duck",
+    "eggbox": "eggbox",
+    "glue": "cylinder",
+    "holepuncher": "bracket",
+    "iron": "bracket",
+    "lamp": "mug",
+    "phone": "box_cylinder",
+}
+
+
+@dataclass(frozen=True)
+class ObjectTarget:
+    """The object a run is about and where its data come from."""
+
+    name: str
+    mesh_path: Path | None  # None: the procedural stand-in
+    bop_root: Path | None
+    obj_id: int  # in the test set
+
+    @property
+    def stand_in(self) -> str:
+        return STAND_INS[self.name]
+
+    def describe(self) -> str:
+        if self.bop_root is None:
+            return f"{self.name} (procedural stand-in '{self.stand_in}', synthetic BOP test set)"
+        return f"{self.name} (obj_id {self.obj_id} of {self.bop_root})"
+
+
+def resolve_target(name: str, bop_root: str | os.PathLike | None) -> ObjectTarget:
+    """The target for LineMOD object ``name``, from ``bop_root`` or a procedural stand-in."""
+    if name not in STAND_INS:
+        raise KeyError(f"unknown LineMOD object {name!r}; choose one of {sorted(STAND_INS)}")
+    if bop_root is None:
+        return ObjectTarget(name, None, None, 1)
+    dataset = BopDataset(bop_root)
+    obj_id = object_id(name)
+    return ObjectTarget(name, dataset.model_path(obj_id), Path(bop_root), obj_id)
+
+
+@dataclass
+class RunPaths:
+    """Where a run keeps its files."""
+
+    root: Path
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def test_set(self) -> Path:
+        return self.root / "synthetic_test"
+
+    @property
+    def search(self) -> Path:
+        return self.root / "search"
+
+    def network(self, name: str) -> Path:
+        return self.root / "networks" / name
+
+    def evaluation(self, name: str) -> Path:
+        return self.root / "evaluations" / f"{name}.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+
+def claim_run_folder(paths: RunPaths, target: ObjectTarget, profile: Profile) -> None:
+    """Records what a run folder is for; refuses to continue a run made with other settings,
+    whose cached search and networks would not match."""
+    from kt_predictive.storage import read_json, write_json
+
+    identity = {"object": target.describe(), "settings": profile.describe().splitlines()[1:]}
+    path = paths.root / "run.json"
+    if path.is_file():
+        saved = read_json(path, "Delete the run folder to start the run over.")
+        if saved != identity:
+            changed = sorted(set(identity["settings"]) ^ set(saved["settings"]))
+            differences = "; ".join(changed) or f"object {saved['object']} vs {identity['object']}"
+            raise ValueError(
+                f"{paths.root} holds a run with other settings ({differences}); pass --out with "
+                "a new folder, or delete this one to start over"
+            )
+    else:
+        write_json(path, identity)
+
+
+def load_object_mesh(target: ObjectTarget):
+    """The object's model in mm."""
+    if target.mesh_path is None:
+        return make_object(target.stand_in)
+    return load_mesh(target.mesh_path, units="mm")
+
+
+def load_test_set(target: ObjectTarget, profile: Profile, paths: RunPaths) -> BopDataset:
+    """The BOP dataset given with --bop-root, or a synthetic one rendered once and kept."""
+    if target.bop_root is not None:
+        return BopDataset(target.bop_root)
+    done = paths.test_set / "complete"
+    if not done.exists():
+        import shutil
+
+        shutil.rmtree(paths.test_set, ignore_errors=True)  # a half-written earlier attempt
+        test = profile.test
+        make_bop_dataset(
+            paths.test_set,
+            [target.stand_in],
+            n_images=test.n_images,
+            seed=test.seed,
+            image_size=(test.image_width, test.image_height),
+            occluders=test.occluders,
+        )
+        done.write_text("written\n")
+    return BopDataset(paths.test_set)
+
+
+def load_training_data(mesh, profile: Profile, paths: RunPaths, backgrounds: str | None) -> TrainingData:
+    """The cached training set and the background pool."""
+    size = profile.training_set.image_size
+    training_set = build_training_set(mesh, profile.training_set, paths.cache)
+    if backgrounds:
+        pool = BackgroundPool.from_folder(backgrounds, size, profile.test.n_backgrounds, seed=profile.search.seed)
+    else:
+        pool = BackgroundPool.builtin(size, profile.test.n_backgrounds, seed=profile.search.seed)
+    return TrainingData(training_set, pool)
+
+
+def run_search(profile: Profile, data: TrainingData, paths: RunPaths, project: str, workers: int | None):
+    """Phase 1-4 of the method; resumes an interrupted search in the same folder."""
+    from aae.hypermodel import AAEHyperModel
+    from kt_predictive import PredictiveSearch
+
+    network = profile.network
+    search = profile.search
+    tuner = PredictiveSearch(
+        AAEHyperModel(network.image_size, network.width, network.latent_dim, network.bootstrap_ratio),
+        **{f.name: getattr(search, f.name) for f in dataclasses.fields(search)},
+        directory=paths.search,
+        project_name=project,
+    )
+    tuner.search(data, seed=search.seed, workers=workers, verbose=0)
+    return tuner
+
+
+def run(
+    object_name: str,
+    profile: Profile,
+    out_dir: str | os.PathLike,
+    bop_root: str | os.PathLike | None = None,
+    backgrounds: str | None = None,
+    workers: int | None = None,
+) -> Path:
+    """Runs the whole method for one object; returns the report folder."""
+    from aae.codebook import CodebookViews
+    from aae.report import NetworkResult, write_run_report
+    from aae.training import train_network
+
+    started = time.perf_counter()
+    target = resolve_target(object_name, bop_root)
+    paths = RunPaths(Path(out_dir))
+    claim_run_folder(paths, target, profile)
+    print(profile.describe())
+    print(f"object: {target.describe()}\noutput: {paths.root}")
+    mesh = load_object_mesh(target)
+    test_set = load_test_set(target, profile, paths)
+    data = load_training_data(mesh, profile, paths, backgrounds)
+
+    tuner = run_search(profile, data, paths, target.name, workers)
+    oracle = tuner.oracle
+
+    # The search's fully trained networks (its best first), then the two benchmark networks
+    # trained with the same budget on the same data.
+    best_id = oracle.get_best_trials()[0].trial_id
+    candidates = []
+    for record in sorted(_fully_trained(oracle), key=lambda r: r["trial_id"] != best_id):
+        name = "searched best" if record["trial_id"] == best_id else f"trial {record['trial_id']}"
+        kind = "top-K" if record["phase"] == "finalize" else "phase 1"
+        model = tuner.load_model(oracle.get_trial(record["trial_id"]))
+        candidates.append((name, kind, dict(record["values"]), model, record["final"], record["seconds"]))
+    for name, config in (("Sundermeyer", SUNDERMEYER), ("BOP", BOP)):
+        network = train_network(
+            config,
+            profile.network,
+            data,
+            steps=profile.search.full_steps,
+            directory=paths.network(name),
+            seed=profile.search.seed,
+            workers=workers,
+        )
+        final = network.final_mean(profile.search.final_window)
+        candidates.append((name, "benchmark", network.config, network.model, final, network.seconds))
+
+    # The codebook's views are rendered once and encoded by every network.
+    views = CodebookViews.cached(paths.cache, mesh, profile.training_set, profile.codebook.n_views, profile.codebook.n_inplane)
+    results = []
+    for name, kind, config, model, final, seconds in candidates:
+        evaluation = _evaluate(name, model.get_layer("encoder"), views, test_set, target.obj_id, paths)
+        results.append(NetworkResult(name, kind, config, model, final, seconds, evaluation))
+    report = write_run_report(
+        paths.report, target, profile, oracle, results, data, elapsed_seconds=time.perf_counter() - started
+    )
+    print(f"report: {report}")
+    return paths.report
+
+
+def _fully_trained(oracle) -> list[dict]:
+    """Records of the search's trials trained to the full budget without failing."""
+    return [r for r in oracle.records() if r["source"] == "real" and r["status"] == "complete"]
+
+
+def _evaluate(name: str, encoder, views, test_set: BopDataset, obj_id: int, paths: RunPaths):
+    """ADD(-S) recall of one encoder on the test set; cached per encoder weights."""
+    from aae.codebook import Codebook, encoder_fingerprint
+    from aae.evaluate import PoseEvaluation, evaluate_on_bop
+    from kt_predictive.storage import write_json
+
+    fingerprint = encoder_fingerprint(encoder)
+    cached = paths.evaluation(name)
+    if cached.is_file():
+        saved = json.loads(cached.read_text())
+        if saved["fingerprint"] == fingerprint:
+            fields = saved["evaluation"]
+            return PoseEvaluation(**{k: np.asarray(v) if k.endswith("errors") else v for k, v in fields.items()})
+    evaluation = evaluate_on_bop(test_set, obj_id, encoder, Codebook.from_views(encoder, views), progress=False)
+    as_json = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in dataclasses.asdict(evaluation).items()}
+    write_json(cached, {"fingerprint": fingerprint, "evaluation": as_json})
+    return evaluation
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """``["section.field=value", ...]`` as a dict, with a clear error for a malformed pair."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes section.field=value, got {pair!r} (e.g. --set search.full_steps=1000)")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def default_run_folder(object_name: str, profile_name: str, overrides: dict[str, str]) -> str:
+    """``runs/<object>-<profile>``, plus a short hash of the overrides when there are any, so
+    the same command always finds its run again and different settings never share one."""
+    if not overrides:
+        return f"runs/{object_name}-{profile_name}"
+    digest = hashlib.sha256(json.dumps(sorted(overrides.items())).encode()).hexdigest()[:8]
+    return f"runs/{object_name}-{profile_name}-{digest}"
+
+
+def main(argv: Sequence[str] | None = None, object_name: str | None = None, defaults: dict | None = None) -> int:
+    """Command line of the runner; the LineMOD example scripts call it with their object."""
+    parser = argparse.ArgumentParser(prog="python -m aae.search", description=__doc__.split("\n\n")[0])
+    if object_name is None:
+        parser.add_argument("--object", required=True, choices=sorted(STAND_INS), help="LineMOD object")
+    parser.add_argument("--profile", default="quick", help="paper, quick or tiny (default quick)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a profile setting")
+    parser.add_argument("--out", help="output folder (default runs/<object>-<profile>)")
+    parser.add_argument("--bop-root", help="a BOP dataset (LineMOD 'lm'); default: procedural stand-in")
+    parser.add_argument("--backgrounds", help="a folder of background photos (e.g. VOC2012 JPEGImages)")
+    parser.add_argument("--reward", choices=("exp", "linear"), help="shortcut for --set search.reward=...")
+    parser.add_argument("--workers", type=int, help="augmentation worker processes")
+    args = parser.parse_args(argv)
+    name = object_name or args.object
+    try:
+        overrides = {**(defaults or {}), **parse_overrides(args.set)}
+        if args.reward:
+            overrides["search.reward"] = args.reward
+        profile = get_profile(args.profile).with_overrides(overrides)
+        out = args.out or default_run_folder(name, profile.name, overrides)
+        run(name, profile, out, bop_root=args.bop_root, backgrounds=args.backgrounds, workers=args.workers)
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

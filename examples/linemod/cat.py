@@ -1,0 +1,12 @@
+"""Architecture search of the AAE for LineMOD's cat (see aae.search for the options).
+
+    python examples/linemod/cat.py                                  # quick profile, stand-in
+    python examples/linemod/cat.py --profile paper --bop-root /data/bop/lm
+"""
+
+import sys
+
+from aae.search import main
+
+if __name__ == "__main__":
+    sys.exit(main(object_name="cat"))

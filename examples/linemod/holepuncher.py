@@ -1,0 +1,12 @@
+"""Architecture search of the AAE for LineMOD's holepuncher (see aae.search for the options).
+
+    python examples/linemod/holepuncher.py                                  # quick profile, stand-in
+    python examples/linemod/holepuncher.py --profile paper --bop-root /data/bop/lm
+"""
+
+import sys
+
+from aae.search import main
+
+if __name__ == "__main__":
+    sys.exit(main(object_name="holepuncher"))
