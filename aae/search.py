@@ -205,7 +205,6 @@ def run(
     """Runs the whole method for one object; returns the report folder."""
     from aae.codebook import CodebookViews
     from aae.report import NetworkResult, write_run_report
-    from aae.training import train_network
 
     started = time.perf_counter()
     target = resolve_target(object_name, bop_root)
@@ -220,34 +219,20 @@ def run(
     tuner = run_search(profile, data, paths, target.name, workers)
     oracle = tuner.oracle
 
+    # The codebook's views are rendered once and encoded by every network.
+    views = CodebookViews.cached(paths.cache, mesh, profile.training_set, profile.codebook.n_views, profile.codebook.n_inplane)
     # The search's fully trained networks (its best first), then the two benchmark networks
     # trained with the same budget on the same data.
     best_id = oracle.get_best_trials()[0].trial_id
-    candidates = []
+    results = []
     for record in sorted(_fully_trained(oracle), key=lambda r: r["trial_id"] != best_id):
         name = "searched best" if record["trial_id"] == best_id else f"trial {record['trial_id']}"
-        kind = "top-K" if record["phase"] == "finalize" else "phase 1"
         model = tuner.load_model(oracle.get_trial(record["trial_id"]))
-        candidates.append((name, kind, dict(record["values"]), model, record["final"], record["seconds"]))
+        evaluation = evaluate_network(name, model.get_layer("encoder"), views, test_set, target.obj_id, paths)
+        kind = "top-K" if record["phase"] == "finalize" else "phase 1"
+        results.append(NetworkResult(name, kind, dict(record["values"]), model, record["final"], record["seconds"], evaluation))
     for name, config in (("Sundermeyer", SUNDERMEYER), ("BOP", BOP)):
-        network = train_network(
-            config,
-            profile.network,
-            data,
-            steps=profile.search.full_steps,
-            directory=paths.network(name),
-            seed=profile.search.seed,
-            workers=workers,
-        )
-        final = network.final_mean(profile.search.final_window)
-        candidates.append((name, "benchmark", network.config, network.model, final, network.seconds))
-
-    # The codebook's views are rendered once and encoded by every network.
-    views = CodebookViews.cached(paths.cache, mesh, profile.training_set, profile.codebook.n_views, profile.codebook.n_inplane)
-    results = []
-    for name, kind, config, model, final, seconds in candidates:
-        evaluation = _evaluate(name, model.get_layer("encoder"), views, test_set, target.obj_id, paths)
-        results.append(NetworkResult(name, kind, config, model, final, seconds, evaluation))
+        results.append(train_and_evaluate(name, config, profile, data, views, test_set, target.obj_id, paths, workers))
     report = write_run_report(
         paths.report, target, profile, oracle, results, data, elapsed_seconds=time.perf_counter() - started
     )
@@ -255,12 +240,42 @@ def run(
     return paths.report
 
 
+def train_and_evaluate(
+    name: str,
+    config: dict,
+    profile: Profile,
+    data: TrainingData,
+    views,
+    test_set: BopDataset,
+    obj_id: int,
+    paths: RunPaths,
+    workers: int | None = None,
+    kind: str = "benchmark",
+):
+    """Trains ``config`` with the full budget (or loads it) and evaluates its poses."""
+    from aae.report import NetworkResult
+    from aae.training import train_network
+
+    network = train_network(
+        config,
+        profile.network,
+        data,
+        steps=profile.search.full_steps,
+        directory=paths.network(name),
+        seed=profile.search.seed,
+        workers=workers,
+    )
+    evaluation = evaluate_network(name, network.encoder, views, test_set, obj_id, paths)
+    final = network.final_mean(profile.search.final_window)
+    return NetworkResult(name, kind, network.config, network.model, final, network.seconds, evaluation)
+
+
 def _fully_trained(oracle) -> list[dict]:
     """Records of the search's trials trained to the full budget without failing."""
     return [r for r in oracle.records() if r["source"] == "real" and r["status"] == "complete"]
 
 
-def _evaluate(name: str, encoder, views, test_set: BopDataset, obj_id: int, paths: RunPaths):
+def evaluate_network(name: str, encoder, views, test_set: BopDataset, obj_id: int, paths: RunPaths):
     """ADD(-S) recall of one encoder on the test set; cached per encoder weights."""
     from aae.codebook import Codebook, encoder_fingerprint
     from aae.evaluate import PoseEvaluation, evaluate_on_bop
