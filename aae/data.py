@@ -32,6 +32,11 @@ from aae.render import Light, Renderer
 #: Bumped whenever the rendering procedure changes, so old caches are not reused.
 CACHE_FORMAT = "aae-training-set-v1"
 
+#: Default batches per Keras epoch. Batches are drawn at random (the original has no epochs),
+#: so an epoch only decides how often Keras stops and restarts the worker processes; with
+#: n_images // batch_size a small training set restarted them every few steps.
+EPOCH_STEPS = 1000
+
 #: The train_template.cfg camera: K = [1075.65, 0, 720/2, 0, 1073.90, 540/2, 0, 0, 1].
 TEMPLATE_K = ((1075.65, 0.0, 360.0), (0.0, 1073.90, 270.0), (0.0, 0.0, 1.0))
 
@@ -348,7 +353,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         seed: seed of the batch stream.
         workers: worker processes (`default_workers()` if None); 0 computes batches in the
             calling process. Forked workers share the arrays; spawned ones get a pickle.
-        steps_per_epoch: batches per Keras epoch; default n_images // batch_size.
+        steps_per_epoch: batches per Keras epoch; default EPOCH_STEPS.
         initial_epoch: first value of `epoch`; pass `fit`'s `initial_epoch` so a resumed
             run continues the stream instead of replaying the first epochs.
         max_queue_size: batches prepared ahead of the training loop.
@@ -391,7 +396,7 @@ class AugmentedBatches(keras.utils.PyDataset):
             raise ValueError(
                 f"seed and initial_epoch must be integers >= 0, got {seed!r} and {initial_epoch!r}."
             )
-        steps = len(training_set) // batch_size if steps_per_epoch is None else steps_per_epoch
+        steps = EPOCH_STEPS if steps_per_epoch is None else steps_per_epoch
         if not _is_int_at_least(steps, 1):
             raise ValueError(
                 f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}."

@@ -11,6 +11,7 @@ from scipy import ndimage
 import aae.data
 from aae.backgrounds import BackgroundPool
 from aae.data import (
+    EPOCH_STEPS,
     AugmentedBatches,
     TrainingData,
     TrainingSet,
@@ -176,7 +177,7 @@ def _pool(n=16, size=32) -> BackgroundPool:
 def test_batches_shapes_dtype_range_and_length(training_set):
     data = TrainingData(training_set, BackgroundPool.builtin(32, 16, seed=0))
     batches = data.batches(4, seed=0, workers=0)
-    assert isinstance(batches, AugmentedBatches) and len(batches) == 2  # 8 images // 4
+    assert isinstance(batches, AugmentedBatches) and len(batches) == EPOCH_STEPS
     x, y = batches[1]
     assert x.shape == y.shape == (4, 32, 32, 3)
     assert x.dtype == y.dtype == np.float32
