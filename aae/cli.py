@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import dis
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,31 +25,26 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-import aae
-import kt_predictive
 from aae.backgrounds import BackgroundPool
 from aae.bop import BopDataset, object_id
 from aae.codebook import Codebook
 from aae.configs import NAMED_CONFIGS, validate_config
 from aae.data import TrainingData, TrainingSetConfig, build_training_set, training_set_path
+from aae.errors import run_command
 from aae.evaluate import evaluate_on_bop
 from aae.mesh import UNITS, load_mesh
 from aae.profiles import PROFILES, Profile, get_profile
+from aae.search import parse_overrides
 from aae.synthetic import OBJECTS, make_object
 from aae.training import NETWORK_FILE, TrainedNetwork, train_network
 from aae.visualize import save_reconstructions
 from kt_predictive.checkpoint import training_state_path
-from kt_predictive.storage import CorruptStateError, read_json, write_json
+from kt_predictive.storage import read_json, write_json
 
 SYNTHETIC_PREFIX = "synthetic:"
 #: Written by ``aae train`` next to the network: the camera that ``aae embed`` renders with.
 TRAINING_SET_FILE = "training_set.json"
 RECONSTRUCTIONS_FILE = "reconstructions.png"
-#: Exit status of a command stopped by a mistake in its input (argparse's usage errors too).
-USAGE_ERROR = 2
-#: Exceptions that our code raises on purpose for bad input; see `_is_user_error`.
-USER_ERRORS = (OSError, ValueError, KeyError, CorruptStateError)
-_PACKAGE_DIRS = tuple(Path(package.__file__).resolve().parent for package in (aae, kt_predictive))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,13 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # usage errors and --help: argparse has printed its message
         return int(stop.code or 0)
-    try:
-        return args.run(args)
-    except USER_ERRORS as error:
-        if not _is_user_error(error):
-            raise
-        print(f"aae: error: {_message(error)}", file=sys.stderr)
-        return USAGE_ERROR
+    return run_command(lambda: args.run(args), "aae")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Renders the profile's training set of MESH, or loads it from the cache.",
     )
     _add_mesh_arguments(render)
-    render.add_argument("--cache", required=True, metavar="DIR", help="folder of cached training sets")
+    render.add_argument(
+        "--cache", required=True, metavar="DIR", help="folder of cached training sets"
+    )
     render.set_defaults(run=_render)
 
     train = commands.add_parser(
@@ -118,7 +108,10 @@ def _parser() -> argparse.ArgumentParser:
         "(default: SUNDERMEYER)",
     )
     train.add_argument(
-        "--steps", type=_positive_int, metavar="N", help="optimizer steps (default: search.full_steps)"
+        "--steps",
+        type=_positive_int,
+        metavar="N",
+        help="optimizer steps (default: search.full_steps)",
     )
     train.add_argument(
         "--backgrounds",
@@ -134,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="augmentation worker processes (0: in this process; default: cores - 1)",
     )
-    train.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the run (default: 0)")
+    train.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed of the run (default: 0)"
+    )
     train.set_defaults(run=_train)
 
     embed = commands.add_parser(
@@ -146,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     embed.add_argument("network_dir", metavar="NETWORK_DIR", help="a folder written by `aae train`")
     _add_mesh_arguments(embed)
-    embed.add_argument("--out", required=True, metavar="FILE.npz", help="where to write the codebook")
+    embed.add_argument(
+        "--out", required=True, metavar="FILE.npz", help="where to write the codebook"
+    )
     embed.set_defaults(run=_embed)
 
     evaluate = commands.add_parser(
@@ -155,7 +152,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Estimates the pose of every test instance of one object from its "
         "ground-truth box and reports ADD recall (ADI for symmetric objects).",
     )
-    evaluate.add_argument("network_dir", metavar="NETWORK_DIR", help="a folder written by `aae train`")
+    evaluate.add_argument(
+        "network_dir", metavar="NETWORK_DIR", help="a folder written by `aae train`"
+    )
     evaluate.add_argument("--codebook", required=True, metavar="FILE", help="made by `aae embed`")
     evaluate.add_argument("--bop-root", required=True, metavar="ROOT", help="a BOP dataset folder")
     which = evaluate.add_mutually_exclusive_group(required=True)
@@ -208,12 +207,16 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_same_camera(out, camera)
     mesh = _mesh(args.mesh, args.units)
-    training_set = build_training_set(mesh, camera, out / "cache" if args.cache is None else args.cache)
+    training_set = build_training_set(
+        mesh, camera, out / "cache" if args.cache is None else args.cache
+    )
     n_backgrounds = profile.test.n_backgrounds
     if args.backgrounds is None:
         backgrounds = BackgroundPool.builtin(camera.image_size, n_backgrounds, args.seed)
     else:
-        backgrounds = BackgroundPool.from_folder(args.backgrounds, camera.image_size, n_backgrounds, args.seed)
+        backgrounds = BackgroundPool.from_folder(
+            args.backgrounds, camera.image_size, n_backgrounds, args.seed
+        )
     data = TrainingData(training_set, backgrounds)
     # Written before training so that a resumed run is checked against it too.
     write_json(out / TRAINING_SET_FILE, dataclasses.asdict(camera))
@@ -230,7 +233,9 @@ def _train(args: argparse.Namespace) -> int:
     final = network.final_mean(profile.search.final_window)
     inputs, targets = data.batches(8, seed=args.seed, workers=0)[0]
     title = f"{args.config}, {len(network.losses)} steps, final loss {final:.4g}"
-    picture = save_reconstructions(network.model, inputs, targets, out / RECONSTRUCTIONS_FILE, title)
+    picture = save_reconstructions(
+        network.model, inputs, targets, out / RECONSTRUCTIONS_FILE, title
+    )
     if network.diverged:
         print(f"training diverged after {len(network.losses)} steps (the loss is not finite)")
     else:
@@ -248,7 +253,9 @@ def _embed(args: argparse.Namespace) -> int:
     n_views, n_inplane = profile.codebook.n_views, profile.codebook.n_inplane
     codebook = Codebook.create(network.encoder, mesh, camera, n_views=n_views, n_inplane=n_inplane)
     path = codebook.save(args.out)
-    print(f"codebook {path}: {len(codebook)} views ({n_views} viewpoints x {n_inplane} in-plane rotations)")
+    print(
+        f"codebook {path}: {len(codebook)} views ({n_views} viewpoints x {n_inplane} in-plane rotations)"
+    )
     return 0
 
 
@@ -257,7 +264,9 @@ def _eval(args: argparse.Namespace) -> int:
     obj_id = object_id(args.object) if args.object is not None else args.obj_id
     codebook = Codebook.load(args.codebook)
     network = TrainedNetwork.load(args.network_dir)
-    result = evaluate_on_bop(dataset, obj_id, network.encoder, codebook, max_instances=args.max_instances)
+    result = evaluate_on_bop(
+        dataset, obj_id, network.encoder, codebook, max_instances=args.max_instances
+    )
     summary = {
         "obj_id": obj_id,
         "metric": result.metric,
@@ -286,13 +295,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _profile(args: argparse.Namespace) -> Profile:
     """The chosen profile with the ``--set`` overrides, printed."""
-    overrides = {}
-    for item in args.set:
-        key, equals, value = item.partition("=")
-        if not equals or not key.strip():
-            raise ValueError(f"--set takes SECTION.FIELD=VALUE, e.g. search.full_steps=1000; got {item!r}")
-        overrides[key.strip()] = value.strip()
-    profile = get_profile(args.profile).with_overrides(overrides)
+    profile = get_profile(args.profile).with_overrides(parse_overrides(args.set))
     print(profile.describe())
     return profile
 
@@ -372,31 +375,6 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
-
-
-def _is_user_error(error: BaseException) -> bool:
-    """Whether ``error`` was raised by a ``raise`` statement in this project's code.
-
-    Those are the deliberate messages about bad input; the same exception types coming out
-    of a library or a failed operation in our code are bugs and keep their traceback.
-    """
-    innermost = error.__traceback__
-    if innermost is None:
-        return False
-    while innermost.tb_next is not None:
-        innermost = innermost.tb_next
-    code = innermost.tb_frame.f_code
-    source = Path(code.co_filename).resolve()
-    if not any(source.is_relative_to(directory) for directory in _PACKAGE_DIRS):
-        return False
-    return dis.opname[code.co_code[innermost.tb_lasti]] == "RAISE_VARARGS"
-
-
-def _message(error: BaseException) -> str:
-    # str(KeyError("text")) quotes the text; the message is its only argument.
-    if len(error.args) == 1 and isinstance(error.args[0], str):
-        return error.args[0]
-    return str(error)
 
 
 if __name__ == "__main__":

@@ -425,7 +425,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         inputs = data.inputs[picks]  # fancy indexing copies: safe to paste into
         masks = data.masks[picks]
         inputs[masks] = backgrounds[masks]
-        inputs = make_augmenter(int(rng.integers(2**31)))(images=inputs)
+        inputs = make_augmenter(int(rng.integers(2**31)), data.image_size)(images=inputs)
         return _to_unit_float(inputs), _to_unit_float(data.targets[picks])
 
     def on_epoch_end(self) -> None:

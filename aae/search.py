@@ -35,6 +35,7 @@ from aae.backgrounds import BackgroundPool
 from aae.bop import BopDataset, object_id
 from aae.configs import BOP, SUNDERMEYER
 from aae.data import TrainingData, build_training_set
+from aae.errors import run_command
 from aae.mesh import load_mesh
 from aae.profiles import Profile, get_profile
 from aae.synthetic import make_bop_dataset, make_object
@@ -42,7 +43,7 @@ from aae.synthetic import make_bop_dataset, make_object
 #: The procedural object that stands in for each LineMOD object without --bop-root
 #: (symmetric objects get a symmetric stand-in, so ADI is exercised as on LineMOD).
 STAND_INS = {
-    "ape": "duck",
+    "ape": "bracket",
     "benchvise": "box_cylinder",
     "cam": "box_cylinder",
     "can": "mug",
@@ -190,7 +191,7 @@ def run_search(profile: Profile, data: TrainingData, paths: RunPaths, project: s
         directory=paths.search,
         project_name=project,
     )
-    tuner.search(data, seed=search.seed, workers=workers, verbose=0)
+    tuner.search(data, seed=search.seed, workers=workers)
     return tuner
 
 
@@ -300,7 +301,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set takes section.field=value, got {pair!r} (e.g. --set search.full_steps=1000)")
+            raise ValueError(f"--set takes SECTION.FIELD=VALUE, e.g. search.full_steps=1000; got {pair!r}")
         overrides[key.strip()] = value.strip()
     return overrides
 
@@ -328,18 +329,17 @@ def main(argv: Sequence[str] | None = None, object_name: str | None = None, defa
     parser.add_argument("--workers", type=int, help="augmentation worker processes")
     args = parser.parse_args(argv)
     name = object_name or args.object
-    try:
+
+    def command() -> int:
         overrides = {**(defaults or {}), **parse_overrides(args.set)}
         if args.reward:
             overrides["search.reward"] = args.reward
         profile = get_profile(args.profile).with_overrides(overrides)
         out = args.out or default_run_folder(name, profile.name, overrides)
         run(name, profile, out, bop_root=args.bop_root, backgrounds=args.backgrounds, workers=args.workers)
-    except (FileNotFoundError, KeyError, ValueError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_command(command, parser.prog)
 
 
 if __name__ == "__main__":

@@ -179,8 +179,8 @@ def train_network(
     )
     if recorder.steps < steps:
         batches = data.batches(config["MB"], seed=seed, workers=workers)
-        # Every epoch has at least one step, so this many epochs always reach the budget.
-        model.fit(batches, epochs=steps - recorder.steps, callbacks=[recorder], verbose=verbose, shuffle=False)
+        epochs = math.ceil((steps - recorder.steps) / len(batches))
+        model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=verbose, shuffle=False)
     network = TrainedNetwork(config, settings, model, np.asarray(recorder.losses, dtype=np.float32), recorder.seconds)
     network.save(directory)
     state_path.unlink(missing_ok=True)

@@ -80,6 +80,55 @@ _FIXED_SETTINGS = (
 )
 
 
+class SearchProgress:
+    """Prints one line per finished trial: phase, outcome, best real loss, fixed values.
+
+    Takes the place of keras-tuner's display, which prints a table of every hyperparameter
+    for every trial; with hundreds of short exploration trials one line each reads better.
+    ``oracle.verbose = 0`` silences it.
+    """
+
+    def __init__(self, oracle: PredictiveOracle, verbose: int = 1):
+        self.oracle = oracle
+        self.verbose = verbose
+
+    def on_trial_begin(self, trial) -> None:
+        del trial  # nothing to say until the trial ends
+
+    def on_trial_end(self, trial) -> None:
+        record = self.oracle._records.get(trial.trial_id)
+        if self.verbose < 1 or record is None or record["status"] == "running":
+            return
+        oracle = self.oracle
+        if record["phase"] == "initial":
+            position = f"phase 1 {sum(r['phase'] == 'initial' for r in oracle._records.values())}/{oracle.initial_trials}"
+        elif record["phase"] == "explore":
+            position = f"explore {record['iteration']}/{oracle.max_iterations}"
+        else:
+            position = f"finalize {len(oracle._continued)}/{oracle.top_k}"
+        if record["status"] == "failed":
+            outcome = f"failed ({'diverged at step ' + str(record['diverged_at']) if record['diverged_at'] else 'crashed'})"
+        elif record["source"] == "predicted":
+            outcome = f"predicted final loss {record['final']:.5g}"
+        else:
+            outcome = f"final loss {record['final']:.5g}"
+            if record["predicted"] is not None:
+                outcome += f" (predicted {record['predicted']:.5g})"
+        best = oracle.get_best_trials()
+        line = f"[{position}] trial {record['trial_id']}: {outcome}, {record['steps']} steps in {record['seconds']:.1f} s"
+        if best:
+            line += f" | best {best[0].score:.5g}"
+        if oracle._fixed:
+            line += " | fixed " + ", ".join(f"{name}={fixed.value}" for name, fixed in oracle._fixed.items())
+        print(line, flush=True)
+
+    def get_state(self) -> dict:
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        del state  # nothing is kept between runs
+
+
 class PredictiveOracle(keras_tuner.Oracle):
     """Predictor-guided search with probability allocation (Lombardi et al.).
 
@@ -191,6 +240,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         self._predictor_fitted = False
         self._rng = np.random.default_rng(self.seed)
         self._grids: list[ValueGrid] | None = None
+        self._display = SearchProgress(self)
 
     # ------------------------------------------------------------------ inspection
 
@@ -533,7 +583,11 @@ class PredictiveOracle(keras_tuner.Oracle):
         iteration = sum(r["status"] != "running" for r in self._explore_records())
         self._history.append({"iteration": iteration, "probabilities": copy.deepcopy(self._probabilities)})
         thresholds = resolve_thresholds(self.grids, self.thresholds)
-        self._fixed.update(newly_fixed(self.grids, probabilities, thresholds, self._fixed, iteration))
+        fixed_now = newly_fixed(self.grids, probabilities, thresholds, self._fixed, iteration)
+        for name, fixed in fixed_now.items():
+            if self.verbose:
+                print(f"{name} fixed to {fixed.value} at iteration {iteration}", flush=True)
+        self._fixed.update(fixed_now)
 
     def _sample(self, uniform: bool) -> dict | None:
         """A configuration not tried before, or None after MAX_COLLISIONS attempts."""

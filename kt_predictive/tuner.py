@@ -138,6 +138,9 @@ class PredictiveTuner(keras_tuner.Tuner):
                 f"({self.budget.early_steps} or {self.budget.full_steps} steps)",
                 stacklevel=3,
             )
+        # Keras' progress bars know neither the step budget nor where the oracle stops a
+        # trial; the oracle prints one line per trial instead. verbose=1 brings them back.
+        kwargs.setdefault("verbose", 0)
         callbacks = self._deepcopy_callbacks(kwargs.pop("callbacks", []))
         self._configure_tensorboard_dir(callbacks, trial)
         # Every epoch has at least one step, so this many epochs always reach the budget.

@@ -73,3 +73,21 @@ def test_sctypes_shim(monkeypatch):
     monkeypatch.setattr(np, "sctypes", sentinel, raising=False)
     importlib.reload(aae.augment)
     assert np.sctypes is sentinel  # only set when missing: an existing value is kept
+
+
+def test_dropout_cells_scale_with_the_image():
+    """At 32 px the dropout cells cover the same fraction of the image as at 128 px, the
+    size the original chain was written for (imgaug's minimum 3x3 grid would otherwise make
+    them twice as large)."""
+    import imgaug.augmenters as iaa
+    from scipy import ndimage
+
+    block_fraction = {}
+    for size in (32, 128):
+        (dropout,) = make_augmenter(0, size).find_augmenters(
+            lambda augmenter, parents: isinstance(augmenter, iaa.CoarseDropout)
+        )
+        dropped = dropout(images=np.full((40, size, size, 3), 255, np.uint8))[..., 0] == 0
+        areas = np.concatenate([np.bincount(ndimage.label(d)[0].ravel())[1:] for d in dropped])
+        block_fraction[size] = np.median(areas) / size**2
+    assert 0.6 < block_fraction[32] / block_fraction[128] < 1.6, block_fraction

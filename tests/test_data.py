@@ -212,7 +212,7 @@ def test_worker_processes_are_the_default(training_set):
 
 
 def test_background_is_pasted_where_the_mask_is_true(training_set, monkeypatch):
-    monkeypatch.setattr(aae.data, "make_augmenter", lambda seed: lambda images: images)
+    monkeypatch.setattr(aae.data, "make_augmenter", lambda seed, size: lambda images: images)
     pool = _pool()
     x, y = TrainingData(training_set, pool).batches(8, seed=0, workers=0)[0]
     colours = {tuple(c) for c in pool.images[:, 0, 0]}
@@ -231,7 +231,7 @@ def test_background_is_pasted_where_the_mask_is_true(training_set, monkeypatch):
 
 def test_augmentation_changes_the_composited_inputs(training_set, monkeypatch):
     plain_x, plain_y = TrainingData(training_set, _pool()).batches(8, seed=0, workers=0)[0]
-    monkeypatch.setattr(aae.data, "make_augmenter", lambda seed: lambda images: images)
+    monkeypatch.setattr(aae.data, "make_augmenter", lambda seed, size: lambda images: images)
     composite_x, composite_y = TrainingData(training_set, _pool()).batches(8, seed=0, workers=0)[0]
     np.testing.assert_array_equal(plain_y, composite_y)  # targets are never augmented
     changed = [not np.array_equal(a, b) for a, b in zip(plain_x, composite_x, strict=True)]
