@@ -13,12 +13,13 @@ restore.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from kt_predictive.storage import atomic_write
+from kt_predictive.storage import CorruptStateError, atomic_write
 
 TRAINING_STATE_FILE = "training_state.npz"
 
@@ -61,9 +62,18 @@ def load_training_state(path: str | os.PathLike, model: keras.Model) -> tuple[np
 
     Raises:
         ValueError: when the checkpoint was made by a different architecture.
+        CorruptStateError: when the file cannot be read.
     """
-    with np.load(path) as data:
+    try:
+        data = np.load(path)
         n_weights, n_optimizer = int(data["n_weights"]), int(data["n_optimizer"])
+        losses, seconds = np.array(data["losses"], dtype=np.float32), float(data["seconds"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise CorruptStateError(
+            f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); delete it to "
+            "train this trial again from its start"
+        ) from error
+    with data:
         if n_weights != len(model.weights):
             raise ValueError(
                 f"checkpoint {path} holds {n_weights} weights but the model has "
@@ -86,4 +96,4 @@ def load_training_state(path: str | os.PathLike, model: keras.Model) -> tuple[np
                 f"optimizer has {len(optimizer.variables)}; was the optimizer changed?"
             )
         optimizer.load_own_variables({str(i): data[f"optimizer_{i}"] for i in range(n_optimizer)})
-        return np.array(data["losses"], dtype=np.float32), float(data["seconds"])
+    return losses, seconds

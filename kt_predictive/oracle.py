@@ -31,6 +31,7 @@ import copy
 import glob
 import math
 import os
+import time
 from collections.abc import Mapping
 
 import keras_tuner
@@ -154,6 +155,11 @@ class PredictiveOracle(keras_tuner.Oracle):
             the remaining candidates (the paper's future work).
         tuning_trials: Optuna trials per model when tuning the predictor.
         report_splits: Random splits of the predictor report (the paper's Table 2 uses 1000).
+        worker_timeout: Distributed searches: seconds without news of a running trial (its
+            window reports) after which its worker counts as dead and the trial goes to
+            another worker, resuming from its last checkpoint. Make it longer than the
+            training time of one window. ``None`` (default) waits forever, as keras-tuner
+            does.
         hyperparameters: Optional search space, as for every keras-tuner oracle.
         seed: Random seed.
         **kwargs: Further ``keras_tuner.Oracle`` arguments (``allow_new_entries``,
@@ -178,6 +184,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         refit_predictor: bool = False,
         tuning_trials: int = 30,
         report_splits: int = 100,
+        worker_timeout: float | None = None,
         hyperparameters: keras_tuner.HyperParameters | None = None,
         seed: int | None = None,
         **kwargs,
@@ -224,6 +231,13 @@ class PredictiveOracle(keras_tuner.Oracle):
         self.refit_predictor = refit_predictor
         self.tuning_trials = tuning_trials
         self.report_splits = report_splits
+        if worker_timeout is not None and not worker_timeout > 0:
+            raise ValueError(f"worker_timeout must be a positive number of seconds or None (got {worker_timeout!r})")
+        self.worker_timeout = worker_timeout
+        # Monotonic times of the last news of each running trial and each worker; not saved,
+        # since a reloaded search sends its running trials to be run again anyway.
+        self._trial_contact: dict[str, float] = {}
+        self._worker_contact: dict[str, float] = {}
 
         self._phase = "initial"
         self._records: dict[str, dict] = {}
@@ -324,11 +338,17 @@ class PredictiveOracle(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
+        self._worker_contact[tuner_id] = time.monotonic()
+        self._requeue_silent_trials()
         if tuner_id in self.ongoing_trials or self._retry_queue:
-            return super().create_trial(tuner_id)
+            trial = super().create_trial(tuner_id)
+            self._trial_contact[trial.trial_id] = time.monotonic()
+            return trial
         self._advance()
         if self._phase in ("initial", "explore") and self._can_start_trial():
-            return super().create_trial(tuner_id)
+            trial = super().create_trial(tuner_id)
+            self._trial_contact[trial.trial_id] = time.monotonic()
+            return trial
         if self._phase == "finalize":
             trial_id = self._next_continuation()
             if trial_id is not None:
@@ -338,6 +358,45 @@ class PredictiveOracle(keras_tuner.Oracle):
             return trial_module.Trial(self.get_space(), status=TrialStatus.STOPPED)
         # Waiting for running trials to end before the next phase can start.
         return trial_module.Trial(self.get_space(), status=TrialStatus.IDLE)
+
+    def _requeue_silent_trials(self) -> None:
+        """Sends the trials of workers silent for longer than worker_timeout to others."""
+        if self.worker_timeout is None:
+            return
+        now = time.monotonic()
+        silent_workers = [
+            (tuner_id, trial, now - self._trial_contact.get(trial.trial_id, now))
+            for tuner_id, trial in self.ongoing_trials.items()
+        ]
+        for tuner_id, trial, silent in silent_workers:
+            if silent > self.worker_timeout:
+                print(
+                    f"worker {tuner_id} sent nothing about trial {trial.trial_id} for {silent:.0f} s "
+                    f"(worker_timeout {self.worker_timeout:g} s); the trial goes to another worker",
+                    flush=True,
+                )
+                del self.ongoing_trials[tuner_id]
+                self._tuner_ids.discard(tuner_id)
+                self._retry_queue.append(trial.trial_id)
+                self.save()
+
+    @property
+    def tuner_ids(self) -> set:
+        """The workers that have not been told to stop.
+
+        keras-tuner's chief exits when this is empty; a worker that died between trials
+        would keep it waiting forever, so once the search is done, workers silent for longer
+        than worker_timeout are dropped.
+        """
+        if self.worker_timeout is not None and self._phase == "done":
+            now = time.monotonic()
+            stale = {t for t in self._tuner_ids if now - self._worker_contact.get(t, now) > self.worker_timeout}
+            self._tuner_ids -= stale
+        return self._tuner_ids
+
+    @tuner_ids.setter
+    def tuner_ids(self, value: set) -> None:
+        self._tuner_ids = value
 
     def populate_space(self, trial_id):
         if self._phase == "initial":
@@ -372,6 +431,11 @@ class PredictiveOracle(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def update_trial(self, trial_id, metrics, step=0):
+        now = time.monotonic()
+        self._trial_contact[trial_id] = now
+        for tuner_id, ongoing in self.ongoing_trials.items():
+            if ongoing.trial_id == trial_id:
+                self._worker_contact[tuner_id] = now
         trial = super().update_trial(trial_id, metrics, step)
         record = self._records.get(trial_id)
         if record is None:
@@ -533,6 +597,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         return min(waiting, key=lambda t: self._records[t]["predicted"])
 
     def _start_continuation(self, tuner_id: str, trial_id: str):
+        self._trial_contact[trial_id] = time.monotonic()
         self._continued.append(trial_id)
         record = self._records[trial_id]
         record.update(phase="finalize", status="running", source=None, final=None)
@@ -745,6 +810,11 @@ class PredictiveOracle(keras_tuner.Oracle):
             )
         self.set_state(state)
         # Trials that were running when the search stopped run again (and resume from
-        # their last checkpoint).
-        self._retry_queue.extend(trial.trial_id for trial in self.ongoing_trials.values())
+        # their last checkpoint). keras-tuner saves a trial that just ended while it is still
+        # listed as ongoing; a kill at that moment must not run a finished trial again.
+        self._retry_queue.extend(
+            trial.trial_id
+            for trial in self.ongoing_trials.values()
+            if self._records.get(trial.trial_id, {}).get("status", "running") == "running"
+        )
         self.ongoing_trials = {}

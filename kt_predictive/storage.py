@@ -53,6 +53,24 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write(path, lambda file: file.write(data))
 
 
+def check_writable(folder: str | os.PathLike) -> None:
+    """Creates ``folder`` if needed and writes a small file in it, or raises one clear error.
+
+    Raises:
+        OSError: naming the folder, the reason and the fix.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(
+            error.errno, f"cannot create {folder}: {error.strerror}; choose a writable directory"
+        ) from error
+    probe = folder / ".write_check"
+    atomic_write(probe, lambda file: file.write(b"ok"))
+    probe.unlink()
+
+
 class CorruptStateError(RuntimeError):
     """A state file exists but cannot be read."""
 

@@ -6,6 +6,7 @@ import copy
 import inspect
 import time
 import warnings
+from pathlib import Path
 
 import keras_tuner
 import numpy as np
@@ -15,7 +16,7 @@ from kt_predictive.budget import window_mean
 from kt_predictive.callbacks import StepBudgetCallback
 from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
 from kt_predictive.oracle import TRAIN_SECONDS, PredictiveOracle
-from kt_predictive.storage import write_json
+from kt_predictive.storage import check_writable, write_json
 
 # How long a worker waits before asking again while the oracle waits for other workers'
 # trials to end (between phases, in distributed searches).
@@ -61,6 +62,8 @@ class PredictiveTuner(keras_tuner.Tuner):
         if self.checkpoint_every <= 0:
             raise ValueError(f"checkpoint_every must be a positive step count (got {checkpoint_every})")
         self._awaiting_trial = False
+        # Fail before any training if the results could not be kept.
+        check_writable(Path(kwargs.get("directory") or ".") / (kwargs.get("project_name") or "untitled_project"))
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
 
     def on_search_begin(self):

@@ -6,6 +6,7 @@ KERASTUNER_* environment variables) and appends the id of every trial it starts 
 
 import argparse
 import os
+import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -52,10 +53,11 @@ SEARCH = dict(
 
 
 class LoggingSearch(PredictiveSearch):
-    """Appends the id of every trial it starts to a log file."""
+    """Appends the id of every trial it starts to a log file; can pause between trials."""
 
-    def __init__(self, *args, trial_log, **kwargs):
+    def __init__(self, *args, trial_log, pause_after_trial=0.0, **kwargs):
         self.trial_log = trial_log
+        self.pause_after_trial = pause_after_trial
         super().__init__(*args, **kwargs)
 
     def on_trial_begin(self, trial):
@@ -63,20 +65,33 @@ class LoggingSearch(PredictiveSearch):
             log.write(f"{os.getpid()} {trial.trial_id}\n")
         super().on_trial_begin(trial)
 
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        time.sleep(self.pause_after_trial)
+
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("directory")
     parser.add_argument("--log", required=True)
     parser.add_argument("--step-delay", type=float, default=0.0, help="seconds to sleep per step")
+    parser.add_argument("--pause-after-trial", type=float, default=0.0, help="seconds to sleep between trials")
+    parser.add_argument("--tuning-trials", type=int, default=SEARCH["tuning_trials"])
+    parser.add_argument("--worker-timeout", type=float, default=None)
     args = parser.parse_args()
     callbacks = []
     if args.step_delay:
-        import time
-
         callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: time.sleep(args.step_delay)))
     x, y = regression_data()
-    tuner = LoggingSearch(build_model, directory=args.directory, project_name="tiny", trial_log=args.log, **SEARCH)
+    settings = {**SEARCH, "tuning_trials": args.tuning_trials, "worker_timeout": args.worker_timeout}
+    tuner = LoggingSearch(
+        build_model,
+        directory=args.directory,
+        project_name="tiny",
+        trial_log=args.log,
+        pause_after_trial=args.pause_after_trial,
+        **settings,
+    )
     tuner.search(x, y, batch_size=32, verbose=0, callbacks=callbacks)
 
 
