@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 # caller chose another backend.
 export PYOPENGL_PLATFORM ?= egl
 export KERAS_BACKEND ?= tensorflow
+# Fewer of TensorFlow's start-up messages (some come through anyway).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install test demo lint clean
@@ -25,8 +26,10 @@ $(STAMP): setup.cfg pyproject.toml scripts/install-system-packages.sh
 test: install
 	$(PY) -m pytest -q
 
+# The whole method on LineMOD's ape (procedural stand-in), quick profile; rerunning
+# continues where it stopped. Report: runs/ape-quick/report/report.md
 demo: install
-	$(PY) examples/digits_cnn.py
+	$(PY) examples/linemod/ape.py
 
 lint: install
 	$(VENV)/bin/ruff check .
