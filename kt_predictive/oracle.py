@@ -54,8 +54,6 @@ from kt_predictive.storage import read_json, write_json
 
 TrialStatus = trial_module.TrialStatus
 
-PHASES = ("initial", "explore", "finalize", "done")
-
 # The metric in which the tuner reports a trial's training time so far, next to the objective.
 TRAIN_SECONDS = "train_seconds"
 
@@ -94,11 +92,16 @@ class SearchProgress:
         self.verbose = verbose
 
     def on_trial_begin(self, trial) -> None:
-        del trial  # nothing to say until the trial ends
+        del trial  # nothing to say until the trial has settled
 
     def on_trial_end(self, trial) -> None:
-        record = self.oracle._records.get(trial.trial_id)
-        if self.verbose < 1 or record is None or record["status"] == "running":
+        # keras-tuner calls this before the oracle has settled the record (failures,
+        # probabilities, fixed values); the oracle calls trial_settled afterwards instead.
+        del trial
+
+    def trial_settled(self, record: dict) -> None:
+        """Prints the line of a trial whose outcome the oracle has recorded."""
+        if self.verbose < 1:
             return
         oracle = self.oracle
         if record["phase"] == "initial":
@@ -481,6 +484,7 @@ class PredictiveOracle(keras_tuner.Oracle):
             self._prune_checkpoints()
         elif record["phase"] == "finalize" and self.refit_predictor and record["status"] == "complete":
             self._refit_with_real_results()
+        self._display.trial_settled(record)
         self._advance()
         self._save_trial(ended)
         self.save()
