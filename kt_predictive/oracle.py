@@ -133,6 +133,14 @@ class SearchProgress:
         del state  # nothing is kept between runs
 
 
+def report_test_size(n_networks: int) -> int:
+    """Test networks per split of the predictor report made from ``n_networks`` phase-1 trials.
+
+    A fifth of them, as the paper's 20 of 100, capped at 20; at least two, as R² needs.
+    """
+    return max(2, min(20, n_networks // 5))
+
+
 class PredictiveOracle(keras_tuner.Oracle):
     """Predictor-guided search with probability allocation (Lombardi et al.).
 
@@ -568,8 +576,7 @@ class PredictiveOracle(keras_tuner.Oracle):
             train = order[: max(2, round(0.8 * len(y)))]
             self.predictor.tune(X[train], y[train], n_trials=self.tuning_trials)
             self._predictor_params = self.predictor.get_params(deep=False)
-        # R² needs at least two test networks; the paper tests on 20 (a fifth of 100).
-        test_size = max(2, min(20, len(y) // 5))
+        test_size = report_test_size(len(y))
         if hasattr(self.predictor, "evaluate_splits") and self.report_splits and len(y) >= test_size + 3:
             self._predictor_report = self.predictor.evaluate_splits(
                 X, y, n_splits=self.report_splits, test_size=test_size
