@@ -14,6 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+# mkstemp creates files readable by their owner only; the files written here get the mode a
+# plain open() would give them (0666 less the umask), so other users and tools of a shared
+# search directory can read them. The umask can only be read by setting it, once, at import.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Calls ``write(file)`` on a temporary file, then renames it to ``path``.
@@ -33,6 +39,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         ) from error
     try:
         with os.fdopen(fd, "wb") as file:
+            os.fchmod(file.fileno(), 0o666 & ~_UMASK)
             write(file)
             file.flush()
             os.fsync(file.fileno())

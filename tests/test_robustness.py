@@ -189,3 +189,10 @@ def test_dead_worker_trial_taken_up_and_late_worker_gets_work(tmp_path):
     assert any(pid == late.pid for pid, _ in runs)
     # The orphan resumed from its checkpoint: its early windows were measured once.
     assert final["records"][orphan]["early"][0] == at_kill["records"][orphan]["early"][0]
+
+
+def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path):
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    write_json(tmp_path / "atomic.json", {})
+    assert (tmp_path / "atomic.json").stat().st_mode == plain.stat().st_mode
