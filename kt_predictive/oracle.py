@@ -743,6 +743,9 @@ class PredictiveOracle(keras_tuner.Oracle):
 
     def get_state(self):
         state = super().get_state()
+        # keras-tuner keeps these hashes in a set, whose order changes from process to process
+        # (string hashing is salted): sorted, an unchanged search writes the same file again.
+        state["tried_so_far"] = sorted(state["tried_so_far"])
         grids = self.grids if self.hyperparameters.space else []
         state["predictive"] = {
             "settings": self._settings(),
