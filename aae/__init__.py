@@ -2,8 +2,8 @@
 
 Geometry is in millimetres throughout (the BOP convention): mesh vertices, translations,
 depth maps and object diameters. Rotations are 3x3 model-to-camera matrices in the OpenCV
-camera frame (x right, y down, z forward). Images are RGB, uint8 on disk and float32 in
-[0, 1] when they enter a network.
+camera frame (x right, y down, z forward). Images are RGB, uint8 on disk, in batches and
+at a network's input; a network scales them to [0, 1] in its first layer (`aae.model`).
 """
 
 from typing import TYPE_CHECKING

@@ -58,7 +58,9 @@ def view_rotations(n_views: int = 2562, n_inplane: int = 36) -> np.ndarray:
         down = np.cross(forward, right)
         views.append(np.stack([right, down, forward]))  # rows: camera axes in the model frame
     angles = 2 * np.pi * np.arange(n_inplane) / n_inplane
-    inplane = np.array([[[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]] for a in angles])
+    inplane = np.array(
+        [[[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]] for a in angles]
+    )
     return np.einsum("iab,vbc->viac", inplane, np.array(views)).reshape(-1, 3, 3)
 
 
@@ -123,7 +125,11 @@ class CodebookViews:
         atomic_write(
             path,
             lambda file: np.savez(
-                file, crops=self.crops, rotations=self.rotations, boxes=self.boxes, meta=np.array(meta)
+                file,
+                crops=self.crops,
+                rotations=self.rotations,
+                boxes=self.boxes,
+                meta=np.array(meta),
             ),
         )
         return path
@@ -139,7 +145,10 @@ class CodebookViews:
         progress: bool = True,
     ) -> CodebookViews:
         """The views from ``cache_dir``, rendered and stored there the first time."""
-        path = Path(cache_dir) / f"codebook_views_{rendering_digest(mesh, camera, n_views, n_inplane)}.npz"
+        path = (
+            Path(cache_dir)
+            / f"codebook_views_{rendering_digest(mesh, camera, n_views, n_inplane)}.npz"
+        )
         if path.is_file():
             return cls.load(path)
         views = cls.render(mesh, camera, n_views, n_inplane, progress)
@@ -186,10 +195,14 @@ class Codebook:
     ) -> Codebook:
         """Renders every view of ``mesh`` with the fixed light and encodes it."""
         _check_encoder(encoder, camera.image_size)
-        return cls.from_views(encoder, CodebookViews.render(mesh, camera, n_views, n_inplane, progress), batch_size)
+        return cls.from_views(
+            encoder, CodebookViews.render(mesh, camera, n_views, n_inplane, progress), batch_size
+        )
 
     @classmethod
-    def from_views(cls, encoder: keras.Model, views: CodebookViews, batch_size: int = 256) -> Codebook:
+    def from_views(
+        cls, encoder: keras.Model, views: CodebookViews, batch_size: int = 256
+    ) -> Codebook:
         """Encodes rendered views in batches and L2-normalises the codes."""
         _check_encoder(encoder, views.camera.image_size)
         codes = _normalise(_encode(encoder, views.crops, batch_size))
@@ -231,8 +244,7 @@ class Codebook:
         """
         self.check_encoder(encoder)
         crops = np.asarray(crops)
-        images = crops.astype(np.float32) / 255.0 if crops.dtype == np.uint8 else crops.astype(np.float32)
-        indices, scores = self.nearest(_encode(encoder, images), top_k)
+        indices, scores = self.nearest(_encode(encoder, crops), top_k)
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         K = np.broadcast_to(np.asarray(K, dtype=np.float64), (len(boxes), 3, 3))
         rotations = np.empty((*indices.shape, 3, 3))
@@ -271,8 +283,20 @@ class Codebook:
         # An object off the optical axis is seen from a tilted direction: rotate the view's
         # rotation by the angles between the optical axis and the ray to the object.
         alpha_x, alpha_y = -np.arctan(t[0] / t[2]), -np.arctan(t[1] / t[2])
-        about_x = np.array([[1, 0, 0], [0, np.cos(alpha_y), -np.sin(alpha_y)], [0, np.sin(alpha_y), np.cos(alpha_y)]])
-        about_y = np.array([[np.cos(alpha_x), 0, -np.sin(alpha_x)], [0, 1, 0], [np.sin(alpha_x), 0, np.cos(alpha_x)]])
+        about_x = np.array(
+            [
+                [1, 0, 0],
+                [0, np.cos(alpha_y), -np.sin(alpha_y)],
+                [0, np.sin(alpha_y), np.cos(alpha_y)],
+            ]
+        )
+        about_y = np.array(
+            [
+                [np.cos(alpha_x), 0, -np.sin(alpha_x)],
+                [0, 1, 0],
+                [np.sin(alpha_x), 0, np.cos(alpha_x)],
+            ]
+        )
         return about_y @ about_x @ self.rotations[index].astype(np.float64), t
 
     def check_encoder(self, encoder: keras.Model) -> None:
@@ -289,11 +313,19 @@ class Codebook:
         from kt_predictive.storage import atomic_write
 
         path = Path(path)
-        meta = {"format": CODEBOOK_FORMAT, "fingerprint": self.fingerprint, "camera": _camera_dict(self.camera)}
+        meta = {
+            "format": CODEBOOK_FORMAT,
+            "fingerprint": self.fingerprint,
+            "camera": _camera_dict(self.camera),
+        }
         atomic_write(
             path,
             lambda file: np.savez(
-                file, codes=self.codes, rotations=self.rotations, boxes=self.boxes, meta=np.array(json.dumps(meta))
+                file,
+                codes=self.codes,
+                rotations=self.rotations,
+                boxes=self.boxes,
+                meta=np.array(json.dumps(meta)),
             ),
         )
         return path
@@ -307,7 +339,9 @@ class Codebook:
         with np.load(path) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != CODEBOOK_FORMAT:
-                raise ValueError(f"codebook {path} has format {meta.get('format')}; rebuild it with `aae embed`")
+                raise ValueError(
+                    f"codebook {path} has format {meta.get('format')}; rebuild it with `aae embed`"
+                )
             camera = _camera_from_dict(meta["camera"])
             return cls(data["codes"], data["rotations"], data["boxes"], camera, meta["fingerprint"])
 
@@ -330,13 +364,18 @@ def _check_encoder(encoder: keras.Model, image_size: int) -> None:
 
 
 def _encode(encoder: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Codes of uint8 or [0, 1] float images, converted a batch at a time (92,232 paper-size
-    crops would take 18 GB as float32 at once)."""
+    """Codes of uint8 or [0, 1] float images, a batch at a time (92,232 paper-size crops
+    would take 18 GB as float32 at once).
+
+    The encoder takes [0, 255] images and scales them itself (``aae.model``): uint8 crops go
+    in unchanged, exactly as training batches do; float crops in [0, 1] are brought to that
+    range first.
+    """
     codes = []
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
-        if batch.dtype == np.uint8:
-            batch = batch.astype(np.float32) / 255.0
+        if batch.dtype != np.uint8:
+            batch = np.asarray(batch, dtype=np.float32) * np.float32(255.0)
         codes.append(np.asarray(encoder(batch, training=False), dtype=np.float32))
     return np.concatenate(codes)
 

@@ -3,8 +3,10 @@
 `build_training_set` renders N pairs once per (mesh, config) and caches them on disk, like
 the original's `Dataset.get_training_images`; `TrainingData.batches` turns them into
 augmented Keras batches: random training pairs, random backgrounds pasted where the object
-is absent, the original imgaug chain, float32 in [0, 1]. Batches are computed in worker
-processes, seeded per (seed, epoch, batch) so the stream does not depend on scheduling.
+is absent, the original imgaug chain, uint8 in [0, 255] (the network scales them to [0, 1]
+itself, so a batch travels from a worker process as bytes, not as 4x larger float32).
+Batches are computed in worker processes, seeded per (seed, epoch, batch) so the stream does
+not depend on scheduling.
 """
 
 from __future__ import annotations
@@ -336,12 +338,13 @@ def default_workers() -> int:
 
 
 class AugmentedBatches(keras.utils.PyDataset):
-    """Augmented AAE batches (input, target), float32 in [0, 1], shapes (B, S, S, 3).
+    """Augmented AAE batches (input, target), uint8 in [0, 255], shapes (B, S, S, 3).
 
     Per batch, like the original `Dataset.batch`: `batch_size` distinct training pairs and
     `batch_size` distinct background crops are drawn, the background is pasted where the
-    input's mask is True, the imgaug chain of `aae.augment` is applied to the inputs, and
-    both are scaled to [0, 1]. Batch `i` is drawn with a generator seeded by
+    input's mask is True and the imgaug chain of `aae.augment` is applied to the inputs.
+    Both stay uint8: `aae.model.build_aae` networks take [0, 255] images and their loss
+    scales the targets by 1/255, and bytes are what worker processes pickle back. Batch `i` is drawn with a generator seeded by
     (seed, epoch, i), so the stream is reproducible whatever the worker scheduling. `epoch`
     starts at `initial_epoch` and counts `on_epoch_end` calls, which happen in the main
     process between epochs (Keras' `fit` makes one before its first epoch too, the same way
@@ -426,7 +429,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         masks = data.masks[picks]
         inputs[masks] = backgrounds[masks]
         inputs = make_augmenter(int(rng.integers(2**31)), data.image_size)(images=inputs)
-        return _to_unit_float(inputs), _to_unit_float(data.targets[picks])
+        return inputs, data.targets[picks]
 
     def on_epoch_end(self) -> None:
         """Advance the epoch that seeds the next epoch's batches."""
@@ -438,7 +441,3 @@ class AugmentedBatches(keras.utils.PyDataset):
 
 def _is_int_at_least(value: object, minimum: int) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-
-
-def _to_unit_float(images: np.ndarray) -> np.ndarray:
-    return images.astype(np.float32) / np.float32(255.0)

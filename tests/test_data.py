@@ -180,9 +180,9 @@ def test_batches_shapes_dtype_range_and_length(training_set):
     assert isinstance(batches, AugmentedBatches) and len(batches) == EPOCH_STEPS
     x, y = batches[1]
     assert x.shape == y.shape == (4, 32, 32, 3)
-    assert x.dtype == y.dtype == np.float32
-    assert x.min() >= 0.0 and x.max() <= 1.0 and y.min() >= 0.0 and y.max() <= 1.0
-    assert x.max() > 0.5 and y.max() > 0.5
+    # uint8: a batch crosses the worker pipe as bytes; the network scales it (aae.model).
+    assert x.dtype == y.dtype == np.uint8
+    assert x.max() > 127 and y.max() > 127
     short = data.batches(2, workers=0, steps_per_epoch=5)
     assert len(short) == 5
     with pytest.raises(IndexError):
@@ -216,8 +216,6 @@ def test_background_is_pasted_where_the_mask_is_true(training_set, monkeypatch):
     pool = _pool()
     x, y = TrainingData(training_set, pool).batches(8, seed=0, workers=0)[0]
     colours = {tuple(c) for c in pool.images[:, 0, 0]}
-    x = np.rint(x * 255).astype(np.uint8)
-    y = np.rint(y * 255).astype(np.uint8)
     used = set()
     for image, target in zip(x, y, strict=True):
         (i,) = [i for i in range(8) if np.array_equal(target, training_set.targets[i])]

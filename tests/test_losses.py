@@ -63,3 +63,34 @@ def test_bad_ratio_is_rejected(ratio):
 def test_ratio_larger_than_sample_is_rejected():
     with pytest.raises(ValueError, match="keeps no element"):
         BootstrappedL2(ratio=8)(np.zeros((1, 4), "float32"), np.ones((1, 4), "float32"))
+
+
+def test_target_scale_compares_uint8_targets_on_the_unit_scale():
+    # The AAE's targets arrive as uint8; with target_scale 1/255 the loss is the one of the
+    # same images in [0, 1].
+    rng = np.random.default_rng(1)
+    targets = rng.integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    y_pred = rng.random((2, 4, 4, 3), dtype=np.float32)
+    unit = _value(BootstrappedL2(ratio=4), targets.astype("float32") / 255.0, y_pred)
+    assert _value(BootstrappedL2(ratio=4, target_scale=1 / 255), targets, y_pred) == pytest.approx(
+        unit, rel=1e-6
+    )
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(BootstrappedL2(ratio=4, target_scale=1 / 255))
+    )
+    assert restored.target_scale == pytest.approx(1 / 255)
+
+
+def test_low_precision_predictions_are_compared_in_float32():
+    # bfloat16 keeps 8 bits: 1 + 2**-9 rounds to 1 there, so a bfloat16 difference would be 0.
+    y_true = np.ones((1, 4), "float32")
+    y_pred = keras.ops.cast(np.full((1, 4), 1.0 + 2.0**-6, "float32"), "bfloat16")
+    loss = BootstrappedL2(ratio=1)
+    assert loss.dtype == "float32"
+    assert _value(loss, y_true, y_pred) == pytest.approx(2.0**-12, rel=1e-6)
+
+
+@pytest.mark.parametrize("scale", [0, -1.0, True])
+def test_bad_target_scale_is_rejected(scale):
+    with pytest.raises(ValueError, match="target_scale must be a number > 0"):
+        BootstrappedL2(target_scale=scale)

@@ -54,7 +54,7 @@ def test_encoder_and_decoder_sub_models():
     assert tuple(decoder.output.shape) == (None, 32, 32, 3)
     assert tuple(model.output.shape) == (None, 32, 32, 3)
     assert [layer.name for layer in model.layers[1:]] == ["encoder", "decoder"]
-    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     np.testing.assert_allclose(
         model.predict(x, verbose=0),
         decoder.predict(encoder.predict(x, verbose=0), verbose=0),
@@ -65,6 +65,8 @@ def test_encoder_and_decoder_sub_models():
 def test_layers_are_the_original_ones():
     model = build_aae(NAS2, **TINY)  # NK (256, 64, 1024, 1024) / 16, KE 7, KD 3
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    scale = encoder.layers[1]  # uint8 pixels in, [0, 1] from the first layer on
+    assert isinstance(scale, keras.layers.Rescaling) and scale.scale == pytest.approx(1 / 255)
     convs = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [16, 4, 64, 64]
     assert all(
@@ -137,17 +139,65 @@ def test_optimizer_and_loss(name, optimizer, momentum):
     assert isinstance(model.loss, BootstrappedL2) and model.loss.ratio == 16
 
 
-def test_a_few_training_steps_reduce_the_loss():
-    keras.utils.set_random_seed(0)
-    model = build_aae({**NAS2, "LR": 2e-3}, **TINY)
-    # A fixed batch of smooth colour blobs on black, the kind of image the AAE reconstructs.
-    yy, xx = np.mgrid[0:32, 0:32] / 31.0
+def _blobs(n: int = 8, size: int = 32) -> np.ndarray:
+    """A fixed uint8 batch of smooth colour blobs on black, the kind of image the AAE
+    reconstructs, in the pipeline's format."""
+    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
     rng = np.random.default_rng(0)
     images = []
-    for _ in range(8):
+    for _ in range(n):
         cx, cy, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.15, 0.3)
         blob = ((xx - cx) ** 2 + (yy - cy) ** 2 < r**2)[..., None]
         images.append(blob * rng.uniform(0.3, 1.0, 3))
-    x = np.asarray(images, dtype="float32")
+    return np.rint(255 * np.asarray(images)).astype(np.uint8)
+
+
+def test_a_few_training_steps_reduce_the_loss():
+    keras.utils.set_random_seed(0)
+    model = build_aae({**NAS2, "LR": 2e-3}, **TINY)
+    x = _blobs()
     losses = [float(model.train_on_batch(x, x)) for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_uint8_images_are_scaled_inside_the_model():
+    # The contract: uint8 in, [0, 1] out, loss on [0, 1] images. The same images given
+    # as floats in [0, 255] must give the same outputs and the same loss, and that loss
+    # must be the bootstrapped L2 of [0, 1] targets (not of 0..255 ones, 65,025x larger).
+    model = build_aae(NAS2, **TINY)
+    x = _blobs(4)
+    out = model.predict(x, verbose=0)
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+    np.testing.assert_allclose(model.predict(x.astype("float32"), verbose=0), out, atol=1e-6)
+    loss = float(model.evaluate(x, x, verbose=0))
+    expected = BootstrappedL2(4)(x.astype("float32") / 255.0, out)
+    assert loss == pytest.approx(float(keras.ops.convert_to_numpy(expected)), rel=1e-4)
+    assert loss < 1.0
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16"])
+def test_mixed_precision_trains_with_float32_output_and_loss(precision):
+    keras.utils.set_random_seed(0)
+    global_policy = keras.config.dtype_policy().name
+    model = build_aae({**NAS2, "LR": 2e-3}, precision=precision, **TINY)
+    # Per-layer policies: building a mixed model leaves keras' global policy alone.
+    assert keras.config.dtype_policy().name == global_policy
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    convs = [
+        layer for layer in encoder.layers + decoder.layers if isinstance(layer, keras.layers.Conv2D)
+    ]
+    assert all(c.dtype_policy.name == precision for c in convs[:-1])
+    assert convs[-1].name == "rgb" and convs[-1].dtype_policy.name == "float32"
+    assert all(w.dtype == "float32" for w in model.weights)  # variables stay float32
+    assert keras.backend.standardize_dtype(encoder.output.dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(model.output.dtype) == "float32"
+    assert model.loss.dtype == "float32"
+    x = _blobs()
+    losses = [float(model.train_on_batch(x, x)) for _ in range(40)]
+    assert all(np.isfinite(losses))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_unknown_precision_is_rejected():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        build_aae(SUNDERMEYER, precision="float16", **TINY)
