@@ -4,7 +4,12 @@ A BOP dataset folder holds `models/obj_XXXXXX.ply` (mm) with `models/models_info
 and per split (`test`, `train`, ...) one folder per scene, `<split>/XXXXXX/`, containing
 `rgb/`, `depth/` (uint16 png, mm = value * depth_scale), `scene_gt.json` (cam_R_m2c,
 cam_t_m2c in mm, obj_id per instance), `scene_camera.json` (cam_K, depth_scale) and
-`scene_gt_info.json` (bbox_obj, bbox_visib, px counts, visib_fract).
+`scene_gt_info.json` (bbox_obj, bbox_visib, px counts, visib_fract). Only `rgb/` and the
+three JSON files are required: BOP'19 test sets such as LM-O's ship without depth or masks
+for some splits. A `test_targets_bop19.json` next to the split (the BOP'19 challenge's list of
+`{scene_id, im_id, obj_id, inst_count}` targets) limits the test split to those targets.
+A folder with only `models/` (meshes and models_info.json, e.g. BOP's `lmo_models.zip`) is
+read by `BopModels`.
 See https://github.com/thodan/bop_toolkit/blob/master/docs/bop_datasets_format.md.
 """
 
@@ -22,6 +27,8 @@ import trimesh
 
 from aae.mesh import load_mesh
 
+#: The BOP'19 challenge's list of test targets, at the dataset's root.
+TEST_TARGETS_FILE = "test_targets_bop19.json"
 BOP_LAYOUT = (
     "a BOP dataset folder contains models/models_info.json, models/obj_XXXXXX.ply and "
     "<split>/XXXXXX/ scene folders with rgb/, depth/, scene_gt.json, scene_camera.json and "
@@ -158,23 +165,18 @@ class ImageAnnotation:
         return raw.astype(np.float32) * np.float32(self.depth_scale)
 
 
-class BopDataset:
-    """A BOP-format dataset folder, one split of it.
+class BopModels:
+    """The `models/` folder of a BOP dataset: meshes (mm) and `models_info.json`.
 
     Args:
-        root: the dataset folder (e.g. `.../bop/lm`).
-        split: the split folder name ("test", "train", "train_pbr", ...).
+        root: the dataset folder (e.g. `.../bop/lmo`), which contains `models/`.
     """
 
-    def __init__(self, root: str | Path, split: str = "test") -> None:
+    def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.split = split
-        required = [self.root / "models" / "models_info.json", self.root / split]
-        missing = [str(p.relative_to(self.root)) for p in required if not p.exists()]
-        if missing:
+        if not (self.root / "models" / "models_info.json").is_file():
             raise FileNotFoundError(
-                f"{self.root} is not a BOP dataset folder for split {split!r}: missing "
-                f"{', '.join(missing)}; {BOP_LAYOUT}"
+                f"{self.root} is not a BOP dataset folder: missing models/models_info.json; {BOP_LAYOUT}"
             )
 
     @cached_property
@@ -196,6 +198,14 @@ class BopDataset:
             info[obj_id] = ModelInfo(obj_id, float(entry["diameter"]), discrete, continuous)
         return info
 
+    def symmetry_entries(self, obj_id: int) -> dict[str, list]:
+        """The raw `symmetries_discrete`/`symmetries_continuous` entries of `obj_id`, as in
+        models_info.json (to write them into another BOP folder unchanged)."""
+        self.model_path(obj_id)  # the same error for an unknown id
+        with open(self.root / "models" / "models_info.json") as f:
+            entry = json.load(f)[str(obj_id)]
+        return {k: entry[k] for k in ("symmetries_discrete", "symmetries_continuous") if k in entry}
+
     @property
     def obj_ids(self) -> tuple[int, ...]:
         """The object ids listed in models_info.json, sorted."""
@@ -216,19 +226,88 @@ class BopDataset:
         """The model of object `obj_id` as a mesh in mm."""
         return load_mesh(self.model_path(obj_id), units="mm")
 
+
+def has_split(root: str | Path, split: str = "test") -> bool:
+    """Whether `root` holds the scene folders of `split` (not only models)."""
+    return (Path(root) / split).is_dir()
+
+
+@dataclass(frozen=True)
+class BopTarget:
+    """One BOP'19 target: estimate `inst_count` instances of `obj_id` in one image."""
+
+    scene_id: int
+    im_id: int
+    obj_id: int
+    inst_count: int
+
+
+class BopDataset(BopModels):
+    """A BOP-format dataset folder, one split of it.
+
+    Args:
+        root: the dataset folder (e.g. `.../bop/lm`).
+        split: the split folder name ("test", "train", "train_pbr", ...).
+        use_targets: on the test split, read only the targets listed in the root's
+            `test_targets_bop19.json` when that file exists (the BOP'19 protocol); False
+            reads every annotated instance.
+    """
+
+    def __init__(self, root: str | Path, split: str = "test", use_targets: bool = True) -> None:
+        self.root = Path(root)
+        self.split = split
+        required = [self.root / "models" / "models_info.json", self.root / split]
+        missing = [str(p.relative_to(self.root)) for p in required if not p.exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"{self.root} is not a BOP dataset folder for split {split!r}: missing "
+                f"{', '.join(missing)}; {BOP_LAYOUT}"
+            )
+        self.use_targets = use_targets
+
+    @cached_property
+    def test_targets(self) -> tuple[BopTarget, ...] | None:
+        """The BOP'19 targets of this split, or None when they do not apply (no
+        `test_targets_bop19.json`, another split than "test", or `use_targets=False`)."""
+        path = self.root / TEST_TARGETS_FILE
+        if not self.use_targets or self.split != "test" or not path.is_file():
+            return None
+        entries = _read_json(path)
+        try:
+            return tuple(
+                BopTarget(
+                    int(e["scene_id"]), int(e["im_id"]), int(e["obj_id"]), int(e["inst_count"])
+                )
+                for e in entries
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"{path} must be a list of {{scene_id, im_id, obj_id, inst_count}} entries "
+                f"(the BOP'19 test targets); {error!r}"
+            ) from None
+
     def scenes(self) -> list[int]:
         """The ids of the scenes of the split (folders with a scene_gt.json)."""
         split_dir = self.root / self.split
-        return sorted(
+        scenes = sorted(
             int(p.name)
             for p in split_dir.iterdir()
             if p.name.isdigit() and (p / "scene_gt.json").is_file()
         )
+        if self.test_targets is not None:
+            listed = {t.scene_id for t in self.test_targets}
+            scenes = [s for s in scenes if s in listed]
+        return scenes
 
     def images(
         self, scene_ids: Sequence[int] | None = None, obj_id: int | None = None
     ) -> Iterator[ImageAnnotation]:
         """Iterate over the annotated images, scene by scene, in image-id order.
+
+        With BOP'19 test targets (see `test_targets`), only the listed images are read, each
+        with only its listed objects, and of an object listed with `inst_count` n only the n
+        instances with the largest visible fraction (BOP'19 lists instances at least 10%
+        visible).
 
         Args:
             scene_ids: the scenes to read (default: all).
@@ -253,6 +332,13 @@ class BopDataset:
                 f"scene folder {scene_dir} lacks {', '.join(missing)}; {BOP_LAYOUT}"
             )
         scene_gt, scene_camera, scene_gt_info = (_read_json(scene_dir / n) for n in names)
+        targets = None
+        if self.test_targets is not None:
+            targets = {
+                (t.im_id, t.obj_id): t.inst_count
+                for t in self.test_targets
+                if t.scene_id == scene_id
+            }
         for key in sorted(scene_gt, key=int):
             im_id = int(key)
             if (
@@ -269,6 +355,8 @@ class BopDataset:
                 for gt, gt_info in zip(scene_gt[key], scene_gt_info[key], strict=True)
                 if obj_id is None or gt["obj_id"] == obj_id
             )
+            if targets is not None:
+                objects = _targeted(objects, im_id, targets)
             if not objects:
                 continue
             camera = scene_camera[key]
@@ -282,6 +370,20 @@ class BopDataset:
                 depth_scale=float(camera.get("depth_scale", 1.0)),
                 objects=objects,
             )
+
+
+def _targeted(
+    objects: tuple[ObjectAnnotation, ...], im_id: int, targets: dict[tuple[int, int], int]
+) -> tuple[ObjectAnnotation, ...]:
+    """The instances of one image that its BOP'19 targets ask for, in annotation order."""
+    chosen: list[int] = []
+    for target_obj in sorted({o.obj_id for o in objects}):
+        count = targets.get((im_id, target_obj), 0)
+        candidates = [i for i, o in enumerate(objects) if o.obj_id == target_obj]
+        # Stable sort: equally visible instances keep the annotation order.
+        candidates.sort(key=lambda i: -objects[i].visib_fract)
+        chosen += candidates[:count]
+    return tuple(objects[i] for i in sorted(chosen))
 
 
 def _read_json(path: Path) -> dict:

@@ -2,7 +2,9 @@
 
 1. Data: the object's CAD model (from a BOP dataset with ``--bop-root``, else a procedural
    stand-in), its pre-rendered training set and backgrounds; the test set is the BOP
-   dataset's test split, or a synthetic BOP test set rendered with exact ground truth.
+   dataset's test split, or, where there is none (no ``--bop-root``, or a folder with only
+   ``models/`` such as ``../shared/data/lmo``), a synthetic BOP test set of that same model
+   rendered with exact ground truth and its models_info symmetries (ADI for eggbox, glue).
 2. Search: ``PredictiveOracle`` + ``PredictiveTuner`` over ``AAEHyperModel``.
 3. Comparison: the Sundermeyer and BOP networks trained with the same budget on the same
    data; codebooks of every fully trained network; ADD recall (ADI for symmetric objects)
@@ -13,6 +15,7 @@ Everything is cached under the output folder, so rerunning the same command cont
 it stopped (search, training set, networks, codebooks, evaluations).
 
     python -m aae.search --object ape                       # quick profile, stand-in object
+    python -m aae.search --object ape --bop-root ../shared/data/lmo  # real mesh, synthetic scenes
     python -m aae.search --object ape --profile paper --bop-root /data/bop/lm
 """
 
@@ -32,13 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from aae.backgrounds import BackgroundPool
-from aae.bop import BopDataset, object_id
+from aae.bop import BopDataset, BopModels, has_split, object_id
 from aae.configs import BOP, SUNDERMEYER
 from aae.data import TrainingData, build_training_set
 from aae.errors import run_command
 from aae.mesh import load_mesh
 from aae.profiles import Profile, get_profile
-from aae.synthetic import make_bop_dataset, make_object
+from aae.synthetic import SceneObject, make_bop_dataset, make_object
 
 #: The procedural object that stands in for each LineMOD object without --bop-root
 #: (symmetric objects get a symmetric stand-in, so ADI is exercised as on LineMOD).
@@ -61,32 +64,53 @@ STAND_INS = {
 
 @dataclass(frozen=True)
 class ObjectTarget:
-    """The object a run is about and where its data come from."""
+    """The object a run is about and where its data come from.
+
+    Attributes:
+        name: the LineMOD name.
+        mesh_path: the real model (mm), or None for the procedural stand-in.
+        bop_root: the BOP dataset whose test split is the test set, or None for a synthetic
+            test set rendered from the same model.
+        obj_id: the object's id in the test set (1 in a synthetic one).
+        models_root: the BOP folder the real model comes from (None for the stand-in).
+    """
 
     name: str
-    mesh_path: Path | None  # None: the procedural stand-in
+    mesh_path: Path | None
     bop_root: Path | None
-    obj_id: int  # in the test set
+    obj_id: int
+    models_root: Path | None = None
 
     @property
     def stand_in(self) -> str:
         return STAND_INS[self.name]
 
     def describe(self) -> str:
-        if self.bop_root is None:
+        if self.mesh_path is None:
             return f"{self.name} (procedural stand-in '{self.stand_in}', synthetic BOP test set)"
+        if self.bop_root is None:
+            return f"{self.name} (real mesh {self.mesh_path}, synthetic BOP test set of it)"
         return f"{self.name} (obj_id {self.obj_id} of {self.bop_root})"
 
 
 def resolve_target(name: str, bop_root: str | os.PathLike | None) -> ObjectTarget:
-    """The target for LineMOD object ``name``, from ``bop_root`` or a procedural stand-in."""
+    """The target for LineMOD object ``name``: the model and test split of ``bop_root``, its
+    model alone when ``bop_root`` has no test split, or a procedural stand-in."""
     if name not in STAND_INS:
         raise KeyError(f"unknown LineMOD object {name!r}; choose one of {sorted(STAND_INS)}")
     if bop_root is None:
         return ObjectTarget(name, None, None, 1)
-    dataset = BopDataset(bop_root)
+    models = BopModels(bop_root)
     obj_id = object_id(name)
-    return ObjectTarget(name, dataset.model_path(obj_id), Path(bop_root), obj_id)
+    if obj_id not in models.models_info:
+        raise KeyError(
+            f"{bop_root} has no model of {name} (obj_id {obj_id}); its object ids are {list(models.obj_ids)}. "
+            "Objects without a real model keep the procedural stand-in: leave out --bop-root."
+        )
+    root = Path(bop_root).resolve()
+    if not has_split(bop_root):
+        return ObjectTarget(name, models.model_path(obj_id).resolve(), None, 1, root)
+    return ObjectTarget(name, models.model_path(obj_id).resolve(), root, obj_id, root)
 
 
 @dataclass
@@ -127,6 +151,7 @@ def claim_run_folder(paths: RunPaths, target: ObjectTarget, profile: Profile) ->
     path = paths.root / "run.json"
     if path.is_file():
         saved = read_json(path, "Delete the run folder to start the run over.")
+        saved = {**saved, "settings": _with_new_defaults(saved["settings"], profile)}
         if saved != identity:
             changed = sorted(set(identity["settings"]) ^ set(saved["settings"]))
             differences = "; ".join(changed) or f"object {saved['object']} vs {identity['object']}"
@@ -149,6 +174,12 @@ def load_test_set(target: ObjectTarget, profile: Profile, paths: RunPaths) -> Bo
     """The BOP dataset given with --bop-root, or a synthetic one rendered once and kept."""
     if target.bop_root is not None:
         return BopDataset(target.bop_root)
+    if target.mesh_path is None:
+        scene_object = target.stand_in
+    else:
+        # The real model with its symmetries: ADI for the objects models_info calls symmetric.
+        symmetries = BopModels(target.models_root).symmetry_entries(object_id(target.name))
+        scene_object = SceneObject(target.name, load_object_mesh(target), symmetries)
     done = paths.test_set / "complete"
     if not done.exists():
         import shutil
@@ -157,7 +188,7 @@ def load_test_set(target: ObjectTarget, profile: Profile, paths: RunPaths) -> Bo
         test = profile.test
         make_bop_dataset(
             paths.test_set,
-            [target.stand_in],
+            [scene_object],
             n_images=test.n_images,
             seed=test.seed,
             image_size=(test.image_width, test.image_height),
@@ -186,7 +217,13 @@ def run_search(profile: Profile, data: TrainingData, paths: RunPaths, project: s
     network = profile.network
     search = profile.search
     tuner = PredictiveSearch(
-        AAEHyperModel(network.image_size, network.width, network.latent_dim, network.bootstrap_ratio),
+        AAEHyperModel(
+            network.image_size,
+            network.width,
+            network.latent_dim,
+            network.bootstrap_ratio,
+            precision=network.precision,
+        ),
         **{f.name: getattr(search, f.name) for f in dataclasses.fields(search)},
         directory=paths.search,
         project_name=project,
@@ -225,15 +262,26 @@ def run(
     # The search's fully trained networks (its best first), then the two benchmark networks
     # trained with the same budget on the same data.
     best_id = oracle.get_best_trials()[0].trial_id
+    # At most two Keras models in memory at a time: a paper run fully trains 120 searched
+    # networks of 80 MB to 300 MB of weights each. A result keeps its model only where the
+    # report pictures it (PICTURED); every other network is evaluated and dropped.
     results = []
     for record in sorted(_fully_trained(oracle), key=lambda r: r["trial_id"] != best_id):
         name = "searched best" if record["trial_id"] == best_id else f"trial {record['trial_id']}"
         model = tuner.load_model(oracle.get_trial(record["trial_id"]))
         evaluation = evaluate_network(name, model.get_layer("encoder"), views, test_set, target.obj_id, paths)
         kind = "top-K" if record["phase"] == "finalize" else "phase 1"
-        results.append(NetworkResult(name, kind, dict(record["values"]), model, record["final"], record["seconds"], evaluation))
+        kept = model if name == "searched best" else None
+        results.append(NetworkResult(name, kind, dict(record["values"]), kept, record["final"], record["seconds"], evaluation))
+        del model, kept
+        _release_models()
     for name, config in (("Sundermeyer", SUNDERMEYER), ("BOP", BOP)):
-        results.append(train_and_evaluate(name, config, profile, data, views, test_set, target.obj_id, paths, workers))
+        result = train_and_evaluate(name, config, profile, data, views, test_set, target.obj_id, paths, workers)
+        # Dropped too, so that BOP's training never overlaps it; loaded again below.
+        results.append(dataclasses.replace(result, model=None))
+        del result
+        _release_models()
+    results = [_reload_pictured(result, paths) for result in results]
     report = write_run_report(
         paths.report, target, profile, oracle, results, data, elapsed_seconds=time.perf_counter() - started
     )
@@ -269,6 +317,45 @@ def train_and_evaluate(
     evaluation = evaluate_network(name, network.encoder, views, test_set, obj_id, paths)
     final = network.final_mean(profile.search.final_window)
     return NetworkResult(name, kind, network.config, network.model, final, network.seconds, evaluation)
+
+
+#: The networks whose model the report uses (its reconstruction figures); the others'
+#: results carry ``model=None``.
+PICTURED = ("searched best", "Sundermeyer")
+
+
+def _release_models() -> None:
+    """Frees the memory of models no longer referenced (Keras models hold reference cycles
+    through their compiled functions, which only the cycle collector frees)."""
+    import gc
+
+    gc.collect()
+
+
+def _reload_pictured(result, paths: RunPaths):
+    """``result`` with its model loaded again from its folder if the report pictures it and
+    it was dropped (the benchmark networks); others unchanged."""
+    if result.model is not None or result.name not in PICTURED or result.kind != "benchmark":
+        return result
+    from aae.training import TrainedNetwork
+
+    return dataclasses.replace(result, model=TrainedNetwork.load(paths.network(result.name)).model)
+
+
+def _with_new_defaults(saved: list[str], profile: Profile) -> list[str]:
+    """The settings lines of a run folder's ``run.json`` plus those of settings added since
+    it was written (e.g. ``network.precision``), at their defaults: an older run made with
+    the same settings continues instead of being refused."""
+    present = {line.split("=")[0].strip() for line in saved}
+    added = []
+    for line in profile.describe().splitlines()[1:]:
+        name = line.split("=")[0].strip()
+        section, _, field = name.partition(".")
+        part = getattr(profile, section)
+        default = next(f.default for f in dataclasses.fields(part) if f.name == field)
+        if name not in present and getattr(part, field) == default:
+            added.append(line)
+    return [*saved, *added] if added else saved
 
 
 def _fully_trained(oracle) -> list[dict]:
@@ -323,7 +410,11 @@ def main(argv: Sequence[str] | None = None, object_name: str | None = None, defa
     parser.add_argument("--profile", default="quick", help="paper, quick or tiny (default quick)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a profile setting")
     parser.add_argument("--out", help="output folder (default runs/<object>-<profile>)")
-    parser.add_argument("--bop-root", help="a BOP dataset (LineMOD 'lm'); default: procedural stand-in")
+    parser.add_argument(
+        "--bop-root",
+        help="a BOP dataset (LineMOD 'lm', or only its models/ folder, e.g. ../shared/data/lmo: the real "
+        "mesh with synthetic test scenes); default: procedural stand-in",
+    )
     parser.add_argument("--backgrounds", help="a folder of background photos (e.g. VOC2012 JPEGImages)")
     parser.add_argument("--reward", choices=("exp", "linear"), help="shortcut for --set search.reward=...")
     parser.add_argument("--workers", type=int, help="augmentation worker processes")

@@ -9,6 +9,7 @@ BOP format that `aae.bop.BopDataset` reads, the same reader used for real LineMO
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from collections.abc import Callable, Sequence
@@ -190,6 +191,22 @@ def make_object(name: str) -> trimesh.Trimesh:
     return mesh
 
 
+@dataclass(frozen=True, eq=False)
+class SceneObject:
+    """An object of a synthetic test set given as a mesh, e.g. a real LineMOD model.
+
+    Attributes:
+        name: a label for error messages.
+        mesh: the model in mm (vertex colours or a texture are rendered as they are).
+        symmetries: its BOP `models_info.json` symmetry entries (`symmetries_discrete`,
+            `symmetries_continuous`), copied into the test set so that ADI applies to it.
+    """
+
+    name: str
+    mesh: trimesh.Trimesh
+    symmetries: dict = dataclasses.field(default_factory=dict)
+
+
 def symmetries(name: str) -> dict[str, list]:
     """The BOP `models_info.json` symmetry entries of synthetic object `name`."""
     spec = _spec(name)
@@ -290,7 +307,7 @@ def _occluder(
 
 def make_bop_dataset(
     root: str | Path,
-    objects: Sequence[str],
+    objects: Sequence[str | SceneObject],
     n_images: int,
     seed: int,
     image_size: tuple[int, int] = (640, 480),
@@ -306,7 +323,8 @@ def make_bop_dataset(
 
     Args:
         root: an empty or new folder; the dataset is written into it.
-        objects: names from OBJECTS, distinct.
+        objects: names from OBJECTS, or `SceneObject`s (any mesh with its symmetries),
+            distinct.
         n_images: number of images.
         seed: seed of all random choices.
         image_size: (width, height) in pixels.
@@ -318,8 +336,10 @@ def make_bop_dataset(
     """
     objects = list(objects)
     for name in objects:
-        _spec(name)
-    if not objects or len(set(objects)) != len(objects):
+        if not isinstance(name, SceneObject):
+            _spec(name)
+    labels = [o.name if isinstance(o, SceneObject) else o for o in objects]
+    if not objects or len(set(labels)) != len(labels):
         raise ValueError(
             f"objects must be a non-empty list of distinct names from {list(OBJECTS)}, got {objects}"
         )
@@ -338,10 +358,11 @@ def make_bop_dataset(
     scene_dir = root / "test" / f"{_SCENE_ID:06d}"
     if (root / "models").exists() or scene_dir.exists():
         raise FileExistsError(f"{root} already holds a dataset; pass an empty or new folder")
-    meshes = [make_object(name) for name in objects]
+    meshes = [o.mesh if isinstance(o, SceneObject) else make_object(o) for o in objects]
+    infos = [o.symmetries if isinstance(o, SceneObject) else symmetries(o) for o in objects]
     for mesh in meshes:
         _check_fits(mesh, K, width, height)
-    models = _write_models(root, objects, meshes)
+    models = _write_models(root, infos, meshes)
     for sub in ("rgb", "depth"):
         (scene_dir / sub).mkdir(parents=True)
     _write_json(
@@ -395,13 +416,13 @@ def make_bop_dataset(
 
 
 def _write_models(
-    root: Path, objects: list[str], meshes: list[trimesh.Trimesh]
+    root: Path, symmetry_infos: list[dict], meshes: list[trimesh.Trimesh]
 ) -> list[trimesh.Trimesh]:
     """Write obj_XXXXXX.ply and models_info.json; return the models as read back from disk."""
     models_dir = root / "models"
     models_dir.mkdir(parents=True)
     info, models = {}, []
-    for obj_id, (name, built) in enumerate(zip(objects, meshes, strict=True), start=1):
+    for obj_id, (symmetry, built) in enumerate(zip(symmetry_infos, meshes, strict=True), start=1):
         path = models_dir / f"obj_{obj_id:06d}.ply"
         built.export(path, vertex_normal=True)
         # Render what is on disk, so the ground truth holds for the files as written.
@@ -416,7 +437,7 @@ def _write_models(
             "size_x": hi[0] - lo[0],
             "size_y": hi[1] - lo[1],
             "size_z": hi[2] - lo[2],
-            **symmetries(name),
+            **symmetry,
         }
     _write_json(models_dir / "models_info.json", info)
     return models
