@@ -6,19 +6,43 @@ sampling from probabilities allocated with an exponential reward, train explorat
 only to an early budget, and resume the most promising ones to the full budget.
 """
 
-from kt_predictive.allocation import exponential_reward, linear_reward
-from kt_predictive.budget import StepBudget
-from kt_predictive.oracle import PredictiveOracle
+from kt_predictive.allocation import AllocationRule, exponential_reward, linear_reward
+from kt_predictive.budget import StepBudget, early_means, final_mean, window_mean
+from kt_predictive.callbacks import StepBudgetCallback, StepLossRecorder
+from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
+from kt_predictive.oracle import PredictiveOracle, report_test_size
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
+from kt_predictive.records import TrialRecord
+from kt_predictive.reporting import TrialReporter
+from kt_predictive.schedule import PhaseSizes, size_phases
+from kt_predictive.storage import CorruptStateError, atomic_write, read_json, write_json
 from kt_predictive.tuner import PredictiveSearch, PredictiveTuner
 
 __all__ = [
+    "AllocationRule",
+    "CorruptStateError",
     "FeatureEncoder",
     "HybridPredictor",
+    "PhaseSizes",
     "PredictiveOracle",
     "PredictiveSearch",
     "PredictiveTuner",
     "StepBudget",
+    "StepBudgetCallback",
+    "StepLossRecorder",
+    "TrialRecord",
+    "TrialReporter",
+    "atomic_write",
+    "early_means",
     "exponential_reward",
+    "final_mean",
     "linear_reward",
+    "load_training_state",
+    "read_json",
+    "report_test_size",
+    "save_training_state",
+    "size_phases",
+    "training_state_path",
+    "window_mean",
+    "write_json",
 ]

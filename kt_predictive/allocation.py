@@ -10,12 +10,28 @@ losses of the phase-1 dataset:
 
 A value whose probability reaches the threshold s_i (default 2/|V_i|) is fixed for every later
 sample.
+
+That is the paper's rule (:meth:`AllocationRule.paper`). With 10-20 phase-1 networks it
+degenerates in two opposite ways: one lucky network carries most of the reward mass, so 2/|V|
+is crossed at iteration 0; or one diverging network makes M huge, g flat, and exploration
+uniform. :meth:`AllocationRule.evidence` (the default) keeps the paper's algorithm and reward,
+and changes three of its inputs:
+
+- losses are normalised by their *rank* among the settled records (u in [0, 1]) instead of by
+  (x - m)/(M - m), so no single outlier can flatten or sharpen the reward;
+- every value starts with a pseudo-count ``prior`` of reward mass, so a value no phase-1 network
+  used keeps a chance, and a few records cannot fix a value at once;
+- a value is fixed only once at least ``min_evidence`` records used it, at the threshold
+  (|V_i| + 1)/(2|V_i|) — half-way between uniform and certain — which a hyperparameter with two
+  values can reach (2/|V_i| = 1 cannot be reached while any mass sits on the other value).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -66,12 +82,31 @@ def make_reward(name: str, beta: float = 5.0) -> Reward:
     raise ValueError(f"reward must be 'exp' or 'linear' (got {name!r})")
 
 
+def rank_quantiles(losses) -> np.ndarray:
+    """Each loss's rank among ``losses`` scaled to [0, 1]: 0 for the lowest, 1 for the highest.
+
+    Ties share their mean rank; a single loss gets 0.
+    """
+    losses = np.asarray(losses, dtype=float)
+    n = len(losses)
+    if n < 2:
+        return np.zeros(n)
+    order = np.argsort(losses, kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(n, dtype=float)
+    for value in np.unique(losses):  # ties: their mean rank
+        tied = losses == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks / (n - 1)
+
+
 def allocate(
     grids: Sequence[ValueGrid],
     entries: Iterable[tuple[Mapping[str, Value], float]],
     reward: Reward,
     low: float,
     high: float,
+    prior: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Algorithm 2.2: the probability vector of every hyperparameter.
 
@@ -81,6 +116,7 @@ def allocate(
             for some hyperparameter (an inactive conditional one) does not count for it.
         reward: The performance function, called as ``reward(losses, m, M)``.
         low: m. high: M.
+        prior: Reward mass every value starts with (0 in the paper).
 
     Returns:
         ``{name: P}`` with ``P`` summing to 1 over the grid. A hyperparameter whose values all
@@ -91,7 +127,7 @@ def allocate(
     scores = reward(losses, low, high) if len(entries) else losses
     probabilities = {}
     for grid in grids:
-        sums = np.zeros(len(grid))
+        sums = np.full(len(grid), float(prior))
         for (values, _), score in zip(entries, scores, strict=True):
             if grid.name in values:
                 sums[grid.index(values[grid.name])] += score
@@ -100,14 +136,114 @@ def allocate(
     return probabilities
 
 
+def value_counts(
+    grids: Sequence[ValueGrid], entries: Iterable[tuple[Mapping[str, Value], float]]
+) -> dict[str, np.ndarray]:
+    """How many entries use each value of each hyperparameter."""
+    entries = list(entries)
+    counts = {}
+    for grid in grids:
+        n = np.zeros(len(grid), dtype=int)
+        for values, _ in entries:
+            if grid.name in values:
+                n[grid.index(values[grid.name])] += 1
+        counts[grid.name] = n
+    return counts
+
+
+@dataclass(frozen=True)
+class AllocationRule:
+    """How records become probabilities and when a value gets fixed.
+
+    Attributes:
+        reward: ``"exp"`` (g = exp(-beta u)) or ``"linear"`` (f = 1 - u in rank mode, M - x in
+            range mode).
+        beta: Steepness of the exponential reward (the paper: 5).
+        normalisation: ``"range"``: u = (x - m)/(M - m) with m, M the lowest and highest
+            final losses of phase 1 (the paper); ``"rank"``: u = the loss's rank among all
+            settled records, in [0, 1].
+        prior: Reward mass every value starts with (the paper: 0).
+        min_evidence: Records that must use a value before it can be fixed (the paper: 0).
+        thresholds: ``"paper"`` for s_i = 2/|V_i|, ``"midway"`` for (|V_i| + 1)/(2|V_i|).
+            The oracle's ``thresholds`` argument overrides either, per hyperparameter.
+    """
+
+    reward: Literal["exp", "linear"] = "exp"
+    beta: float = 5.0
+    normalisation: Literal["range", "rank"] = "rank"
+    prior: float = 1.0
+    min_evidence: int = 3
+    thresholds: Literal["paper", "midway"] = "midway"
+
+    def __post_init__(self) -> None:
+        make_reward(self.reward, self.beta)  # validates both
+        if self.normalisation not in ("range", "rank"):
+            raise ValueError(
+                f"normalisation must be 'range' or 'rank' (got {self.normalisation!r})"
+            )
+        if not self.prior >= 0:
+            raise ValueError(f"prior must be >= 0 (got {self.prior!r})")
+        if not isinstance(self.min_evidence, int) or self.min_evidence < 0:
+            raise ValueError(f"min_evidence must be an integer >= 0 (got {self.min_evidence!r})")
+        if self.thresholds not in ("paper", "midway"):
+            raise ValueError(f"thresholds must be 'paper' or 'midway' (got {self.thresholds!r})")
+
+    @classmethod
+    def paper(cls, reward: Literal["exp", "linear"] = "exp", beta: float = 5.0) -> AllocationRule:
+        """Algorithm 2.2 exactly as the paper states it."""
+        return cls(
+            reward, beta, normalisation="range", prior=0.0, min_evidence=0, thresholds="paper"
+        )
+
+    @classmethod
+    def evidence(
+        cls, reward: Literal["exp", "linear"] = "exp", beta: float = 5.0
+    ) -> AllocationRule:
+        """The default: rank-normalised reward, a prior of 1 per value, 3 records to fix."""
+        return cls(reward, beta)
+
+    def default_threshold(self, n_values: int) -> float:
+        if self.thresholds == "paper":
+            return 2 / n_values
+        return (n_values + 1) / (2 * n_values)
+
+    def scores(self, losses, low: float, high: float) -> np.ndarray:
+        """The performance score of each loss."""
+        losses = np.asarray(losses, dtype=float)
+        if self.normalisation == "range":
+            return make_reward(self.reward, self.beta)(losses, low, high)
+        u = rank_quantiles(losses)
+        return np.exp(-self.beta * u) if self.reward == "exp" else 1.0 - u
+
+    def probabilities(
+        self,
+        grids: Sequence[ValueGrid],
+        entries: Sequence[tuple[Mapping[str, Value], float]],
+        low: float,
+        high: float,
+    ) -> dict[str, np.ndarray]:
+        """Algorithm 2.2 with this rule's scores and prior."""
+        scores = self.scores([loss for _, loss in entries], low, high)
+        # allocate() applies a reward to losses; the scores are already computed here.
+        scored = [(values, score) for (values, _), score in zip(entries, scores, strict=True)]
+        return allocate(grids, scored, lambda s, _low, _high: s, low, high, prior=self.prior)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 def resolve_thresholds(
-    grids: Sequence[ValueGrid], thresholds: float | Mapping[str, float] | None
+    grids: Sequence[ValueGrid],
+    thresholds: float | Mapping[str, float] | None,
+    rule: AllocationRule | None = None,
 ) -> dict[str, float]:
     """The fixing threshold s_i of every hyperparameter.
 
-    ``None`` gives the paper's s_i = 2/|V_i|; a float applies to every hyperparameter; a
-    mapping overrides the named ones and leaves the others at 2/|V_i|.
+    ``None`` gives the rule's default (the paper's s_i = 2/|V_i| without a rule); a float
+    applies to every hyperparameter; a mapping overrides the named ones and leaves the others
+    at the default.
     """
+    default = rule.default_threshold if rule is not None else (lambda n: 2 / n)
     names = {grid.name for grid in grids}
     overrides: Mapping[str, float] = {}
     if isinstance(thresholds, Mapping):
@@ -126,7 +262,7 @@ def resolve_thresholds(
                 f"threshold for {name!r} must be in (0, 1] (got {value}); a probability "
                 "can never exceed 1, so a larger threshold would never fix a value"
             )
-    return {grid.name: float(overrides.get(grid.name, 2 / len(grid))) for grid in grids}
+    return {grid.name: float(overrides.get(grid.name, default(len(grid)))) for grid in grids}
 
 
 @dataclass(frozen=True)
@@ -143,11 +279,14 @@ def newly_fixed(
     thresholds: Mapping[str, float],
     fixed: Mapping[str, FixedValue],
     iteration: int,
+    counts: Mapping[str, np.ndarray] | None = None,
+    min_evidence: int = 0,
 ) -> dict[str, FixedValue]:
     """The values that reach their threshold now, for hyperparameters not fixed yet.
 
     A hyperparameter with a single value is fixed from the start (its probability is always
-    1, and 2/|V| = 2 could never be reached).
+    1, and 2/|V| = 2 could never be reached). With ``min_evidence``, a value also needs that
+    many records using it (``counts``) before it can be fixed.
     """
     result = {}
     for grid in grids:
@@ -155,6 +294,12 @@ def newly_fixed(
             continue
         p = probabilities[grid.name]
         best = int(np.argmax(p))
+        if (
+            len(grid) > 1
+            and min_evidence
+            and (counts is None or counts[grid.name][best] < min_evidence)
+        ):
+            continue
         # The tolerance keeps 0.5 computed as 0.49999999999999994 from missing s_i = 0.5.
         if len(grid) == 1 or p[best] >= thresholds[grid.name] - THRESHOLD_TOLERANCE:
             result[grid.name] = FixedValue(grid.values[best], iteration)

@@ -115,6 +115,10 @@ class StepBudgetCallback(StepLossRecorder):
             window, so an exploration trial ends with one at ``early_steps``.
         metric: The training metric whose per-step value makes the curve.
         seconds: Training time of the steps already trained.
+        heartbeat_seconds: Longest time between two reports. Between the early budget and
+            the end of a full training nothing else is reported, and a distributed oracle with
+            a ``worker_timeout`` would take a silent worker for dead; every checkpoint and
+            every ``heartbeat_seconds`` of training sends the step's loss as a heartbeat.
     """
 
     def __init__(
@@ -126,32 +130,46 @@ class StepBudgetCallback(StepLossRecorder):
         checkpoint_every: int,
         metric: str = "loss",
         seconds: float = 0.0,
+        heartbeat_seconds: float = 30.0,
     ):
         super().__init__(losses, metric, seconds)
+        if not heartbeat_seconds > 0:
+            raise ValueError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
         self.budget = budget
         self.report = report
         self.save = save
         self.checkpoint_every = checkpoint_every
+        self.heartbeat_seconds = heartbeat_seconds
         self.diverged_at: int | None = None
         self.stopped_by_oracle = False
+        self._last_report = time.monotonic()
+
+    def _report(self, step: int, value: float) -> bool:
+        self._last_report = time.monotonic()
+        return self.report(step, value)
 
     def after_step(self, value: float) -> bool:
         step = self.steps
         if not math.isfinite(value):
             self.diverged_at = step
-            self.report(step, math.inf)  # NaN or inf: diverged either way
+            self._report(step, math.inf)  # NaN or inf: diverged either way
             return True
         early_window_end = step <= self.budget.early_steps and step % self.budget.window == 0
         checkpoint = step % self.checkpoint_every == 0 and step < self.budget.full_steps
-        if not (early_window_end or checkpoint or step == self.budget.full_steps):
+        heartbeat_due = time.monotonic() - self._last_report >= self.heartbeat_seconds
+        if not (early_window_end or checkpoint or heartbeat_due or step == self.budget.full_steps):
             return False
         curve = np.asarray(self.losses)
         if early_window_end or checkpoint:
             self.save(curve)
-        if early_window_end and self.report(step, window_mean(curve, step, self.budget.window)):
-            self.stopped_by_oracle = True
+        if early_window_end:
+            if self._report(step, window_mean(curve, step, self.budget.window)):
+                self.stopped_by_oracle = True
+                return True
+        elif step == self.budget.full_steps:
+            self._report(step, final_mean(curve, self.budget))
             return True
-        if step == self.budget.full_steps:
-            self.report(step, final_mean(curve, self.budget))
+        elif self._report(step, value):  # a heartbeat: the step's own loss
+            self.stopped_by_oracle = True
             return True
         return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import keras
@@ -27,6 +28,12 @@ TRAINING_STATE_FILE = "training_state.npz"
 def training_state_path(trial_dir: str | os.PathLike) -> Path:
     """Where a trial's full training checkpoint lives."""
     return Path(trial_dir) / TRAINING_STATE_FILE
+
+
+def remove_training_states(trial_dirs: Iterable[str | os.PathLike]) -> None:
+    """Deletes the full checkpoints in ``trial_dirs`` (those that will never be resumed)."""
+    for trial_dir in trial_dirs:
+        training_state_path(trial_dir).unlink(missing_ok=True)
 
 
 def _optimizer(model: keras.Model) -> keras.optimizers.Optimizer:

@@ -8,6 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
+import keras
 import keras_tuner
 import numpy as np
 from keras_tuner import errors
@@ -15,7 +16,9 @@ from keras_tuner import errors
 from kt_predictive.budget import window_mean
 from kt_predictive.callbacks import StepBudgetCallback
 from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
-from kt_predictive.oracle import TRAIN_SECONDS, PredictiveOracle
+from kt_predictive.oracle import PredictiveOracle
+from kt_predictive.records import PARENT_VALUE
+from kt_predictive.reporting import TrialReporter
 from kt_predictive.storage import check_writable, write_json
 
 # How long a worker waits before asking again while the oracle waits for other workers'
@@ -33,18 +36,35 @@ class PredictiveTuner(keras_tuner.Tuner):
 
     Each trial writes a full checkpoint (weights, optimizer state, step, loss curve) to its
     trial folder every ``checkpoint_every`` steps and at every early window, so a killed
-    search resumes mid-trial, and exploration trials can be continued in phase 4. Fully
-    trained trials keep keras-tuner's ``checkpoint.weights.h5`` for ``get_best_models``.
+    search resumes mid-trial, and exploration trials can be continued in phase 4: a
+    continuation is a new trial whose ``values["tuner/trial_id"]`` names the parent whose
+    checkpoint it starts from (in a distributed search the ``directory`` must be shared).
+    Fully trained trials keep keras-tuner's ``checkpoint.weights.h5`` for
+    ``get_best_models`` and no optimizer state.
+
+    A resumed or continued trial continues the data stream too when its
+    ``HyperModel.fit`` declares an ``initial_step`` parameter (the optimizer steps already
+    trained; the AAE's does); otherwise a ``PyDataset`` is resumed with ``initial_epoch`` at
+    the epoch that holds that step.
 
     Args:
         hypermodel: A ``keras_tuner.HyperModel`` or a function ``hp -> compiled model``.
         oracle: A :class:`PredictiveOracle`.
         checkpoint_every: Steps between checkpoints (default: the oracle's window).
+        heartbeat_seconds: Longest time between two reports to the oracle (default 30 s):
+            keep a distributed oracle's ``worker_timeout`` longer than this.
         **kwargs: ``keras_tuner.Tuner`` arguments (``directory``, ``project_name``,
             ``overwrite``, ``distribution_strategy``, ...).
     """
 
-    def __init__(self, hypermodel=None, oracle=None, checkpoint_every: int | None = None, **kwargs):
+    def __init__(
+        self,
+        hypermodel=None,
+        oracle=None,
+        checkpoint_every: int | None = None,
+        heartbeat_seconds: float = 30.0,
+        **kwargs,
+    ):
         if not isinstance(oracle, PredictiveOracle):
             raise ValueError(
                 f"PredictiveTuner needs a PredictiveOracle (got {type(oracle).__name__}); "
@@ -60,11 +80,28 @@ class PredictiveTuner(keras_tuner.Tuner):
         self.budget = oracle.budget
         self.checkpoint_every = checkpoint_every or oracle.budget.window
         if self.checkpoint_every <= 0:
-            raise ValueError(f"checkpoint_every must be a positive step count (got {checkpoint_every})")
+            raise ValueError(
+                f"checkpoint_every must be a positive step count (got {checkpoint_every})"
+            )
+        if not heartbeat_seconds > 0:
+            raise ValueError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
+        self.heartbeat_seconds = heartbeat_seconds
         self._awaiting_trial = False
         # Fail before any training if the results could not be kept.
-        check_writable(Path(kwargs.get("directory") or ".") / (kwargs.get("project_name") or "untitled_project"))
+        check_writable(
+            Path(kwargs.get("directory") or ".")
+            / (kwargs.get("project_name") or "untitled_project")
+        )
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        if getattr(self.oracle, "multi_worker", False):
+            # keras-tuner's OracleClient drops update_trial's answer in multi-worker mode, so
+            # the oracle could never stop an exploration trial at the early budget.
+            raise ValueError(
+                "PredictiveTuner does not support a multi-worker distribution_strategy: "
+                "keras-tuner then drops the oracle's answers, so exploration trials could not "
+                "stop at early_steps. Use one worker per trial (keras-tuner's chief/worker "
+                "mode) with a single-machine strategy such as MirroredStrategy"
+            )
 
     def on_search_begin(self):
         # Saved now so that rerunning a search killed during its first trial reloads it.
@@ -84,27 +121,47 @@ class PredictiveTuner(keras_tuner.Tuner):
         # the model trains, so nothing is left to report afterwards.
         self.run_trial(trial, *fit_args, **fit_kwargs)
 
+    def _starting_state(self, trial, model) -> tuple[np.ndarray, float]:
+        """The curve and seconds a trial starts from: its own checkpoint (a resumed trial),
+        its parent's (a continuation), or nothing (a new trial)."""
+        own = training_state_path(self.get_trial_dir(trial.trial_id))
+        if own.exists():
+            return load_training_state(own, model)
+        parent = trial.hyperparameters.values.get(PARENT_VALUE)
+        if parent is None:
+            return np.zeros(0, dtype=np.float32), 0.0
+        parent_state = training_state_path(self.get_trial_dir(parent))
+        if not parent_state.exists():
+            raise errors.FatalError(
+                f"trial {trial.trial_id} continues trial {parent} from its early checkpoint, but "
+                f"{parent_state} does not exist. In a distributed search every worker needs the "
+                "same (shared) directory; if the file was deleted, the continuation cannot be "
+                "resumed: start over with overwrite=True"
+            )
+        return load_training_state(parent_state, model)
+
     def run_trial(self, trial, *args, **kwargs):
         """Trains the trial's model until the oracle or the budget stops it."""
-        hp = trial.hyperparameters
-        model = self._try_build(hp)
-        trial_dir = self.get_trial_dir(trial.trial_id)
-        state_path = training_state_path(trial_dir)
-        losses, seconds = load_training_state(state_path, model) if state_path.exists() else ([], 0.0)
-
-        def report(step: int, value: float) -> bool:
-            metrics = {self.oracle.objective.name: value, TRAIN_SECONDS: callback.seconds}
-            response = self.oracle.update_trial(trial.trial_id, metrics, step=step)
-            return response.status == keras_tuner.engine.trial.TrialStatus.STOPPED
-
+        model = self._try_build(trial.hyperparameters)
+        state_path = training_state_path(self.get_trial_dir(trial.trial_id))
+        losses, seconds = self._starting_state(trial, model)
+        reporter = TrialReporter(
+            self.oracle, trial.trial_id, self.budget, self.oracle.objective.name
+        )
         callback = StepBudgetCallback(
             self.budget,
             losses,
-            report=report,
-            save=lambda curve: save_training_state(state_path, model, curve, callback.seconds),
+            report=None,
+            save=None,
             checkpoint_every=self.checkpoint_every,
             metric=self.oracle.objective.name,
             seconds=seconds,
+            heartbeat_seconds=self.heartbeat_seconds,
+        )
+        # Both need the callback's running clock, so they are attached once it exists.
+        callback.report = lambda step, value: reporter.report(step, value, seconds=callback.seconds)
+        callback.save = lambda curve: save_training_state(
+            state_path, model, curve, callback.seconds
         )
         if not self._replay(callback):
             self._fit(trial, model, callback, args, kwargs)
@@ -118,6 +175,7 @@ class PredictiveTuner(keras_tuner.Tuner):
                 "PyDataset) and leave stopping to the oracle (no EarlyStopping)"
             )
         self._save_final_weights(trial.trial_id, model)
+        # A fully trained network never resumes: its optimizer state is not kept.
         state_path.unlink(missing_ok=True)
 
     def _replay(self, callback: StepBudgetCallback) -> bool:
@@ -128,7 +186,9 @@ class PredictiveTuner(keras_tuner.Tuner):
         """
         curve = np.asarray(callback.losses)
         for end in self.budget.window_ends():
-            if end <= len(curve) and callback.report(end, window_mean(curve, end, self.budget.window)):
+            if end <= len(curve) and callback.report(
+                end, window_mean(curve, end, self.budget.window)
+            ):
                 callback.stopped_by_oracle = True
                 return True
         return False
@@ -147,7 +207,15 @@ class PredictiveTuner(keras_tuner.Tuner):
         callbacks = self._deepcopy_callbacks(kwargs.pop("callbacks", []))
         self._configure_tensorboard_dir(callbacks, trial)
         # Every epoch has at least one step, so this many epochs always reach the budget.
-        kwargs["epochs"] = self.budget.full_steps - callback.steps
+        remaining = self.budget.full_steps - callback.steps
+        initial_epoch = 0
+        if callback.steps:
+            if _declares(self.hypermodel.fit, "initial_step"):
+                kwargs["initial_step"] = callback.steps
+            elif (epoch_length := _epoch_length(args, kwargs)) is not None:
+                initial_epoch = callback.steps // epoch_length
+                kwargs["initial_epoch"] = initial_epoch
+        kwargs["epochs"] = initial_epoch + remaining
         kwargs["callbacks"] = [callback, *callbacks]
         self.hypermodel.fit(trial.hyperparameters, model, *args, **kwargs)
 
@@ -175,8 +243,31 @@ class PredictiveTuner(keras_tuner.Tuner):
         return super().get_best_models(num_models)
 
 
+def _declares(function, name: str) -> bool:
+    """Whether ``function`` names parameter ``name`` explicitly (not through **kwargs)."""
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _epoch_length(args, kwargs) -> int | None:
+    """Batches per epoch of the training data, where they are known."""
+    if kwargs.get("steps_per_epoch"):
+        return int(kwargs["steps_per_epoch"])
+    data = args[0] if args else kwargs.get("x")
+    if isinstance(data, keras.utils.PyDataset):
+        try:
+            return len(data) or None
+        except TypeError:
+            return None
+    return None
+
+
 # The keyword arguments PredictiveSearch hands to the oracle; the rest go to the tuner.
-_ORACLE_ARGUMENTS = (set(inspect.signature(PredictiveOracle.__init__).parameters) - {"self", "kwargs"}) | {
+_ORACLE_ARGUMENTS = (
+    set(inspect.signature(PredictiveOracle.__init__).parameters) - {"self", "kwargs"}
+) | {
     "allow_new_entries",
     "tune_new_entries",
     "max_retries_per_trial",
@@ -193,6 +284,14 @@ class PredictiveSearch(PredictiveTuner):
     """
 
     def __init__(self, hypermodel=None, objective="loss", **kwargs):
-        oracle_kwargs = {name: kwargs.pop(name) for name in list(kwargs) if name in _ORACLE_ARGUMENTS}
+        if "max_trials" in kwargs:
+            raise ValueError(
+                "PredictiveSearch has no max_trials: give search_budget (total training in "
+                "full-training equivalents; the oracle sizes its phases), or initial_trials, "
+                "max_iterations and top_k"
+            )
+        oracle_kwargs = {
+            name: kwargs.pop(name) for name in list(kwargs) if name in _ORACLE_ARGUMENTS
+        }
         oracle = PredictiveOracle(objective=objective, **oracle_kwargs)
         super().__init__(hypermodel, oracle=oracle, **kwargs)

@@ -29,34 +29,37 @@ def test_all_four_phases_run(finished):
     oracle = tuner.oracle
     assert oracle.phase == "done"
     records = oracle.records()
-    initial = [r for r in records if r["iteration"] is None]
-    explored = [r for r in records if r["iteration"] is not None]
+    initial = [r for r in records if r.role == "initial"]
+    explored = [r for r in records if r.role == "explore"]
+    continued = [r for r in records if r.role == "continuation"]
     assert len(initial) == SEARCH["initial_trials"]
-    assert all(r["seconds"] > 0 for r in records)
+    assert all(r.seconds > 0 for r in records)
     assert 1 <= len(explored) <= SEARCH["max_iterations"]
+    assert oracle.exploration_end is not None
     # Phase 1: trained to the full budget, real final mean, all early windows.
     for r in initial:
-        assert r["source"] == "real" and r["steps"] == SEARCH["full_steps"]
-        assert None not in r["early"] and len(r["early"]) == 2
-    # Phase 3: stopped at the early budget with a predicted final loss, except the top_k,
-    # which phase 4 resumed from their checkpoints to the full budget.
-    continued = [r for r in explored if r["phase"] == "finalize"]
-    assert len(continued) == min(SEARCH["top_k"], len(explored))
-    for r in continued:
-        assert r["source"] == "real" and r["steps"] == SEARCH["full_steps"]
-        assert r["predicted"] is not None
+        assert r.is_real and r.steps == SEARCH["full_steps"] and r.predicted is None
+        assert r.early_complete and len(r.early) == 2
+    # Phase 3: stopped at the early budget with a predicted final loss only.
     for r in explored:
-        if r not in continued:
-            assert r["source"] == "predicted" and r["steps"] == SEARCH["early_steps"]
-            assert not (directory / "tiny" / f"trial_{r['trial_id']}" / TRAINING_STATE_FILE).exists()
-    # The continued trials were the best predicted ones.
-    predicted = sorted(r["predicted"] for r in explored)
-    assert sorted(r["predicted"] for r in continued) == predicted[: len(continued)]
-    # Their early curve is the one measured in phase 3 (continued, not retrained).
-    trial = oracle.get_trial(continued[0]["trial_id"])
-    history = trial.metrics.get_history("loss")
-    assert [h.step for h in history] == [4, 8, SEARCH["full_steps"]]
-    assert [h.value[0] for h in history[:2]] == pytest.approx(continued[0]["early"])
+        assert r.is_predicted_only and r.steps == SEARCH["early_steps"]
+        assert not (directory / "tiny" / f"trial_{r.trial_id}" / TRAINING_STATE_FILE).exists()
+    # Phase 4: new trials that point at explored parents and train them to the full budget.
+    assert len(continued) == min(SEARCH["top_k"], len(explored))
+    parents = {r.trial_id: r for r in explored}
+    for r in continued:
+        parent = parents[r.parent_id]
+        assert r.is_real and r.steps == SEARCH["full_steps"]
+        assert r.values == parent.values and r.early == parent.early
+        trial = oracle.get_trial(r.trial_id)
+        assert trial.hyperparameters.values["tuner/trial_id"] == r.parent_id
+        # The curve continued from the parent's checkpoint: only the final mean was new.
+        assert [h.step for h in trial.metrics.get_history("loss")] == [4, 8, SEARCH["full_steps"]]
+    assert len({r.parent_id for r in continued}) == len(continued)
+    # Explored trials say their score is a prediction.
+    for r in explored:
+        assert oracle.get_trial(r.trial_id).metrics.exists("predicted_final")
+    assert oracle.best_finalized_trial().trial_id == min(continued, key=lambda r: r.real_final).trial_id
 
 
 def test_probabilities_and_best_by_real_loss(finished):
@@ -65,10 +68,10 @@ def test_probabilities_and_best_by_real_loss(finished):
     for values in oracle.probabilities().values():
         assert math.isclose(sum(values.values()), 1.0)
     assert oracle.probability_history()[0]["iteration"] == 0
-    real = [r for r in oracle.records() if r["source"] == "real" and r["status"] == "complete"]
-    best = min(real, key=lambda r: r["final"])
-    assert tuner.get_best_hyperparameters()[0].values == best["values"]
-    assert tuner.oracle.get_best_trials()[0].score == best["final"]
+    real = [r for r in oracle.records() if r.is_real]
+    best = min(real, key=lambda r: r.real_final)
+    assert tuner.get_best_hyperparameters()[0].values == best.values
+    assert tuner.oracle.get_best_trials()[0].score == best.real_final
     model = tuner.get_best_models()[0]
     x, _ = regression_data()
     assert model.predict(x[:2], verbose=0).shape == (2, 1)
@@ -86,14 +89,15 @@ def test_reload_continues_without_rerunning(finished):
     x, y = regression_data()
     again.search(x, y, batch_size=32, verbose=0)  # finished: nothing to run
     after = json.loads((directory / "tiny" / "oracle.json").read_text())
-    assert after["predictive"]["records"] == before["predictive"]["records"]
+    assert after["predictive"] == before["predictive"]
+    assert again.oracle.records() == tuner.oracle.records()
 
 
 def test_state_round_trip(finished):
     tuner, directory = finished
     state = json.loads(json.dumps(tuner.oracle.get_state()))  # through plain JSON
     oracle = PredictiveOracle(hyperparameters=tuner.oracle.get_space(), **SEARCH)
-    oracle._set_project_dir(str(directory), "copy")
+    oracle._set_project_dir(str(directory), "tiny")
     oracle.set_state(state)
     assert oracle.get_state()["predictive"] == state["predictive"]
     assert oracle.records() == tuner.oracle.records()
@@ -123,11 +127,12 @@ def test_diverging_trials_are_failed_with_the_worst_loss(tmp_path):
     tuner.search(x, y, batch_size=32, verbose=0)
     oracle = tuner.oracle
     assert oracle.phase == "done"
-    _, high = oracle.loss_bounds
-    failed = [r for r in oracle.records() if r["status"] == "failed"]
-    assert failed and all(r["values"]["lr"] == 1e9 for r in failed)
+    failed = [r for r in oracle.records() if r.failed]
+    assert failed and all(r.values["lr"] == 1e9 for r in failed)
     for r in failed:
-        assert r["final"] == high and r["diverged_at"] is not None and r["diverged_at"] <= SEARCH["window"]
+        assert r.real_final is None and r.diverged_at is not None and r.diverged_at <= SEARCH["window"]
+    # Failed trials never train the predictor.
+    assert not {r.trial_id for r in failed} & set(oracle._predictor_trials)
     assert all(np.isfinite(p) for values in oracle.probabilities().values() for p in values.values())
     # The diverging learning rate is the least likely one.
     assert min(oracle.probabilities()["lr"], key=oracle.probabilities()["lr"].get) == 1e9

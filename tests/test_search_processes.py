@@ -17,7 +17,7 @@ def _mid_initial(current):
 
 def _mid_explore(current):
     return current["phase"] == "explore" and any(
-        r["status"] == "running" and r["iteration"] is not None and r["steps"] >= SEARCH["window"]
+        r["status"] == "running" and r["role"] == "explore" and r["steps"] >= SEARCH["window"]
         for r in current["records"].values()
     )
 
@@ -56,8 +56,8 @@ def test_chief_and_two_workers_complete_all_phases(tmp_path):
     final = state(tmp_path)
     assert final["phase"] == "done"
     records = list(final["records"].values())
-    assert sum(r["iteration"] is None for r in records) == SEARCH["initial_trials"]
-    assert sum(r["phase"] == "finalize" for r in records) >= 1
+    assert sum(r["role"] == "initial" for r in records) == SEARCH["initial_trials"]
+    assert sum(r["role"] == "continuation" for r in records) >= 1
     assert all(r["status"] in ("complete", "failed") for r in records)
     workers_that_ran = {pid for pid, _ in logged(log)}
     assert workers_that_ran == {w.pid for w in workers}

@@ -1,0 +1,84 @@
+"""One line per settled trial, in place of keras-tuner's per-trial hyperparameter table.
+
+With hundreds of short exploration trials, a line each reads better than keras-tuner's table
+of every hyperparameter for every trial. ``oracle.verbose = 0`` silences it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kt_predictive.records import TrialRecord
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a settled trial stands in its phase, for the progress line."""
+
+    phase: str  # "phase 1", "explore" or "finalize"
+    index: int
+    total: int
+
+
+def progress_line(
+    record: TrialRecord,
+    position: Position,
+    objective: str,
+    best: float | None,
+    fixed: dict,
+) -> str:
+    """The line printed when the oracle has recorded ``record``'s outcome."""
+    if record.failed:
+        why = (
+            f"diverged at step {record.diverged_at}"
+            if record.diverged_at
+            else record.failure or "crashed"
+        )
+        outcome = f"failed ({why})"
+    elif record.is_predicted_only:
+        outcome = f"predicted final {objective} {record.predicted:.5g}"
+    else:
+        outcome = f"final {objective} {record.real_final:.5g}"
+        if record.predicted is not None:
+            outcome += f" (predicted {record.predicted:.5g})"
+    line = (
+        f"[{position.phase} {position.index}/{position.total}] trial {record.trial_id}: {outcome}, "
+        f"{record.steps} steps in {record.seconds:.1f} s"
+    )
+    if best is not None:
+        line += f" | best {best:.5g}"
+    if fixed:
+        line += " | fixed " + ", ".join(f"{name}={value}" for name, value in fixed.items())
+    return line
+
+
+class SearchProgress:
+    """keras-tuner's display protocol, printing :func:`progress_line` once a trial settles.
+
+    keras-tuner calls ``on_trial_end`` before the oracle has settled the record (failures,
+    probabilities, fixed values); the oracle calls :meth:`trial_settled` afterwards instead.
+    """
+
+    def __init__(self, verbose: int = 1):
+        self.verbose = verbose
+
+    def on_trial_begin(self, trial) -> None:
+        del trial  # nothing to say until the trial has settled
+
+    def on_trial_end(self, trial) -> None:
+        del trial
+
+    def trial_settled(self, line: str) -> None:
+        if self.verbose >= 1:
+            print(line, flush=True)
+
+    def say(self, message: str) -> None:
+        """A one-off message about the search (a phase change, a fixed value)."""
+        if self.verbose >= 1:
+            print(message, flush=True)
+
+    def get_state(self) -> dict:
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        del state  # nothing is kept between runs
