@@ -5,18 +5,25 @@
   threshold and the iteration where a value got fixed;
 - ``predicted_loss.png``: the predicted final loss of each exploration trial, with the
   iterations at which values got fixed (Figs. 9-11);
-- ``loss_by_value.png``: box plots of the final loss of all trials per value;
+- ``loss_by_value.png``: box plots of the final loss per value, the real losses of fully
+  trained trials and the predicted ones of explored trials side by side;
 - ``top_k_counts.png``: how often each value occurs among the best fully trained trials;
-- ``records.csv``: one row per trial.
+- ``records.csv``: one row per trial, with its training seconds;
+- ``README.txt``: what the folder holds and, for a search that has not got that far (or
+  crashed in phase 1), which files are missing and why.
 
-Command line: ``kt-predictive-report PROJECT_DIR [--out DIR]``.
+Command line: ``kt-predictive-report PROJECT_DIR [--out DIR]``; a missing or unreadable
+search folder ends it with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,35 +32,49 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
-from kt_predictive.storage import read_json
+from kt_predictive.oracle import RECORD_FILE
+from kt_predictive.records import TrialRecord
+from kt_predictive.storage import CorruptStateError, read_json
+
+#: Exit status of a report stopped by a missing or unreadable search folder (as argparse's).
+INPUT_ERROR_STATUS = 2
 
 
 @dataclass(frozen=True)
 class SearchSummary:
-    """What the reports need from a search, as stored in its ``oracle.json``."""
+    """What the reports need from a search: its ``oracle.json`` and its trial records.
+
+    ``records`` are the oracle's :class:`~kt_predictive.records.TrialRecord` objects, as
+    ``PredictiveOracle.records()`` returns them.
+    """
 
     phase: str
     grids: dict[str, list]
-    records: list[dict]
+    records: list[TrialRecord]
     history: list[dict]
     fixed: dict[str, tuple[object, int]]
     thresholds: dict[str, float]
     top_k: int
     predictor_report: dict | None
+    initial_trials: int | None = None
 
     @classmethod
-    def from_state(cls, state: dict) -> SearchSummary:
+    def from_state(cls, state: dict, records: list[TrialRecord]) -> SearchSummary:
+        """The summary of an oracle state (``PredictiveOracle.get_state()`` or its file) and
+        the search's records; the only place that knows the layout of the state."""
         saved = state["predictive"]
         return cls(
             phase=saved["phase"],
             grids=saved["grids"],
-            records=list(saved["records"].values()),
+            records=list(records),
             history=saved["history"],
             fixed={name: (value, iteration) for name, (value, iteration) in saved["fixed"].items()},
             thresholds=saved["thresholds"],
             top_k=saved["top_k"],
             predictor_report=saved["predictor_report"],
+            initial_trials=saved.get("settings", {}).get("initial_trials"),
         )
 
     @classmethod
@@ -64,27 +85,44 @@ class SearchSummary:
             raise FileNotFoundError(
                 f"{path} does not exist; pass the folder of a search (directory/project_name)"
             )
-        return cls.from_state(read_json(path, "Reports need a readable search state."))
+        state = read_json(path, "Reports need a readable search state.")
+        return cls.from_state(state, read_records(project_dir, state))
 
     @classmethod
     def from_oracle(cls, oracle) -> SearchSummary:
         """The summary of a live ``PredictiveOracle``."""
-        return cls.from_state(oracle.get_state())
+        summary = cls.from_state(oracle.get_state(), oracle.records())
+        # The oracle computes its predictor report on first request, not in its state.
+        return dataclasses.replace(summary, predictor_report=oracle.predictor_report)
 
-    def explored(self) -> list[dict]:
+    def explored(self) -> list[TrialRecord]:
         """Exploration trials in iteration order."""
-        return sorted((r for r in self.records if r["iteration"] is not None), key=lambda r: r["iteration"])
+        return sorted((r for r in self.records if r.role == "explore"), key=lambda r: r.iteration)
 
-    def best_real(self, k: int | None = None) -> list[dict]:
-        """Completed trials with a real final loss, best first."""
-        real = [r for r in self.records if r["status"] == "complete" and r["source"] == "real"]
-        return sorted(real, key=lambda r: r["final"])[: k if k is not None else len(real)]
+    def best_real(self, k: int | None = None) -> list[TrialRecord]:
+        """Completed trials with a real (measured) final loss, best first."""
+        real = sorted((r for r in self.records if r.is_real), key=lambda r: r.real_final)
+        return real[: k if k is not None else len(real)]
+
+
+def read_records(project_dir: str | os.PathLike, state: dict) -> list[TrialRecord]:
+    """The records of the search in ``project_dir``, in creation order: the one function that
+    knows where the oracle keeps them (``trial_<id>/record.json``, listed in its state)."""
+    recovery = "Reports need every trial's record; rerun the search to rewrite it."
+    return [
+        TrialRecord.from_json(
+            read_json(Path(project_dir) / f"trial_{trial_id}" / RECORD_FILE, recovery)
+        )
+        for trial_id in state["predictive"]["trial_ids"]
+    ]
 
 
 def _subplots(n: int, size: float = 3.2):
     columns = min(3, n)
     rows = math.ceil(n / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(size * 1.4 * columns, size * rows), squeeze=False)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(size * 1.4 * columns, size * rows), squeeze=False
+    )
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return figure, list(axes.flat[:n])
@@ -99,6 +137,26 @@ def _save(figure, path: Path) -> Path:
 
 def _label(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _whole_numbers(axis) -> None:
+    """Ticks at whole numbers only: iterations and counts have no fractions."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def fixings_by_iteration(summary: SearchSummary) -> dict[int, list[str]]:
+    """``{iteration: ["name=value", ...]}``: the values fixed at each iteration, in order.
+
+    Several values often get fixed at the same iteration (with few phase-1 trials, most at
+    iteration 0); the plots label each iteration once instead of stacking one label per
+    value on the same spot.
+    """
+    grouped: dict[int, list[str]] = {}
+    for name, (value, iteration) in sorted(
+        summary.fixed.items(), key=lambda item: (item[1][1], item[0])
+    ):
+        grouped.setdefault(iteration, []).append(f"{name}={_label(value)}")
+    return grouped
 
 
 def plot_probabilities(summary: SearchSummary, path: Path) -> Path:
@@ -119,40 +177,93 @@ def plot_probabilities(summary: SearchSummary, path: Path) -> Path:
             ax.set_title(name, fontsize=9)
         ax.set_ylim(0, 1)
         ax.set_xlabel("iteration")
+        _whole_numbers(ax.xaxis)
         ax.legend(fontsize=6, loc="upper left")
     axes[0].set_ylabel("probability")
     return _save(figure, path)
 
 
 def plot_predicted_losses(summary: SearchSummary, path: Path) -> Path:
-    """Predicted final loss per exploration iteration, with the iterations of fixing."""
-    explored = [r for r in summary.explored() if r["predicted"] is not None]
-    figure, ax = plt.subplots(figsize=(8, 4))
-    ax.plot([r["iteration"] for r in explored], [r["predicted"] for r in explored], ".-", lw=0.8)
-    for name, (value, iteration) in sorted(summary.fixed.items(), key=lambda item: item[1][1]):
-        ax.axvline(iteration, color="red", lw=0.8, ls="--")
-        ax.annotate(f"{name}={_label(value)}", (iteration, 1), xycoords=("data", "axes fraction"),
-                    rotation=90, va="top", ha="right", fontsize=7, color="red")
-    failed = [r for r in summary.explored() if r["status"] == "failed"]
+    """Predicted final loss per exploration iteration, with the iterations of fixing.
+
+    One dashed line per iteration at which values got fixed; the legend (outside the plot,
+    one entry per such iteration) names the values, so labels never overlap however many
+    values are fixed at once.
+    """
+    explored = [r for r in summary.explored() if r.predicted is not None]
+    figure, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(
+        [r.iteration for r in explored],
+        [r.predicted for r in explored],
+        ".-",
+        lw=0.8,
+        label="predicted final loss",
+    )
+    colours = plt.get_cmap("autumn")
+    fixings = fixings_by_iteration(summary)
+    for k, (iteration, labels) in enumerate(fixings.items()):
+        ax.axvline(
+            iteration,
+            color=colours(k / max(1, len(fixings))),
+            lw=1,
+            ls="--",
+            label=f"fixed at {iteration}: " + ", ".join(labels),
+        )
+    failed = [r for r in summary.explored() if r.failed]
     if failed:
-        ax.plot([r["iteration"] for r in failed], [r["final"] for r in failed], "x", color="black", label="failed (M)")
-        ax.legend(fontsize=8)
+        # A failed trial has no loss: marked at the top of the plot.
+        ax.plot(
+            [r.iteration for r in failed],
+            [0.97] * len(failed),
+            "x",
+            color="black",
+            label="failed",
+            transform=ax.get_xaxis_transform(),
+        )
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_xlabel("iteration")
+    _whole_numbers(ax.xaxis)
     ax.set_ylabel("predicted final loss")
     ax.set_title("Exploration: predicted final loss of each sampled configuration")
     return _save(figure, path)
 
 
 def plot_loss_by_value(summary: SearchSummary, path: Path) -> Path:
-    """Box plot of the final loss (real or predicted) of every trial per value."""
-    settled = [r for r in summary.records if r["final"] is not None and r["status"] != "running"]
+    """Box plots of the final loss per value: real losses and predicted ones side by side.
+
+    A fully trained trial has a real final loss, an explored one only a prediction; the two
+    are different measurements and get separate boxes (blue: real, orange: predicted).
+    """
+    losses = (
+        ("tab:blue", "real (trained fully)", [(r.values, r.real_final) for r in summary.records if r.is_real]),
+        ("tab:orange", "predicted (explored)", [(r.values, r.predicted) for r in summary.records if r.is_predicted_only]),
+    )  # fmt: skip
     figure, axes = _subplots(len(summary.grids))
     for ax, (name, values) in zip(axes, summary.grids.items(), strict=True):
-        groups = [[r["final"] for r in settled if r["values"].get(name) == value] for value in values]
-        ax.boxplot(groups, showfliers=False)
-        ax.set_xticks(range(1, len(values) + 1), [_label(v) for v in values], fontsize=7)
+        for offset, (colour, label, pairs) in zip((-0.18, 0.18), losses, strict=True):
+            groups = [
+                [loss for config, loss in pairs if config.get(name) == value] for value in values
+            ]
+            shown = [(j, group) for j, group in enumerate(groups) if group]
+            if not shown:
+                continue
+            parts = ax.boxplot(
+                [group for _, group in shown],
+                positions=[j + offset for j, _ in shown],
+                widths=0.3,
+                showfliers=False,
+                patch_artist=True,
+            )
+            for box in parts["boxes"]:
+                box.set(facecolor=colour, alpha=0.5)
+            parts["boxes"][0].set_label(label)
+        ax.set_xticks(range(len(values)), [_label(v) for v in values], fontsize=7)
+        ax.set_xlim(-0.6, len(values) - 0.4)
         ax.set_title(name, fontsize=9)
     axes[0].set_ylabel("final loss")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        axes[0].legend(handles, labels, fontsize=6)
     return _save(figure, path)
 
 
@@ -161,32 +272,80 @@ def plot_top_k_counts(summary: SearchSummary, path: Path) -> Path:
     best = summary.best_real(summary.top_k or None)
     figure, axes = _subplots(len(summary.grids))
     for ax, (name, values) in zip(axes, summary.grids.items(), strict=True):
-        counts = [sum(r["values"].get(name) == value for r in best) for value in values]
+        counts = [sum(r.values.get(name) == value for r in best) for value in values]
         ax.bar(range(len(values)), counts)
         ax.set_xticks(range(len(values)), [_label(v) for v in values], fontsize=7)
+        _whole_numbers(ax.yaxis)
         ax.set_title(name, fontsize=9)
     axes[0].set_ylabel(f"count among the best {len(best)}")
     return _save(figure, path)
 
 
-CSV_COLUMNS = ("trial_id", "phase", "iteration", "status", "source", "final", "predicted", "steps", "diverged_at")
+#: Every field of a record but the configuration and the window means, which get one
+#: column each: trial_id, role, ..., real_final, predicted, status, steps, seconds, ...
+CSV_COLUMNS = tuple(
+    f.name for f in dataclasses.fields(TrialRecord) if f.name not in ("values", "early")
+)
 
 
 def write_records_csv(summary: SearchSummary, path: Path) -> Path:
-    """One row per trial: its hyperparameters, early window means and outcome."""
-    n_windows = max((len(r["early"]) for r in summary.records), default=0)
+    """One row per trial: its outcome, training seconds, hyperparameters and early window means."""
+    n_windows = max((len(r.early) for r in summary.records), default=0)
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow([*CSV_COLUMNS, *summary.grids, *(f"window_{i + 1}" for i in range(n_windows))])
+        writer.writerow(
+            [*CSV_COLUMNS, *summary.grids, *(f"window_{i + 1}" for i in range(n_windows))]
+        )
         for r in summary.records:
             writer.writerow(
-                [*(r[c] for c in CSV_COLUMNS), *(r["values"].get(n) for n in summary.grids), *r["early"]]
+                [
+                    *(getattr(r, c) for c in CSV_COLUMNS),
+                    *(r.values.get(n) for n in summary.grids),
+                    *r.early,
+                ]
             )
     return path
 
 
+def report_notes(summary: SearchSummary) -> list[str]:
+    """What a report of ``summary`` holds, and for each plot it lacks, why."""
+    records = summary.records
+    done = [r for r in records if r.role == "initial" and r.is_real]
+    failed = [r for r in records if r.failed]
+    running = [r for r in records if r.running]
+    planned = f" of {summary.initial_trials}" if summary.initial_trials is not None else ""
+    notes = [
+        f"Search phase: {summary.phase}. {len(records)} trials: {len(done)}{planned} phase-1 trials complete, "
+        f"{len(failed)} failed, {len(running)} running or interrupted.",
+        "records.csv: one row per trial (role, status, real and predicted final loss, steps, training "
+        "seconds, why it failed, hyperparameters, window means).",
+    ]
+    if not summary.history:
+        why = (
+            "the search has not finished phase 1 (every phase-1 trial trained fully): the probabilities, "
+            "and with them the exploration, start after it"
+        )
+        if failed or running:
+            why += (
+                "; it stopped (or crashed) there - the failed and unfinished trials are in records.csv, "
+                "the error in the search's own output; run the same search again to continue it"
+            )
+        notes.append(f"Missing probabilities.png, predicted_loss.png and loss_by_value.png: {why}.")
+    else:
+        notes.append(
+            "probabilities.png, predicted_loss.png (values fixed per iteration in the legend), loss_by_value.png "
+            "(real and predicted final losses in separate boxes)."
+        )
+    if summary.best_real():
+        notes.append("top_k_counts.png: values among the best fully trained trials.")
+    else:
+        notes.append("Missing top_k_counts.png: no trial has a real final loss yet.")
+    return notes
+
+
 def write_report(summary: SearchSummary, out_dir: str | Path) -> list[Path]:
-    """Writes every plot and the CSV into ``out_dir``; returns their paths."""
+    """Writes every plot the search's progress allows, the CSV and README.txt into ``out_dir``
+    (README.txt says what is there and why the rest is missing); returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [write_records_csv(summary, out / "records.csv")]
@@ -198,19 +357,33 @@ def write_report(summary: SearchSummary, out_dir: str | Path) -> list[Path]:
         ]
     if summary.best_real():
         paths.append(plot_top_k_counts(summary, out / "top_k_counts.png"))
+    notes = out / "README.txt"
+    notes.write_text("\n".join(report_notes(summary)) + "\n")
+    paths.append(notes)
     return paths
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``kt-predictive-report PROJECT_DIR [--out DIR]``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    """``kt-predictive-report PROJECT_DIR [--out DIR]``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="kt-predictive-report", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("project_dir", help="the search folder: directory/project_name")
     parser.add_argument("--out", help="where to write (default: PROJECT_DIR/report)")
     args = parser.parse_args(argv)
-    summary = SearchSummary.from_project(args.project_dir)
-    for path in write_report(summary, args.out or Path(args.project_dir) / "report"):
+    try:
+        summary = SearchSummary.from_project(args.project_dir)
+    except (FileNotFoundError, CorruptStateError) as error:
+        # A wrong folder is a mistake in the input, not a bug: one line, no traceback.
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return INPUT_ERROR_STATUS
+    out = Path(args.out) if args.out else Path(args.project_dir) / "report"
+    paths = write_report(summary, out)
+    print("\n".join(report_notes(summary)))
+    for path in paths:
         print(path)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
