@@ -38,8 +38,7 @@ from aae.search import parse_overrides
 from aae.synthetic import OBJECTS, make_object
 from aae.training import NETWORK_FILE, TrainedNetwork, train_network
 from aae.visualize import save_reconstructions
-from kt_predictive.checkpoint import training_state_path
-from kt_predictive.storage import read_json, write_json
+from kt_predictive import read_json, training_state_path, write_json
 
 SYNTHETIC_PREFIX = "synthetic:"
 #: Written by ``aae train`` next to the network: the camera that ``aae embed`` renders with.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aae
 import kt_predictive
-from kt_predictive.storage import CorruptStateError
+from kt_predictive import CorruptStateError
 
 #: Exceptions that our code raises on purpose for bad input.
 INPUT_ERRORS = (OSError, ValueError, KeyError, CorruptStateError)

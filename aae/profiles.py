@@ -29,9 +29,13 @@ class SearchSettings:
     early_steps: int = 6000
     window: int = 1000
     final_window: int = 500
+    # "paper": Algorithm 2.2 as published (s_i = 2/|V_i|, m and M of phase 1); "evidence":
+    # kt_predictive's default (rank-normalised reward, a prior per value, 3 records to fix).
+    allocation: str = "paper"
     reward: str = "exp"
     beta: float = 5.0
-    thresholds: float | None = None  # None: the paper's 2/|V_i|
+    thresholds: float | None = None  # None: the allocation rule's default
+    refit_predictor: bool = False  # the paper fits the predictor on phase 1 only
     tuning_trials: int = 30
     report_splits: int = 1000
     seed: int = 0
@@ -143,6 +147,8 @@ PROFILES: dict[str, Profile] = {
             n_images=512, image_size=32, render_width=180, render_height=135, K=_scaled_camera(0.25)
         ),
         search=SearchSettings(
+            allocation="evidence",
+            refit_predictor=True,
             initial_trials=10,
             max_iterations=20,
             top_k=3,
@@ -163,6 +169,8 @@ PROFILES: dict[str, Profile] = {
             n_images=160, image_size=32, render_width=180, render_height=135, K=_scaled_camera(0.25)
         ),
         search=SearchSettings(
+            allocation="evidence",
+            refit_predictor=True,
             initial_trials=4,
             max_iterations=3,
             top_k=2,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +27,9 @@ from aae.configs import SEARCH_SPACE
 from aae.data import TrainingData
 from aae.evaluate import PoseEvaluation
 from aae.visualize import save_reconstructions
-from kt_predictive.oracle import report_test_size
+from kt_predictive import report_test_size, write_json
+from kt_predictive.records import training_steps
 from kt_predictive.report import SearchSummary, write_report
-from kt_predictive.storage import write_json
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,28 +76,77 @@ def top_k_table(summary: SearchSummary) -> tuple[list[dict], float | None]:
     """The explored trials continued to the full budget, by predicted loss, and Kendall's tau
     between their predicted and real final losses (None with fewer than two)."""
     rows = sorted(
-        (r for r in summary.records if r["phase"] == "finalize" and r["status"] == "complete"),
-        key=lambda r: r["predicted"],
+        (r for r in summary.records if r.role == "continuation" and r.is_real),
+        key=lambda r: r.predicted,
     )
     if len(rows) < 2:
         return rows, None
-    tau = kendalltau([r["predicted"] for r in rows], [r["final"] for r in rows]).statistic
+    tau = kendalltau([r.predicted for r in rows], [r.real_final for r in rows]).statistic
     return rows, float(tau)
+
+
+#: Below this many test networks per split, the mean of per-split R² is not shown.
+MIN_R2_TEST_NETWORKS = 5
+
+
+def predictor_table(report: dict, test_size: int) -> list[str]:
+    """Markdown lines of the predictor's accuracy over random splits of phase 1.
+
+    A split's R² divides by the spread of its test networks' losses; with fewer than
+    ``MIN_R2_TEST_NETWORKS`` of them that spread is often tiny and the mean R² over splits
+    means nothing, so the table then shows only the pooled R² (all test predictions
+    together) and says why.
+    """
+    with_mean = test_size >= MIN_R2_TEST_NETWORKS
+    header = (
+        "| model | MAE | STD of MAE | mean R² | pooled R² |"
+        if with_mean
+        else "| model | MAE | STD of MAE | pooled R² |"
+    )
+    lines = [header, "|" + " --- |" * (header.count("|") - 1)]
+    for name, scores in report.items():
+        cells = [f"{scores['mae']:.5f}", f"{scores['mae_std']:.5f}"]
+        if with_mean:
+            cells.append(f"{scores['r2']:.3f}")
+        cells.append(f"{scores['r2_pooled']:.3f}")
+        lines.append(f"| {name.upper()} | " + " | ".join(cells) + " |")
+    if not with_mean:
+        lines += [
+            "",
+            f"Each split tests {test_size} networks: the R² of so few losses divides by their often tiny spread, "
+            "so the mean R² over splits is not shown; the pooled R² scores all test predictions together.",
+        ]
+    return lines
 
 
 def plot_loss_vs_recall(results: list[NetworkResult], path: Path) -> Path:
     """Final mean loss vs ADD recall of every fully trained network (the paper's Fig. 17)."""
     figure, ax = plt.subplots(figsize=(6.5, 4.5))
-    styles = {"phase 1": ("tab:blue", "o"), "top-K": ("tab:orange", "o"), "benchmark": ("black", "s")}
+    styles = {
+        "phase 1": ("tab:blue", "o"),
+        "top-K": ("tab:orange", "o"),
+        "benchmark": ("black", "s"),
+    }
     for kind, (colour, marker) in styles.items():
         chosen = [r for r in results if r.kind == kind and math.isfinite(r.final_mean_loss)]
         if chosen:
-            ax.scatter([r.final_mean_loss for r in chosen], [100 * r.evaluation.recall for r in chosen],
-                       c=colour, marker=marker, label=kind, alpha=0.8)
+            ax.scatter(
+                [r.final_mean_loss for r in chosen],
+                [100 * r.evaluation.recall for r in chosen],
+                c=colour,
+                marker=marker,
+                label=kind,
+                alpha=0.8,
+            )
     for r in results:
         if r.kind == "benchmark" or r.name == "searched best":
-            ax.annotate(r.name, (r.final_mean_loss, 100 * r.evaluation.recall), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
+            ax.annotate(
+                r.name,
+                (r.final_mean_loss, 100 * r.evaluation.recall),
+                fontsize=8,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
     ax.set_xlabel("final mean training loss")
     ax.set_ylabel(f"{results[0].evaluation.metric} recall (%)")
     ax.set_title("Reconstruction loss vs pose accuracy of every fully trained network")
@@ -124,16 +174,24 @@ def write_run_report(
     plot_loss_vs_recall(results, out / "loss_vs_recall.png")
     by_name = {r.name: r for r in results}
     inputs, targets = data.batches(8, seed=12345, workers=0)[0]
-    for name, file in (("searched best", "reconstructions_best.png"), ("Sundermeyer", "reconstructions_sundermeyer.png")):
+    for name, file in (
+        ("searched best", "reconstructions_best.png"),
+        ("Sundermeyer", "reconstructions_sundermeyer.png"),
+    ):
         result = by_name[name]
-        save_reconstructions(result.model, inputs, targets, out / file,
-                             f"{name}: final mean loss {result.final_mean_loss:.5f}")
+        save_reconstructions(
+            result.model,
+            inputs,
+            targets,
+            out / file,
+            f"{name}: final mean loss {result.final_mean_loss:.5f}",
+        )
     top_k, tau = top_k_table(summary)
     metric = results[0].evaluation.metric
     records = summary.records
-    n_initial = sum(r["iteration"] is None for r in records)
-    n_explored = sum(r["iteration"] is not None for r in records)
-    total_steps = sum(r["steps"] for r in records)
+    n_initial = sum(r.role == "initial" for r in records)
+    n_explored = sum(r.role == "explore" for r in records)
+    total_steps = training_steps(records)
 
     lines = [
         f"# AAE architecture search: {target.name} ({profile.name} profile)",
@@ -170,8 +228,12 @@ def write_run_report(
         "",
     ]
     if summary.fixed:
-        fixed = ", ".join(f"{name} = {_value(value)} at iteration {iteration}"
-                          for name, (value, iteration) in sorted(summary.fixed.items(), key=lambda item: item[1][1]))
+        fixed = ", ".join(
+            f"{name} = {_value(value)} at iteration {iteration}"
+            for name, (value, iteration) in sorted(
+                summary.fixed.items(), key=lambda item: item[1][1]
+            )
+        )
         lines += [f"Values fixed: {fixed}.", ""]
     else:
         lines += ["No value reached its threshold.", ""]
@@ -189,28 +251,28 @@ def write_run_report(
         f"| trial | {CONFIG_HEADER} | predicted | real |",
         f"| --- | {CONFIG_RULE} | --- | --- |",
     ]
-    lines += [f"| {r['trial_id']} | {_config_cells(r['values'])} | {r['predicted']:.5f} | {r['final']:.5f} |" for r in top_k]
-    lines += ["", f"Kendall τ between predicted and real: {tau:.3f}" if tau is not None else "Kendall τ needs two or more.", ""]
+    lines += [
+        f"| {r['trial_id']} | {_config_cells(r['values'])} | {r['predicted']:.5f} | {r['final']:.5f} |"
+        for r in top_k
+    ]
+    lines += [
+        "",
+        f"Kendall τ between predicted and real: {tau:.3f}"
+        if tau is not None
+        else "Kendall τ needs two or more.",
+        "",
+    ]
     lines += ["## Predictor", ""]
     report = summary.predictor_report
     if report:
-        n_networks = sum(r["phase"] == "initial" and r["final"] is not None and r["status"] == "complete" for r in summary.records)
+        n_networks = sum(r.role == "initial" and r.is_real for r in summary.records)
         test_size = report_test_size(n_networks)
         lines += [
             f"The {n_networks} phase-1 trials, {profile.search.report_splits} random train/test splits with {test_size} "
             "test networks each (the paper's Table 2 protocol: 100 networks, 20 tested per split).",
             "",
-            "| model | MAE | STD of MAE | mean R² | pooled R² |",
-            "| --- | --- | --- | --- | --- |",
         ]
-        lines += [f"| {name.upper()} | {s['mae']:.5f} | {s['mae_std']:.5f} | {s['r2']:.3f} | {s['r2_pooled']:.3f} |"
-                  for name, s in report.items()]
-        if test_size < 5:
-            lines += [
-                "",
-                f"With {test_size} test networks, a split's R² divides by the spread of {test_size} losses, which is "
-                "often tiny: the mean R² is then meaningless. Read the pooled R² (all test predictions together).",
-            ]
+        lines += predictor_table(report, test_size)
     else:
         lines.append("Too few phase-1 trials for a report.")
     lines += [
@@ -237,15 +299,34 @@ def write_run_report(
         out / "summary.json",
         {
             "object": target.name,
+            "object_description": target.describe(),
             "profile": profile.name,
+            "written": datetime.datetime.now().astimezone().isoformat(timespec="minutes"),
+            "cpu_cores": len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count(),
             "elapsed_seconds": elapsed_seconds,
             "total_steps": total_steps,
+            "search": {
+                "initial": n_initial,
+                "explored": n_explored,
+                "finished": len(top_k),
+                "full_steps": profile.search.full_steps,
+                "early_steps": profile.search.early_steps,
+                "reward": profile.search.reward,
+                "beta": profile.search.beta,
+                "thresholds": profile.search.thresholds,
+            },
+            "test_instances": len(results[0].evaluation.errors),
+            "threshold": results[0].evaluation.threshold,
             "networks": [
                 {
                     "name": r.name,
                     "kind": r.kind,
                     "config": r.config,
-                    "final_mean_loss": r.final_mean_loss if math.isfinite(r.final_mean_loss) else None,
+                    "final_mean_loss": r.final_mean_loss
+                    if math.isfinite(r.final_mean_loss)
+                    else None,
                     "recall": r.evaluation.recall,
                     "metric": r.evaluation.metric,
                     "median_rotation_error": float(np.median(r.evaluation.rotation_errors)),
@@ -253,10 +334,174 @@ def write_run_report(
                 }
                 for r in results
             ],
-            "top_k": [{"trial_id": r["trial_id"], "predicted": r["predicted"], "real": r["final"]} for r in top_k],
+            "top_k": [
+                {"trial_id": r.trial_id, "predicted": r.predicted, "real": r.real_final}
+                for r in top_k
+            ],
             "kendall_tau": tau,
-            "fixed": {name: {"value": value, "iteration": iteration} for name, (value, iteration) in summary.fixed.items()},
+            "fixed": {
+                name: {"value": value, "iteration": iteration}
+                for name, (value, iteration) in summary.fixed.items()
+            },
             "predictor_report": report,
         },
     )
     return out / "report.md"
+
+
+#: The README block that ``python -m aae.report`` rewrites from a run's summary.json.
+README_START = "<!-- demo-result:start -->"
+README_END = "<!-- demo-result:end -->"
+#: Where the README's figures of the demo are copied to (relative to the README).
+README_FIGURES = {
+    "probabilities.png": "docs/demo_probabilities.png",
+    "reconstructions_best.png": "docs/demo_reconstructions.png",
+}
+
+
+def _config_short(config: dict) -> str:
+    return (
+        f"NK {config['NK1']}/{config['NK2']}/{config['NK3']}/{config['NK4']}, KE {config['KE']}, KD {config['KD']}, "
+        f"{config['OPT']}, MB {config['MB']}, LR {_value(config['LR'])}"
+    )
+
+
+def _compare(best: dict, other: dict) -> str:
+    """How the searched best compares with one benchmark network, in plain words."""
+    loss = "lower" if best["final_mean_loss"] < other["final_mean_loss"] else "not lower"
+    if best["recall"] > other["recall"]:
+        recall = "higher"
+    elif best["recall"] == other["recall"]:
+        recall = "the same"
+    else:
+        recall = "lower"
+    error = (
+        "smaller"
+        if best["median_rotation_error"] < other["median_rotation_error"]
+        else "not smaller"
+    )
+    return f"{loss} final loss, {recall} {best['metric']} recall and {error} median rotation error than {other['name']}"
+
+
+def demo_markdown(summary: dict, figures: dict[str, str]) -> str:
+    """The README's description of one run, from its ``summary.json`` alone.
+
+    Args:
+        summary: the parsed summary.json of ``write_run_report``.
+        figures: report file name -> path the README links (see ``README_FIGURES``).
+    """
+    networks = {n["name"]: n for n in summary["networks"]}
+    best = networks["searched best"]
+    metric = best["metric"]
+    search = summary["search"]
+    written = summary["written"][:10]
+    lines = [
+        f"What `make demo` printed into its report on {written} ({summary['object_description']}; "
+        f"{summary['cpu_cores']} CPU cores; the run took {_duration(summary['elapsed_seconds'])} from the "
+        "start of the runner, training set and test scenes included):",
+        "",
+        f"| network | configuration | final mean loss | {metric} recall ({summary['test_instances']} test instances) | "
+        "median rotation error | training time |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in ("searched best", "Sundermeyer", "BOP"):
+        n = networks[name]
+        loss = "diverged" if n["final_mean_loss"] is None else f"{n['final_mean_loss']:.4f}"
+        lines.append(
+            f"| {name} | {_config_short(n['config'])} | {loss} | {100 * n['recall']:.1f}% | "
+            f"{n['median_rotation_error']:.1f}° | {_duration(n['seconds'])} |"
+        )
+    fixed = sorted(summary["fixed"].items(), key=lambda item: item[1]["iteration"])
+    fixed_text = (
+        "; values fixed: "
+        + ", ".join(
+            f"{name} = {_value(f['value'])} at iteration {f['iteration']}" for name, f in fixed
+        )
+        if fixed
+        else "; no value reached its threshold"
+    )
+    lines += [
+        "",
+        f"The searched best has {_compare(best, networks['Sundermeyer'])}, and {_compare(best, networks['BOP'])} "
+        f"(all trained for {search['full_steps']} steps on the same data; {metric} at "
+        f"{summary['threshold']:g}·diameter, ground-truth boxes). The search: {search['initial']} configurations "
+        f"trained fully, {search['explored']} explored to {search['early_steps']} steps, {search['finished']} "
+        f"continued from their checkpoints to {search['full_steps']}{fixed_text}.",
+        "",
+    ]
+    if "probabilities.png" in figures:
+        lines += [
+            "Each value's probability after phase 1 and at every exploration iteration; dotted: its fixing "
+            "threshold; red: where it got fixed:",
+            "",
+            f"![probabilities of every value of every hyperparameter]({figures['probabilities.png']})",
+            "",
+        ]
+    if "reconstructions_best.png" in figures:
+        lines += [
+            "Augmented inputs, the searched best network's reconstructions, and the targets:",
+            "",
+            f"![reconstructions of the searched best network]({figures['reconstructions_best.png']})",
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def update_readme(report_dir: str | os.PathLike, readme: str | os.PathLike) -> Path:
+    """Rewrites the README's demo block (between ``README_START`` and ``README_END``) from
+    ``report_dir/summary.json`` and copies the run's figures next to it (``README_FIGURES``).
+
+    Raises:
+        FileNotFoundError: the report has no summary.json (the run has not finished).
+        ValueError: the README lacks the two markers, in order.
+    """
+    import json
+    import shutil
+
+    from kt_predictive import atomic_write
+
+    report_dir, readme = Path(report_dir), Path(readme)
+    summary_path = report_dir / "summary.json"
+    if not summary_path.is_file():
+        raise FileNotFoundError(f"{summary_path} does not exist: run the demo first (make demo)")
+    text = readme.read_text()
+    first, last = text.find(README_START), text.find(README_END)
+    if first == -1 or last < first:
+        raise ValueError(
+            f"{readme} needs the lines {README_START} and {README_END}, in that order, around the demo block"
+        )
+    figures = {}
+    for name, target in README_FIGURES.items():
+        if (report_dir / name).is_file():
+            (readme.parent / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(report_dir / name, readme.parent / target)
+            figures[name] = target
+    block = demo_markdown(json.loads(summary_path.read_text()), figures)
+    data = (text[: first + len(README_START)] + "\n" + block + text[last:]).encode()
+    atomic_write(readme, lambda file: file.write(data))
+    return readme
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aae.report REPORT_DIR --readme README.md``: the README block of a run."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m aae.report", description=update_readme.__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("report_dir", help="a run's report folder, e.g. runs/ape-quick/report")
+    parser.add_argument(
+        "--readme", default="README.md", help="the README to update (default README.md)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        path = update_readme(args.report_dir, args.readme)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"{parser.prog}: {error}", file=sys.stderr)
+        return 2
+    print(f"updated {path} from {args.report_dir}/summary.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -145,7 +145,7 @@ class RunPaths:
 def claim_run_folder(paths: RunPaths, target: ObjectTarget, profile: Profile) -> None:
     """Records what a run folder is for; refuses to continue a run made with other settings,
     whose cached search and networks would not match."""
-    from kt_predictive.storage import read_json, write_json
+    from kt_predictive import read_json, write_json
 
     identity = {"object": target.describe(), "settings": profile.describe().splitlines()[1:]}
     path = paths.root / "run.json"
@@ -212,10 +212,15 @@ def load_training_data(mesh, profile: Profile, paths: RunPaths, backgrounds: str
 def run_search(profile: Profile, data: TrainingData, paths: RunPaths, project: str, workers: int | None):
     """Phase 1-4 of the method; resumes an interrupted search in the same folder."""
     from aae.hypermodel import AAEHyperModel
-    from kt_predictive import PredictiveSearch
+    from kt_predictive import AllocationRule, PredictiveSearch
 
     network = profile.network
     search = profile.search
+    settings = {f.name: getattr(search, f.name) for f in dataclasses.fields(search)}
+    rules = {"paper": AllocationRule.paper, "evidence": AllocationRule.evidence}
+    if settings["allocation"] not in rules:
+        raise ValueError(f"search.allocation must be one of {sorted(rules)} (got {settings['allocation']!r})")
+    settings["allocation"] = rules[settings["allocation"]]()
     tuner = PredictiveSearch(
         AAEHyperModel(
             network.image_size,
@@ -224,7 +229,7 @@ def run_search(profile: Profile, data: TrainingData, paths: RunPaths, project: s
             network.bootstrap_ratio,
             precision=network.precision,
         ),
-        **{f.name: getattr(search, f.name) for f in dataclasses.fields(search)},
+        **settings,
         directory=paths.search,
         project_name=project,
     )
@@ -266,13 +271,13 @@ def run(
     # networks of 80 MB to 300 MB of weights each. A result keeps its model only where the
     # report pictures it (PICTURED); every other network is evaluated and dropped.
     results = []
-    for record in sorted(_fully_trained(oracle), key=lambda r: r["trial_id"] != best_id):
-        name = "searched best" if record["trial_id"] == best_id else f"trial {record['trial_id']}"
-        model = tuner.load_model(oracle.get_trial(record["trial_id"]))
+    for record in sorted(_fully_trained(oracle), key=lambda r: r.trial_id != best_id):
+        name = "searched best" if record.trial_id == best_id else f"trial {record.trial_id}"
+        model = tuner.load_model(oracle.get_trial(record.trial_id))
         evaluation = evaluate_network(name, model.get_layer("encoder"), views, test_set, target.obj_id, paths)
-        kind = "top-K" if record["phase"] == "finalize" else "phase 1"
+        kind = "top-K" if record.role == "continuation" else "phase 1"
         kept = model if name == "searched best" else None
-        results.append(NetworkResult(name, kind, dict(record["values"]), kept, record["final"], record["seconds"], evaluation))
+        results.append(NetworkResult(name, kind, dict(record.values), kept, record.real_final, record.seconds, evaluation))
         del model, kept
         _release_models()
     for name, config in (("Sundermeyer", SUNDERMEYER), ("BOP", BOP)):
@@ -358,16 +363,16 @@ def _with_new_defaults(saved: list[str], profile: Profile) -> list[str]:
     return [*saved, *added] if added else saved
 
 
-def _fully_trained(oracle) -> list[dict]:
+def _fully_trained(oracle) -> list:
     """Records of the search's trials trained to the full budget without failing."""
-    return [r for r in oracle.records() if r["source"] == "real" and r["status"] == "complete"]
+    return [r for r in oracle.records() if r.is_real]
 
 
 def evaluate_network(name: str, encoder, views, test_set: BopDataset, obj_id: int, paths: RunPaths):
     """ADD(-S) recall of one encoder on the test set; cached per encoder weights."""
     from aae.codebook import Codebook, encoder_fingerprint
     from aae.evaluate import PoseEvaluation, evaluate_on_bop
-    from kt_predictive.storage import write_json
+    from kt_predictive import write_json
 
     fingerprint = encoder_fingerprint(encoder)
     cached = paths.evaluation(name)
@@ -393,13 +398,18 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
     return overrides
 
 
-def default_run_folder(object_name: str, profile_name: str, overrides: dict[str, str]) -> str:
-    """``runs/<object>-<profile>``, plus a short hash of the overrides when there are any, so
-    the same command always finds its run again and different settings never share one."""
+def default_run_folder(
+    object_name: str, profile_name: str, overrides: dict[str, str], data: str | None = None
+) -> str:
+    """``runs/<object>-<profile>``, then ``-<data>`` (the --bop-root folder's name) when the
+    object comes from a dataset, plus a short hash of the overrides when there are any, so
+    the same command always finds its run again and different settings or data never share
+    one."""
+    folder = f"runs/{object_name}-{profile_name}" + (f"-{data}" if data else "")
     if not overrides:
-        return f"runs/{object_name}-{profile_name}"
+        return folder
     digest = hashlib.sha256(json.dumps(sorted(overrides.items())).encode()).hexdigest()[:8]
-    return f"runs/{object_name}-{profile_name}-{digest}"
+    return f"{folder}-{digest}"
 
 
 def main(argv: Sequence[str] | None = None, object_name: str | None = None, defaults: dict | None = None) -> int:
@@ -426,7 +436,8 @@ def main(argv: Sequence[str] | None = None, object_name: str | None = None, defa
         if args.reward:
             overrides["search.reward"] = args.reward
         profile = get_profile(args.profile).with_overrides(overrides)
-        out = args.out or default_run_folder(name, profile.name, overrides)
+        data = Path(args.bop_root).resolve().name if args.bop_root else None
+        out = args.out or default_run_folder(name, profile.name, overrides, data)
         run(name, profile, out, bop_root=args.bop_root, backgrounds=args.backgrounds, workers=args.workers)
         return 0
 

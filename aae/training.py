@@ -20,9 +20,14 @@ import numpy as np
 from aae.configs import validate_config
 from aae.data import TrainingData
 from aae.model import build_aae
-from kt_predictive.callbacks import StepLossRecorder
-from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
-from kt_predictive.storage import read_json, write_json
+from kt_predictive import (
+    StepLossRecorder,
+    load_training_state,
+    read_json,
+    save_training_state,
+    training_state_path,
+    write_json,
+)
 
 NETWORK_FILE = "network.json"
 WEIGHTS_FILE = "network.weights.h5"
@@ -38,12 +43,15 @@ class NetworkSettings:
         width: Multiplier on every filter count, for scaled CPU profiles (1 = the paper).
         latent_dim: Size of the latent code (128).
         bootstrap_ratio: Bootstrapped L2 ratio (4; 16 for dark or thin objects).
+        precision: "float32", "mixed_bfloat16" or "mixed_float16": the layers' dtype policy
+            (`aae.model.PRECISIONS`); the output layer and the loss stay float32.
     """
 
     image_size: int = 128
     width: float = 1.0
     latent_dim: int = 128
     bootstrap_ratio: int = 4
+    precision: str = "float32"
 
     def build(self, config: dict) -> keras.Model:
         """The compiled AAE of ``config`` with these settings."""
@@ -114,7 +122,9 @@ class TrainedNetwork:
         model = settings.build(meta["config"])
         model.optimizer.build(model.trainable_variables)
         model.load_weights(directory / WEIGHTS_FILE)
-        return cls(meta["config"], settings, model, np.load(directory / LOSSES_FILE), meta["seconds"])
+        return cls(
+            meta["config"], settings, model, np.load(directory / LOSSES_FILE), meta["seconds"]
+        )
 
 
 class _TrainFor(StepLossRecorder):
@@ -160,7 +170,12 @@ def train_network(
     if meta_path.is_file():
         meta = read_json(meta_path, "Delete the folder to train the network again.")
         wanted = {"config": config, "settings": dataclasses.asdict(settings), "steps": steps}
-        if {key: meta.get(key) for key in wanted} == wanted:
+        # Settings added later (precision) are absent from older folders: their defaults.
+        found = {
+            **meta,
+            "settings": {**dataclasses.asdict(NetworkSettings()), **meta.get("settings", {})},
+        }
+        if {key: found.get(key) for key in wanted} == wanted:
             return TrainedNetwork.load(directory)
         raise ValueError(
             f"{directory} already holds another network ({meta}); choose another folder or "
@@ -181,7 +196,9 @@ def train_network(
         batches = data.batches(config["MB"], seed=seed, workers=workers)
         epochs = math.ceil((steps - recorder.steps) / len(batches))
         model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=verbose, shuffle=False)
-    network = TrainedNetwork(config, settings, model, np.asarray(recorder.losses, dtype=np.float32), recorder.seconds)
+    network = TrainedNetwork(
+        config, settings, model, np.asarray(recorder.losses, dtype=np.float32), recorder.seconds
+    )
     network.save(directory)
     state_path.unlink(missing_ok=True)
     return network

@@ -54,12 +54,23 @@ from keras_tuner.engine import trial as trial_module
 from keras_tuner.engine.base_tuner import BaseTuner
 from results import RESULTS_PATH, environment, write_section
 
-from kt_predictive import PredictiveOracle, PredictiveSearch, StepBudget
-from kt_predictive.budget import final_mean, window_mean
-from kt_predictive.callbacks import StepBudgetCallback, StepLossRecorder
-from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
-from kt_predictive.oracle import TRAIN_SECONDS
-from kt_predictive.storage import read_json, write_json
+from kt_predictive import (
+    AllocationRule,
+    PredictiveOracle,
+    PredictiveSearch,
+    StepBudget,
+    StepBudgetCallback,
+    StepLossRecorder,
+    final_mean,
+    load_training_state,
+    read_json,
+    save_training_state,
+    training_state_path,
+    window_mean,
+    write_json,
+)
+from kt_predictive.records import PARENT_VALUE, configuration
+from kt_predictive.reporting import TRAIN_SECONDS
 
 TrialStatus = trial_module.TrialStatus
 BENCH = Path(__file__).resolve().parent
@@ -68,12 +79,22 @@ OBJECTIVE = keras_tuner.Objective("loss", direction="min")
 METHODS = (
     "PredictiveOracle (exp)",
     "PredictiveOracle (linear)",
+    "PredictiveOracle (default)",
     "RandomSearch",
     "BayesianOptimization",
     "Hyperband",
     "Optuna TPE + MedianPruner",
 )
-PREDICTIVE = {"PredictiveOracle (exp)": "exp", "PredictiveOracle (linear)": "linear"}
+# The paper's rule with either reward (its own schedule: its steps set B), and the plugin's
+# default: evidence-aware allocation, predictor refitted with phase-4 results, phases sized
+# from B by search_budget.
+PREDICTIVE = {
+    "PredictiveOracle (exp)": "exp",
+    "PredictiveOracle (linear)": "linear",
+    "PredictiveOracle (default)": "default",
+}
+# Predictive variants that run on B rather than defining it.
+BUDGETED_PREDICTIVE = {"PredictiveOracle (default)"}
 #: "Within 5% of the best known configuration": best so far <= (1 + TOLERANCE) * best known.
 TOLERANCE = 0.05
 HYPERBAND_FACTOR = 3
@@ -180,10 +201,15 @@ class Problem:
         """The training of ``values`` continued from a ``Run.checkpoint``."""
         raise NotImplementedError
 
-    def run_predictive(self, reward: str, seed: int, directory: str, ledger: StepLedger) -> PredictiveOracle:
-        """Runs the PredictiveOracle with ``reward``; returns the finished oracle."""
+    def run_predictive(self, variant: str, seed: int, directory: str, ledger: StepLedger) -> PredictiveOracle:
+        """Runs the PredictiveOracle ``variant`` (see predictive_arguments); returns it finished."""
         tuner = RunPredictiveTuner(
-            make_predictive_oracle(self, reward, seed), self, seed, ledger, directory=directory, project_name="predictive"
+            make_predictive_oracle(self, variant, seed, ledger.limit),
+            self,
+            seed,
+            ledger,
+            directory=directory,
+            project_name="predictive",
         )
         tuner.search(verbose=0)
         return tuner.oracle
@@ -331,7 +357,7 @@ class DigitsProblem(Problem):
         run.losses = [float(v) for v in losses]
         return run
 
-    def run_predictive(self, reward, seed, directory, ledger):
+    def run_predictive(self, variant, seed, directory, ledger):
         # The plugin itself, as a user runs it: PredictiveSearch on the Keras hypermodel.
         tuner = TracedPredictiveSearch(
             self.hypermodel,
@@ -339,7 +365,7 @@ class DigitsProblem(Problem):
             hyperparameters=self.space(),
             directory=directory,
             project_name="predictive",
-            **predictive_arguments(self.settings, reward, seed),
+            **predictive_arguments(self.settings, variant, seed, ledger.limit),
         )
         tuner.search(self.x, self.y, verbose=0)
         return tuner.oracle
@@ -461,11 +487,10 @@ class _TracedPredictive:
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle settles the trial's record here
-        records = self.oracle.records()
-        self.ledger.spend(sum(r["steps"] for r in records) - self.ledger.used)
-        record = next(r for r in records if r["trial_id"] == trial.trial_id)
-        if record["status"] == "complete" and record["source"] == "real":
-            self.ledger.real_final(record["final"])
+        self.ledger.spend(self.oracle.training_steps() - self.ledger.used)
+        record = next(r for r in self.oracle.records() if r.trial_id == trial.trial_id)
+        if record.is_real:
+            self.ledger.real_final(record.real_final)
 
 
 class TracedPredictiveSearch(_TracedPredictive, PredictiveSearch):
@@ -482,8 +507,9 @@ class RunPredictiveTuner(_ErrorsPropagate, _TracedPredictive, BaseTuner):
     The same ``StepBudgetCallback`` logic as PredictiveTuner: the mean of every window up to
     ``early_steps`` is reported with ``oracle.update_trial(trial_id, metrics, step)``, the
     trial stops when the oracle answers STOPPED, the final mean is reported at ``full_steps``
-    and inf at a divergence. A phase-4 continuation (the oracle reuses the trial id) resumes
-    from the run's checkpoint at ``early_steps``.
+    and inf at a divergence. A phase-4 continuation (a new trial whose
+    ``values["tuner/trial_id"]`` names its parent) resumes from the parent's checkpoint at
+    ``early_steps``.
     """
 
     def __init__(self, oracle: PredictiveOracle, problem: Problem, seed: int, ledger: StepLedger, **kwargs):
@@ -498,8 +524,9 @@ class RunPredictiveTuner(_ErrorsPropagate, _TracedPredictive, BaseTuner):
 
     def run_trial(self, trial, *fit_args, **fit_kwargs):
         """Trains the trial's configuration until the oracle or the budget stops it."""
-        values = trial.hyperparameters.values
-        saved = self._checkpoints.get(trial.trial_id)
+        values = configuration(trial.hyperparameters.values)
+        parent = trial.hyperparameters.values.get(PARENT_VALUE)
+        saved = self._checkpoints.get(trial.trial_id) or self._checkpoints.get(parent)
         run = self.problem.start(values, self.seed) if saved is None else self.problem.resume(values, saved, self.seed)
         path = training_state_path(self.get_trial_dir(trial.trial_id))
 
@@ -520,28 +547,40 @@ class RunPredictiveTuner(_ErrorsPropagate, _TracedPredictive, BaseTuner):
         run.train(self.budget.full_steps - len(run.losses), after_step)
 
 
-def predictive_arguments(settings: Settings, reward: str, seed: int) -> dict:
-    """The PredictiveOracle's arguments for a problem's settings."""
+def predictive_arguments(settings: Settings, variant: str, seed: int, limit: int | None = None) -> dict:
+    """The PredictiveOracle's arguments for a problem's settings.
+
+    ``variant`` "exp" or "linear": the paper's allocation rule with that reward and the
+    problem's phase sizes; "default": the plugin's defaults with phases sized from the
+    budget ``limit`` (steps).
+    """
     b = settings.budget
-    return dict(
+    common = dict(
         objective=OBJECTIVE.name,
-        initial_trials=settings.initial_trials,
-        max_iterations=settings.max_iterations,
-        top_k=settings.top_k,
         full_steps=b.full_steps,
         early_steps=b.early_steps,
         window=b.window,
         final_window=b.final_window,
-        reward=reward,
-        beta=5.0,
         tuning_trials=settings.tuning_trials,
         report_splits=0,  # the predictor report is not part of this benchmark
         seed=seed,
     )
+    if variant == "default":
+        if limit is None:
+            raise ValueError("the default PredictiveOracle runs on the budget B of its seed")
+        return dict(common, search_budget=limit / b.full_steps)
+    return dict(
+        common,
+        initial_trials=settings.initial_trials,
+        max_iterations=settings.max_iterations,
+        top_k=settings.top_k,
+        allocation=AllocationRule.paper(variant),
+        refit_predictor=False,
+    )
 
 
-def make_predictive_oracle(problem: Problem, reward: str, seed: int) -> PredictiveOracle:
-    return PredictiveOracle(hyperparameters=problem.space(), **predictive_arguments(problem.settings, reward, seed))
+def make_predictive_oracle(problem: Problem, variant: str, seed: int, limit: int | None = None) -> PredictiveOracle:
+    return PredictiveOracle(hyperparameters=problem.space(), **predictive_arguments(problem.settings, variant, seed, limit))
 
 
 class BudgetedTuner(_ErrorsPropagate, BaseTuner):
@@ -723,17 +762,19 @@ def run_optuna(problem: Problem, seed: int, ledger: StepLedger) -> int:
 def predictive_diagnostics(oracle: PredictiveOracle) -> dict:
     """Where the predictive method spent its steps and how its picks did."""
     records = oracle.records()
-    real = [r for r in records if r["status"] == "complete" and r["source"] == "real"]
-    best = min(real, key=lambda r: r["final"]) if real else None
-    finalized = [r for r in real if r["phase"] == "finalize"]
-    initial_finals = [r["final"] for r in real if r["phase"] == "initial"]
+    real = [r for r in records if r.is_real]
+    best = min(real, key=lambda r: r.real_final) if real else None
+    finalized = [r for r in real if r.role == "continuation"]
+    initial_finals = [r.real_final for r in real if r.role == "initial"]
     return {
-        "phase1_steps": sum(r["steps"] for r in records if r["phase"] == "initial"),
-        "explored": sum(r["iteration"] is not None for r in records),
-        "best_phase": best["phase"] if best else None,
-        "finalized_real": [r["final"] for r in finalized],
-        "finalized_abs_error": [abs(r["final"] - r["predicted"]) for r in finalized],
+        "phase1_steps": sum(r.steps for r in records if r.role == "initial"),
+        "explored": sum(r.role == "explore" for r in records),
+        # "initial" or "finalize", as the stored outcomes of earlier runs name them.
+        "best_phase": ("initial" if best.role == "initial" else "finalize") if best else None,
+        "finalized_real": [r.real_final for r in finalized],
+        "finalized_abs_error": [abs(r.real_final - r.predicted) for r in finalized],
         "initial_median": statistics.median(initial_finals) if initial_finals else None,
+        "exploration_end": oracle.exploration_end,
     }
 
 
@@ -783,7 +824,8 @@ def benchmark(
         for method in methods:
             outcome = saved.get(method) if saved is not None else None
             if outcome is None:
-                outcome = run_method(problem, method, seed, limit if method not in PREDICTIVE else None)
+                budgeted = method not in PREDICTIVE or method in BUDGETED_PREDICTIVE
+                outcome = run_method(problem, method, seed, limit if budgeted else None)
                 if saved is not None:
                     saved.add(outcome)
                 log(
@@ -931,8 +973,9 @@ def fixed_table(problem: Problem, summary: dict[str, dict]) -> str:
         + ". On a seed both rewards share phase 1 (same seed, same uniform draws), so they differ only from exploration on."
     )
     lr = _learning_rate(names)
-    if lr is not None and len(rewards) == 2:
-        exp_mean, linear_mean = means[lr, rewards[0]], means[lr, rewards[1]]
+    paper = ["PredictiveOracle (exp)", "PredictiveOracle (linear)"]
+    if lr is not None and all(m in rewards for m in paper):
+        exp_mean, linear_mean = means[lr, paper[0]], means[lr, paper[1]]
         if exp_mean is not None and linear_mean:
             faster = (linear_mean - exp_mean) / linear_mean
             direction = "sooner" if faster >= 0 else "later"

@@ -47,7 +47,7 @@ def main() -> int:
         data = load_training_data(mesh, profile, paths, None)
         oracle = run_search(profile, data, paths, target.name, args.workers).oracle
         best = oracle.get_best_trials()[0]
-        outcomes[reward] = (oracle.fixed_iterations, oracle.fixed_values, best.score, sum(r["steps"] for r in oracle.records()))
+        outcomes[reward] = (oracle.fixed_iterations, oracle.fixed_values, best.score, oracle.training_steps())
 
     names = [grid.name for grid in oracle.grids]
     lines = [

@@ -111,7 +111,7 @@ def main() -> None:
     predictive.search(x_train, y_train, verbose=0)
     predictive_seconds = time.perf_counter() - started
     oracle = predictive.oracle
-    total_steps = sum(record["steps"] for record in oracle.records())
+    total_steps = oracle.training_steps()
 
     started = time.perf_counter()
     random_trials = math.floor(total_steps / args.full_steps)
@@ -140,7 +140,7 @@ def main() -> None:
     print()
     print(f"Total optimizer steps per method: {total_steps}")
     print(f"PredictiveSearch: {len(oracle.records())} trials ({args.initial} full, "
-          f"{sum(r['iteration'] is not None for r in oracle.records())} explored, {args.top_k} finished), "
+          f"{sum(r.role == 'explore' for r in oracle.records())} explored, {args.top_k} finished), "
           f"{predictive_seconds:.0f} s; fixed: {fixed or 'none'}")
     print(f"  best: {predictive.get_best_hyperparameters()[0].values}")
     print(f"  validation accuracy {best_predictive[0]:.4f}, loss {best_predictive[1]:.4f}")

@@ -64,6 +64,7 @@ from kt_predictive.records import (
     RecordBook,
     TrialRecord,
     configuration,
+    training_steps,
 )
 from kt_predictive.reporting import TRAIN_SECONDS
 from kt_predictive.schedule import PAPER_SIZES, PAPER_STEPS, size_phases
@@ -367,6 +368,11 @@ class PredictiveOracle(keras_tuner.Oracle):
             self._grids = value_grids(self.hyperparameters)
             resolve_thresholds(self._grids, self.thresholds, self.allocation)
         return self._grids
+
+    def training_steps(self) -> int:
+        """Optimizer steps this search trained, over all its trials (a continuation's own
+        steps only, not its parent's again)."""
+        return training_steps(self._records)
 
     def best_finalized_trial(self):
         """The continued candidate with the lowest real final loss: the paper's winner."""

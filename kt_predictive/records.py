@@ -142,6 +142,14 @@ def _plain_json(value: Any) -> Any:
     return value
 
 
+def training_steps(records: Iterable[TrialRecord]) -> int:
+    """Optimizer steps trained by these trials (a continuation's own steps only, not its
+    parent's again)."""
+    records = list(records)
+    steps = {r.trial_id: r.steps for r in records}
+    return sum(r.steps - (steps.get(r.parent_id, 0) if r.parent_id else 0) for r in records)
+
+
 @dataclass
 class RecordBook:
     """The records of a search, in creation order, with the queries the oracle asks of them."""

@@ -19,8 +19,8 @@ from kt_predictive.budget import StepBudget
 # finalists an eighth; exploration gets the rest.
 INITIAL_SHARE = 0.2
 FINAL_SHARE = 0.125
-MIN_INITIAL_TRIALS = 4
-MIN_TOP_K = 2
+MIN_INITIAL_TRIALS = 3
+MIN_TOP_K = 1
 
 
 @dataclass(frozen=True)
