@@ -24,7 +24,7 @@ def test_overrides_convert_to_the_fields_type():
     )
     assert changed.search.full_steps == 1000 and changed.search.beta == 2.5
     assert changed.test.occluders is False and changed.search.thresholds == 0.8
-    assert quick.search.full_steps == 400  # the named profile is unchanged
+    assert get_profile("quick").search.full_steps == quick.search.full_steps != 1000  # the named profile is unchanged
     assert get_profile("tiny").with_overrides({"search.thresholds": "none"}).search.thresholds is None
     assert "search.full_steps = 1000" in changed.describe()
 
@@ -46,4 +46,7 @@ def test_default_run_folders():
     assert default_run_folder("ape", "quick", {}) == "runs/ape-quick"
     a = default_run_folder("ape", "quick", {"search.full_steps": "10"})
     assert a.startswith("runs/ape-quick-") and a != default_run_folder("ape", "quick", {"search.full_steps": "20"})
+    # A run on a dataset's real mesh never shares the stand-in's folder.
+    assert default_run_folder("ape", "quick", {}, "lmo") == "runs/ape-quick-lmo"
+    assert default_run_folder("ape", "quick", {"search.full_steps": "10"}, "lmo") == a.replace("quick-", "quick-lmo-")
     assert sorted(PROFILES) == ["paper", "quick", "tiny"]
