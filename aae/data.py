@@ -310,6 +310,7 @@ class TrainingData:
         workers: int | None = None,
         steps_per_epoch: int | None = None,
         initial_epoch: int = 0,
+        initial_step: int = 0,
     ) -> AugmentedBatches:
         """An `AugmentedBatches` Keras dataset over this data; see its docstring."""
         return AugmentedBatches(
@@ -320,6 +321,7 @@ class TrainingData:
             workers=workers,
             steps_per_epoch=steps_per_epoch,
             initial_epoch=initial_epoch,
+            initial_step=initial_step,
         )
 
 
@@ -344,11 +346,17 @@ class AugmentedBatches(keras.utils.PyDataset):
     `batch_size` distinct background crops are drawn, the background is pasted where the
     input's mask is True and the imgaug chain of `aae.augment` is applied to the inputs.
     Both stay uint8: `aae.model.build_aae` networks take [0, 255] images and their loss
-    scales the targets by 1/255, and bytes are what worker processes pickle back. Batch `i` is drawn with a generator seeded by
-    (seed, epoch, i), so the stream is reproducible whatever the worker scheduling. `epoch`
-    starts at `initial_epoch` and counts `on_epoch_end` calls, which happen in the main
-    process between epochs (Keras' `fit` makes one before its first epoch too, the same way
-    for a fresh and a resumed run).
+    scales the targets by 1/255, and bytes are what worker processes pickle back.
+
+    Each batch is drawn with a generator seeded by (seed, its optimizer step), so the stream
+    is reproducible whatever the worker scheduling, and a run resumed at step s (``fit``'s
+    ``initial_epoch``, or ``initial_step`` for a resume in the middle of an epoch) trains on
+    the batches an uninterrupted run would have seen from step s on. `epoch` starts at
+    `initial_epoch` and counts `on_epoch_end` calls, which happen in the main process
+    between epochs; Keras' `fit` makes one before its first epoch (after peeking at two
+    batches to learn their shape), so the training epoch j of a fit (0-based) runs while
+    `epoch == initial_epoch + j + 1`, and its batch i is optimizer step
+    ``initial_step + (initial_epoch + j) * steps_per_epoch + i``.
 
     Args:
         training_set, backgrounds: the data; image sizes must match.
@@ -359,6 +367,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         steps_per_epoch: batches per Keras epoch; default EPOCH_STEPS.
         initial_epoch: first value of `epoch`; pass `fit`'s `initial_epoch` so a resumed
             run continues the stream instead of replaying the first epochs.
+        initial_step: optimizer steps trained before this fit (a resume mid-epoch).
         max_queue_size: batches prepared ahead of the training loop.
     """
 
@@ -371,6 +380,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         workers: int | None = None,
         steps_per_epoch: int | None = None,
         initial_epoch: int = 0,
+        initial_step: int = 0,
         max_queue_size: int = 10,
     ) -> None:
         workers = default_workers() if workers is None else workers
@@ -395,10 +405,9 @@ class AugmentedBatches(keras.utils.PyDataset):
                     "or the BackgroundPool's n) or use a smaller batch."
                 )
         _check_same_size(training_set, backgrounds)
-        if not _is_int_at_least(seed, 0) or not _is_int_at_least(initial_epoch, 0):
-            raise ValueError(
-                f"seed and initial_epoch must be integers >= 0, got {seed!r} and {initial_epoch!r}."
-            )
+        for name, value in (("seed", seed), ("initial_epoch", initial_epoch), ("initial_step", initial_step)):
+            if not _is_int_at_least(value, 0):
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
         steps = EPOCH_STEPS if steps_per_epoch is None else steps_per_epoch
         if not _is_int_at_least(steps, 1):
             raise ValueError(
@@ -410,6 +419,14 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.seed = int(seed)
         self.steps_per_epoch = int(steps)
         self.epoch = int(initial_epoch)
+        self.initial_step = int(initial_step)
+
+    def step_of(self, index: int) -> int | None:
+        """The optimizer step batch ``index`` of the current epoch trains, or None for the
+        batches Keras peeks at before its first epoch."""
+        if self.epoch == 0:
+            return None
+        return self.initial_step + (self.epoch - 1) * self.steps_per_epoch + int(index)
 
     def __len__(self) -> int:
         return self.steps_per_epoch
@@ -419,7 +436,9 @@ class AugmentedBatches(keras.utils.PyDataset):
             raise IndexError(
                 f"batch index {index} out of range for {self.steps_per_epoch} steps per epoch"
             )
-        rng = np.random.default_rng((self.seed, self.epoch, int(index)))
+        step = self.step_of(index)
+        # Peeked batches only give Keras their shape; they get a stream of their own.
+        rng = np.random.default_rng((self.seed, 0, int(index)) if step is None else (self.seed, 1, step))
         data = self.training_set
         picks = rng.choice(len(data), self.batch_size, replace=False)
         backgrounds = self.backgrounds.sample(

@@ -23,8 +23,8 @@ class AAEHyperModel(keras_tuner.HyperModel):
     pipeline built in `fit`.
 
     Args:
-        image_size, width, latent_dim, bootstrap_ratio: passed to `build_aae` for every
-            trial (fixed, not searched).
+        image_size, width, latent_dim, bootstrap_ratio, precision: passed to `build_aae`
+            for every trial (fixed, not searched).
     """
 
     def __init__(
@@ -35,12 +35,14 @@ class AAEHyperModel(keras_tuner.HyperModel):
         bootstrap_ratio: int = 4,
         name: str | None = None,
         tunable: bool = True,
+        precision: str = "float32",
     ) -> None:
         super().__init__(name=name, tunable=tunable)
         self.image_size = image_size
         self.width = width
         self.latent_dim = latent_dim
         self.bootstrap_ratio = bootstrap_ratio
+        self.precision = precision
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """Declare the nine hyperparameters and build the compiled AAE of their values."""
@@ -54,6 +56,7 @@ class AAEHyperModel(keras_tuner.HyperModel):
             width=self.width,
             latent_dim=self.latent_dim,
             bootstrap_ratio=self.bootstrap_ratio,
+            precision=self.precision,
         )
 
     def fit(
@@ -65,12 +68,15 @@ class AAEHyperModel(keras_tuner.HyperModel):
         seed: int = 0,
         workers: int | None = None,
         steps_per_epoch: int | None = None,
+        initial_step: int = 0,
         **kwargs: Any,
     ) -> keras.callbacks.History:
         """Train `model` on augmented batches of `data` with batch size `hp.get("MB")`.
 
         `seed`, `workers` and `steps_per_epoch` configure the batch pipeline
         (`TrainingData.batches`; steps_per_epoch sets the length of an epoch in batches);
+        `initial_step` (the optimizer steps a resumed trial has trained; PredictiveTuner
+        passes it) continues the batch stream where the interrupted run left it;
         all other keyword arguments (epochs, callbacks, initial_epoch, ...) go to
         `model.fit`, with `shuffle=False` unless given: the batches are already random, and
         Keras' shuffle of their order would make the stream depend on Python's global RNG.
@@ -82,5 +88,6 @@ class AAEHyperModel(keras_tuner.HyperModel):
             workers=workers,
             steps_per_epoch=steps_per_epoch,
             initial_epoch=kwargs.get("initial_epoch", 0),
+            initial_step=initial_step,
         )
         return model.fit(batches, **{"shuffle": False, **kwargs})

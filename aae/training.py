@@ -128,15 +128,22 @@ class TrainedNetwork:
 
 
 class _TrainFor(StepLossRecorder):
-    """Stops after ``steps`` steps or a non-finite loss, checkpointing along the way."""
+    """Stops after ``steps`` steps or a non-finite loss, checkpointing along the way; with
+    ``progress``, shows a bar over the run's steps (Keras's own counts the batches of an
+    epoch, 1000, whatever the run's length)."""
 
-    def __init__(self, steps: int, losses, seconds: float, save, checkpoint_every: int):
+    def __init__(
+        self, steps: int, losses, seconds: float, save, checkpoint_every: int, progress: bool = False
+    ):
         super().__init__(losses, seconds=seconds)
         self.target = steps
         self.save = save
         self.checkpoint_every = checkpoint_every
+        self.progress = keras.utils.Progbar(steps, unit_name="step") if progress else None
 
     def after_step(self, value: float) -> bool:
+        if self.progress is not None:
+            self.progress.update(self.steps, [("loss", value)], finalize=self.steps >= self.target)
         if not math.isfinite(value) or self.steps >= self.target:
             return True
         if self.steps % self.checkpoint_every == 0:
@@ -191,11 +198,13 @@ def train_network(
         seconds,
         lambda curve: save_training_state(state_path, model, curve, recorder.seconds),
         checkpoint_every,
+        progress=bool(verbose),
     )
     if recorder.steps < steps:
-        batches = data.batches(config["MB"], seed=seed, workers=workers)
+        # A resumed network continues the batch stream at the step it reached.
+        batches = data.batches(config["MB"], seed=seed, workers=workers, initial_step=recorder.steps)
         epochs = math.ceil((steps - recorder.steps) / len(batches))
-        model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=verbose, shuffle=False)
+        model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=0, shuffle=False)
     network = TrainedNetwork(
         config, settings, model, np.asarray(recorder.losses, dtype=np.float32), recorder.seconds
     )

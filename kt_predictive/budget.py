@@ -33,7 +33,9 @@ class StepBudget:
         for name in ("full_steps", "early_steps", "window", "final_window"):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer number of steps (got {value!r})")
+                raise ValueError(
+                    f"{name} must be a positive integer number of steps (got {value!r})"
+                )
         if self.early_steps >= self.full_steps:
             raise ValueError(
                 f"early_steps ({self.early_steps}) must be smaller than full_steps "
@@ -63,13 +65,19 @@ class StepBudget:
 def window_mean(losses: np.ndarray, end: int, length: int) -> float:
     """Mean of the per-step losses of steps ``end - length + 1 .. end`` (1-based steps)."""
     if end > len(losses) or end < length:
-        raise ValueError(f"window ending at step {end} of length {length} is not in a curve of {len(losses)} steps")
+        raise ValueError(
+            f"window ending at step {end} of length {length} is not in a curve of {len(losses)} steps"
+        )
     return float(np.mean(np.asarray(losses[end - length : end], dtype=np.float64)))
 
 
 def early_means(losses: np.ndarray, budget: StepBudget) -> list[float]:
     """The mean loss of every complete early window of ``losses``."""
-    return [window_mean(losses, end, budget.window) for end in budget.window_ends() if end <= len(losses)]
+    return [
+        window_mean(losses, end, budget.window)
+        for end in budget.window_ends()
+        if end <= len(losses)
+    ]
 
 
 def final_mean(losses: np.ndarray, budget: StepBudget) -> float:

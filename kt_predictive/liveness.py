@@ -43,6 +43,13 @@ class WorkerLiveness:
         for tuner_id in tuner_ids:
             self._workers[tuner_id] = now
 
+    def oracle_was_busy(self, trial_ids: Iterable[str]) -> None:
+        """Restarts the clocks of running trials after the oracle blocked (tuning or refitting
+        the predictor): no worker could report while it did."""
+        now = time.monotonic()
+        for trial_id in trial_ids:
+            self._trials[trial_id] = now
+
     def silent_for(self, trial_id: str) -> float:
         """Seconds since the last news of ``trial_id`` (0 if there never was any)."""
         now = time.monotonic()

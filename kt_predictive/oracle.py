@@ -53,7 +53,7 @@ from kt_predictive.allocation import (
     value_counts,
 )
 from kt_predictive.budget import StepBudget
-from kt_predictive.checkpoint import remove_training_states, training_state_path
+from kt_predictive.checkpoint import remove_training_states
 from kt_predictive.liveness import WorkerLiveness
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
 from kt_predictive.progress import Position, SearchProgress, progress_line
@@ -268,6 +268,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         self._fixed: dict[str, FixedValue] = {}
         self._exploration_end: str | None = None
         self._targets: list[str] = []
+        self._pruned: set[str] = set()  # explored trials whose early checkpoint was deleted
         self._predictor_trials: list[str] = []
         self._predictor_params: dict | None = None
         self._predictor_report: dict | None = None
@@ -386,6 +387,26 @@ class PredictiveOracle(keras_tuner.Oracle):
     # ------------------------------------------------------------------ keras-tuner API
 
     def update_space(self, hyperparameters):
+        if self._grids is not None and hyperparameters.space:
+            # keras-tuner keeps an existing hyperparameter's old values silently; a search
+            # whose records and probabilities refer to the old grid cannot continue on a new one.
+            known = {g.name: g for g in self._grids}
+            incoming = [
+                g for g in value_grids(hyperparameters) if g.name in known and g != known[g.name]
+            ]
+            if incoming:
+                raise errors.FatalValueError(
+                    "the search space changed: "
+                    + _describe_change(
+                        self._grids,
+                        [
+                            *(known[n] for n in known if n not in {g.name for g in incoming}),
+                            *incoming,
+                        ],
+                    )
+                    + "; continue with the same space, or start over with a new project_name or "
+                    "overwrite=True"
+                )
         super().update_space(hyperparameters)
         if self.hyperparameters.space:
             grids = value_grids(self.hyperparameters)
@@ -561,6 +582,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         self._advance()
         self._save_trial(ended)
         self.save()
+        self.liveness.oracle_was_busy(t.trial_id for t in self.ongoing_trials.values())
 
     def score_trial(self, trial):
         record = self._records.get(trial.trial_id)
@@ -676,13 +698,13 @@ class PredictiveOracle(keras_tuner.Oracle):
 
     def _start_finalize(self) -> None:
         """Phase 4 begins: the best-predicted explored configurations become the targets."""
-        # A search extended after it was done lost the checkpoints of its old candidates that
-        # were never continued; those can no longer be targets.
+        # A search extended after it was done deleted the checkpoints of its old candidates
+        # that were never continued; those can no longer be targets.
         resumable = [
             r
             for r in self._ranked_explored()
             if self._records.continuation_of(r.trial_id) is not None
-            or training_state_path(self._get_trial_dir(r.trial_id)).exists()
+            or r.trial_id not in self._pruned
         ]
         self._targets = [r.trial_id for r in resumable[: self._candidate_pool()]]
         self._phase = "finalize"
@@ -850,11 +872,13 @@ class PredictiveOracle(keras_tuner.Oracle):
     def _prune_checkpoints(self) -> None:
         """Deletes the early checkpoints of explored trials that can no longer be continued."""
         keep = self.checkpoints_needed()
-        remove_training_states(
-            self._get_trial_dir(r.trial_id)
+        doomed = [
+            r.trial_id
             for r in self._records.by_role("explore")
-            if r.settled and r.trial_id not in keep
-        )
+            if r.settled and r.trial_id not in keep and r.trial_id not in self._pruned
+        ]
+        remove_training_states(self._get_trial_dir(t) for t in doomed)
+        self._pruned.update(doomed)
 
     # ------------------------------------------------------------------ state
 
@@ -894,6 +918,7 @@ class PredictiveOracle(keras_tuner.Oracle):
             "fixed": {name: [fixed.value, fixed.iteration] for name, fixed in self._fixed.items()},
             "exploration_end": self._exploration_end,
             "targets": self._targets,
+            "pruned": sorted(self._pruned),
             "predictor_trials": self._predictor_trials,
             "predictor_params": self._predictor_params,
             "predictor_report": self._predictor_report,
@@ -902,6 +927,12 @@ class PredictiveOracle(keras_tuner.Oracle):
         return state
 
     def set_state(self, state):
+        # keras-tuner replaces the space with the saved one: compare the one given first.
+        given = (
+            {g.name: list(g.values) for g in value_grids(self.hyperparameters)}
+            if self.hyperparameters.space
+            else None
+        )
         super().set_state(state)
         saved = state["predictive"]
         if saved.get("version") != STATE_VERSION:
@@ -916,10 +947,8 @@ class PredictiveOracle(keras_tuner.Oracle):
             for key in _FIXED_SETTINGS
             if saved["settings"].get(key) != current[key]
         ]
-        if self.hyperparameters.space:
-            now = {g.name: list(g.values) for g in value_grids(self.hyperparameters)}
-            if saved["grids"] and now != saved["grids"]:
-                changed.append("search space: " + _describe_change(saved["grids"], now))
+        if given is not None and saved["grids"] and given != saved["grids"]:
+            changed.append("search space: " + _describe_change(saved["grids"], given))
         if changed:
             raise errors.FatalValueError(
                 f"the project in {self._project_dir} was searched with other settings ("
@@ -942,6 +971,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         }
         self._exploration_end = saved["exploration_end"]
         self._targets = saved["targets"]
+        self._pruned = set(saved["pruned"])
         self._predictor_trials = saved["predictor_trials"]
         self._predictor_params = saved["predictor_params"]
         self._predictor_report = saved["predictor_report"]

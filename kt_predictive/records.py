@@ -237,7 +237,9 @@ def read_search(project_dir: str | os.PathLike) -> SearchSnapshot:
     project_dir = Path(project_dir)
     oracle_file = project_dir / "oracle.json"
     if not oracle_file.is_file():
-        raise FileNotFoundError(f"{project_dir} holds no search (no oracle.json); pass the project folder")
+        raise FileNotFoundError(
+            f"{project_dir} holds no search (no oracle.json); pass the project folder"
+        )
     recovery = "Restore it from a backup; the search cannot be read without it"
     saved = read_json(oracle_file, recovery).get("predictive")
     if saved is None:

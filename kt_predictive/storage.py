@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-# mkstemp creates files readable by their owner only; the files written here get the mode a
-# plain open() would give them (0666 less the umask), so other users and tools of a shared
-# search directory can read them. The umask can only be read by setting it, once, at import.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+def _create_temporary(folder: Path, name: str) -> tuple[int, str]:
+    """A new file next to ``name`` in ``folder``, with the mode a plain open() gives.
+
+    mkstemp makes files readable by their owner only; os.open with 0o666 lets the kernel
+    apply the process's umask, so other users and tools of a shared search directory can
+    read the files (and the umask is never changed, not even for a moment).
+    """
+    for _ in range(100):
+        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {folder}")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
@@ -31,15 +41,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _create_temporary(path.parent, path.name)
     except OSError as error:
         raise OSError(
-            error.errno, f"cannot write {path}: {error.strerror}; free disk space or choose a "
-            "writable directory"
+            error.errno,
+            f"cannot write {path}: {error.strerror}; free disk space or choose a "
+            "writable directory",
         ) from error
     try:
         with os.fdopen(fd, "wb") as file:
-            os.fchmod(file.fileno(), 0o666 & ~_UMASK)
             write(file)
             file.flush()
             os.fsync(file.fileno())
@@ -48,8 +58,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         Path(tmp).unlink(missing_ok=True)
         if isinstance(error, OSError):
             raise OSError(
-                error.errno, f"cannot write {path}: {error.strerror}; free disk space or "
-                "choose a writable directory"
+                error.errno,
+                f"cannot write {path}: {error.strerror}; free disk space or "
+                "choose a writable directory",
             ) from error
         raise
 

@@ -103,6 +103,12 @@ class PredictiveTuner(keras_tuner.Tuner):
                 "mode) with a single-machine strategy such as MirroredStrategy"
             )
 
+    def reload(self):
+        super().reload()
+        # keras-tuner takes the saved space on reload; building the hypermodel's space again
+        # lets the oracle refuse a space that changed since (a value added to a Choice).
+        self._populate_initial_space()
+
     def on_search_begin(self):
         # Saved now so that rerunning a search killed during its first trial reloads it.
         self.save()

@@ -3,6 +3,7 @@
 import dataclasses
 import pickle
 
+import keras
 import numpy as np
 import pytest
 import trimesh
@@ -189,20 +190,67 @@ def test_batches_shapes_dtype_range_and_length(training_set):
         short[5]
 
 
-def test_batches_are_seeded_by_seed_epoch_and_index(training_set):
+def test_batches_are_seeded_by_seed_and_optimizer_step(training_set):
     data = TrainingData(training_set, BackgroundPool.builtin(32, 16, seed=0))
-    batches = data.batches(4, seed=3, workers=0)
+    batches = data.batches(4, seed=3, workers=0, steps_per_epoch=5)
+    batches.on_epoch_end()  # Keras' call before its first epoch
     first = batches[0]
-    np.testing.assert_array_equal(first[0], data.batches(4, seed=3, workers=0)[0][0])
+    assert batches.step_of(0) == 0 and batches.step_of(4) == 4
+    again = data.batches(4, seed=3, workers=0, steps_per_epoch=5)
+    again.on_epoch_end()
+    np.testing.assert_array_equal(first[0], again[0][0])
     assert not np.array_equal(first[0], batches[1][0])
-    assert not np.array_equal(first[0], data.batches(4, seed=4, workers=0)[0][0])
+    other = data.batches(4, seed=4, workers=0, steps_per_epoch=5)
+    other.on_epoch_end()
+    assert not np.array_equal(first[0], other[0][0])
     restored = pickle.loads(pickle.dumps(batches))  # what a spawned worker receives
     np.testing.assert_array_equal(restored[0][0], first[0])
-    batches.on_epoch_end()
-    assert not np.array_equal(batches[0][0], first[0])
-    np.testing.assert_array_equal(
-        batches[0][0], data.batches(4, seed=3, workers=0, initial_epoch=1)[0][0]
-    )
+    batches.on_epoch_end()  # the second epoch: steps 5..9
+    assert batches.step_of(0) == 5
+    # A run resumed mid-epoch at step 7, or at the epoch boundary, sees the same batches.
+    mid = data.batches(4, seed=3, workers=0, steps_per_epoch=5, initial_step=7)
+    mid.on_epoch_end()
+    np.testing.assert_array_equal(batches[2][0], mid[0][0])
+    boundary = data.batches(4, seed=3, workers=0, steps_per_epoch=5, initial_epoch=1)
+    boundary.on_epoch_end()
+    np.testing.assert_array_equal(batches[0][0], boundary[0][0])
+
+
+def test_a_resumed_fit_trains_on_the_batches_an_uninterrupted_one_would(training_set):
+    """Interrupted at step 7 and resumed with initial_step=7, the batches trained on are
+    those of steps 7..11 of the uninterrupted run (Keras' peeks excluded)."""
+    data = TrainingData(training_set, BackgroundPool.builtin(32, 16, seed=0))
+
+    class Seen(keras.layers.Layer):
+        def __init__(self, log):
+            super().__init__()
+            self.log = log
+
+        def call(self, x):
+            self.log.append(float(np.asarray(keras.ops.sum(keras.ops.cast(x, "float32")))))
+            return x
+
+    class StopAt(keras.callbacks.Callback):
+        def __init__(self, steps):
+            super().__init__()
+            self.steps, self.seen = steps, 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen += 1
+            if self.seen >= self.steps:
+                self.model.stop_training = True
+
+    def train(steps, initial_step=0):
+        log = []
+        model = keras.Sequential(
+            [keras.Input((32, 32, 3)), Seen(log), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(3, 1)]
+        )
+        model.compile("sgd", "mse", run_eagerly=True)
+        batches = data.batches(2, seed=5, workers=0, steps_per_epoch=5, initial_step=initial_step)
+        model.fit(batches, epochs=10, callbacks=[StopAt(steps)], verbose=0, shuffle=False)
+        return log[-steps:]  # the trained steps, after Keras' shape peeks
+
+    assert train(7) + train(5, initial_step=7) == train(12)
 
 
 def test_worker_processes_are_the_default(training_set):

@@ -78,6 +78,8 @@ def main():
     parser.add_argument("--pause-after-trial", type=float, default=0.0, help="seconds to sleep between trials")
     parser.add_argument("--tuning-trials", type=int, default=SEARCH["tuning_trials"])
     parser.add_argument("--worker-timeout", type=float, default=None)
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    parser.add_argument("--heartbeat-seconds", type=float, default=30.0)
     args = parser.parse_args()
     callbacks = []
     if args.step_delay:
@@ -90,6 +92,8 @@ def main():
         project_name="tiny",
         trial_log=args.log,
         pause_after_trial=args.pause_after_trial,
+        checkpoint_every=args.checkpoint_every,
+        heartbeat_seconds=args.heartbeat_seconds,
         **settings,
     )
     tuner.search(x, y, batch_size=32, verbose=0, callbacks=callbacks)

@@ -1,0 +1,211 @@
+"""The oracle's trial protocol driven by hand, without training: the defects a review found
+(heartbeats, STOPPED trials, failed trials and the predictor, continuations, extension) and
+the state's guards (old versions, a changed space)."""
+
+import math
+
+import keras_tuner
+import pytest
+from keras_tuner import errors
+from keras_tuner.engine.trial import TrialStatus
+
+from kt_predictive import PredictiveOracle, PredictiveSearch
+from kt_predictive.checkpoint import training_state_path
+from kt_predictive.records import read_search
+from kt_predictive.storage import read_json, write_json
+
+from tiny_problem import build_model
+
+BUDGET = dict(full_steps=24, early_steps=8, window=4, final_window=4)
+
+
+def space() -> keras_tuner.HyperParameters:
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("a", [1, 2, 3])
+    hp.Choice("b", ["x", "y"])
+    hp.Choice("c", [0.1, 0.01])
+    return hp
+
+
+def make_oracle(tmp_path, **kwargs) -> PredictiveOracle:
+    settings = dict(initial_trials=4, max_iterations=3, top_k=2, tuning_trials=1, report_splits=0, seed=3)
+    oracle = PredictiveOracle(hyperparameters=space(), **{**BUDGET, **settings, **kwargs})
+    oracle._set_project_dir(str(tmp_path), "hand")
+    return oracle
+
+
+def loss_of(values) -> float:
+    """A made-up final loss that depends on the configuration."""
+    return 0.1 * values["a"] + (0.05 if values["b"] == "x" else 0.0) + values["c"]
+
+
+def run(oracle, trial, *, diverge_at=None, until=None) -> None:
+    """Reports a trial's windows (and final mean) the way PredictiveTuner does; ends it."""
+    base = loss_of({k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")})
+    start = 4 if "tuner/trial_id" not in trial.hyperparameters.values else BUDGET["early_steps"] + 4
+    for step in range(start, BUDGET["full_steps"] + 1, 4):
+        if until is not None and step > until:
+            return
+        if diverge_at is not None and step >= diverge_at:
+            oracle.update_trial(trial.trial_id, {"loss": math.inf}, step=step)
+            oracle.end_trial(_completed(trial))
+            return
+        value = base + 1.0 / step
+        if step == BUDGET["full_steps"]:
+            oracle.update_trial(trial.trial_id, {"loss": base}, step=step)
+            break
+        response = oracle.update_trial(trial.trial_id, {"loss": value}, step=step)
+        if response.status == TrialStatus.STOPPED:
+            oracle.end_trial(response)  # ending with the STOPPED object must not hang
+            return
+    oracle.end_trial(_completed(trial))
+
+
+def _completed(trial):
+    trial.status = TrialStatus.COMPLETED
+    return trial
+
+
+def finish(oracle, limit=100, **run_kwargs):
+    for _ in range(limit):
+        trial = oracle.create_trial("tuner0")
+        if trial.status == TrialStatus.STOPPED:
+            return
+        assert trial.status == TrialStatus.RUNNING, f"oracle idle with nothing running ({oracle.phase})"
+        run(oracle, trial, **run_kwargs)
+    raise AssertionError("the search never ended")
+
+
+def test_a_search_driven_by_hand_ends_and_stopped_trials_conclude(tmp_path):
+    oracle = make_oracle(tmp_path)
+    finish(oracle)
+    records = oracle.records()
+    assert oracle.phase == "done"
+    explored = [r for r in records if r.role == "explore"]
+    assert explored and all(r.status == "complete" and r.predicted is not None for r in explored)
+    continued = [r for r in records if r.role == "continuation"]
+    assert len(continued) == 2 and all(r.is_real for r in continued)
+
+
+def test_heartbeats_keep_a_long_trial_alive_and_out_of_its_history(tmp_path):
+    oracle = make_oracle(tmp_path, worker_timeout=0.5)
+    trial = oracle.create_trial("tuner0")
+    # A report between windows (a heartbeat) counts as news but is not a metric value.
+    oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=3)
+    history = oracle.get_trial(trial.trial_id).metrics.get_history("loss") if oracle.get_trial(
+        trial.trial_id
+    ).metrics.exists("loss") else []
+    assert history == []
+    assert oracle.records()[0].steps == 3
+    # Silent past the timeout: another worker gets the trial.
+    oracle.liveness._trials[trial.trial_id] -= 1.0
+    other = oracle.create_trial("tuner1")
+    assert other.trial_id == trial.trial_id
+
+
+def test_a_trial_failing_after_the_early_budget_never_trains_the_predictor(tmp_path):
+    oracle = make_oracle(tmp_path)
+    trials = [oracle.create_trial("tuner0") for _ in range(1)]
+    # The first phase-1 trial reports all its early windows, then diverges at step 16.
+    run(oracle, trials[0], diverge_at=16)
+    finish(oracle)
+    failed = [r for r in oracle.records() if r.failed]
+    assert [r.trial_id for r in failed] == [trials[0].trial_id]
+    assert failed[0].early_complete and failed[0].real_final is None
+    assert trials[0].trial_id not in oracle._predictor_trials
+
+
+def test_a_crashing_continuation_has_its_own_retry_budget(tmp_path):
+    oracle = make_oracle(tmp_path, max_retries_per_trial=1)
+    for _ in range(20):
+        trial = oracle.create_trial("tuner0")
+        if oracle.phase == "finalize" and trial.status == TrialStatus.RUNNING:
+            break
+        run(oracle, trial)
+    assert "tuner/trial_id" in trial.hyperparameters.values
+    parent = trial.hyperparameters.values["tuner/trial_id"]
+    trial.status = TrialStatus.INVALID  # a crash: retried once, from its own retry budget
+    oracle.end_trial(trial)
+    again = oracle.create_trial("tuner0")
+    assert again.trial_id == trial.trial_id
+    run(oracle, again)
+    record = next(r for r in oracle.records() if r.trial_id == trial.trial_id)
+    assert record.is_real and record.parent_id == parent
+    assert oracle.end_order.count(parent) == 1 and oracle.end_order.count(trial.trial_id) == 1
+
+
+def test_raising_max_iterations_extends_a_finished_search(tmp_path):
+    oracle = make_oracle(tmp_path)
+    finish(oracle)
+    assert oracle.exploration_end == "max_iterations reached"
+    before = len([r for r in oracle.records() if r.role == "explore"])
+    bigger = make_oracle(tmp_path, max_iterations=6)
+    bigger.reload()
+    assert bigger.phase == "explore"
+    finish(bigger)
+    explored = [r for r in bigger.records() if r.role == "explore"]
+    assert len(explored) > before and bigger.phase == "done"
+
+
+def test_old_state_and_changed_space_are_refused(tmp_path):
+    oracle = make_oracle(tmp_path)
+    finish(oracle)
+    path = tmp_path / "hand" / "oracle.json"
+    # A changed space: a new value added to a Choice.
+    changed = keras_tuner.HyperParameters()
+    changed.Choice("a", [1, 2, 3, 4])
+    changed.Choice("b", ["x", "y"])
+    changed.Choice("c", [0.1, 0.01])
+    other = PredictiveOracle(hyperparameters=changed, initial_trials=4, max_iterations=3, top_k=2, **BUDGET)
+    other._set_project_dir(str(tmp_path), "hand")
+    with pytest.raises(errors.FatalValueError, match=r"a values \[1, 2, 3\] -> \[1, 2, 3, 4\]"):
+        other.reload()
+    # A state file of the previous layout names its version.
+    state = read_json(path, "")
+    del state["predictive"]["version"]
+    write_json(path, state)
+    with pytest.raises(errors.FatalValueError, match="state version 1"):
+        make_oracle(tmp_path).reload()
+
+
+def test_a_continuation_without_its_parent_checkpoint_is_one_clear_error(tmp_path):
+    tuner = PredictiveSearch(
+        build_model,
+        directory=tmp_path,
+        project_name="tiny",
+        initial_trials=3,
+        max_iterations=2,
+        top_k=1,
+        tuning_trials=1,
+        report_splits=0,
+        seed=2,
+        **BUDGET,
+    )
+    # Run phase 1 and exploration by hand-rolled trials through the real tuner, then delete
+    # the candidate's early checkpoint (as a worker without a shared directory would lack it).
+    from tiny_problem import regression_data
+
+    x, y = regression_data()
+    oracle = tuner.oracle
+    while oracle.phase != "finalize":
+        trial = oracle.create_trial("tuner0")
+        tuner.run_trial(trial, x, y, batch_size=32, verbose=0)
+        oracle.end_trial(_completed(trial) if trial.status != TrialStatus.STOPPED else trial)
+    trial = oracle.create_trial("tuner0")
+    parent = trial.hyperparameters.values["tuner/trial_id"]
+    training_state_path(tuner.get_trial_dir(parent)).unlink()
+    with pytest.raises(errors.FatalError, match="shared"):
+        tuner.run_trial(trial, x, y, batch_size=32, verbose=0)
+
+
+def test_max_trials_points_to_the_budget_arguments(tmp_path):
+    with pytest.raises(ValueError, match="search_budget"):
+        PredictiveSearch(build_model, directory=tmp_path, max_trials=20)
+
+
+def test_read_search_gives_typed_records(tmp_path):
+    oracle = make_oracle(tmp_path)
+    finish(oracle)
+    snapshot = read_search(tmp_path / "hand")
+    assert snapshot.phase == "done"
+    assert list(snapshot.records.values()) == oracle.records()
