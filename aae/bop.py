@@ -31,7 +31,8 @@ from aae.mesh import load_mesh
 TEST_TARGETS_FILE = "test_targets_bop19.json"
 BOP_LAYOUT = (
     "a BOP dataset folder contains models/models_info.json, models/obj_XXXXXX.ply and "
-    "<split>/XXXXXX/ scene folders with rgb/, depth/, scene_gt.json, scene_camera.json and "
+    # depth/ is optional: the pose evaluation reads only rgb/ and the annotations.
+    "<split>/XXXXXX/ scene folders with rgb/, scene_gt.json, scene_camera.json and "
     "scene_gt_info.json"
 )
 _IMAGE_SUFFIXES = (".png", ".jpg", ".tif")
