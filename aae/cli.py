@@ -2,23 +2,31 @@
 
 A typical run on a synthetic object, with nothing to download::
 
-    aae render synthetic:bracket --cache runs/bracket/cache
+    aae render synthetic:bracket
     aae train synthetic:bracket --out runs/bracket
     aae embed runs/bracket synthetic:bracket --out runs/bracket/codebook.npz
     aae eval runs/bracket --codebook runs/bracket/codebook.npz --bop-root BOP --obj-id 1
 
-Every number comes from a profile (``--profile paper|quick|tiny``, default ``quick``) and
-can be changed with ``--set section.field=value``. A mesh is a .ply/.obj file (``--units``
-says whether it is in mm or m) or ``synthetic:NAME`` for a procedural object. Mistakes in
-the input (a missing file, a bad value, an unknown object) end the command with one line
-``aae: error: ...`` and exit status 2.
+``render``, ``train`` and ``embed`` take their numbers from a profile (``--profile
+paper|quick|tiny``, default ``quick``), changed with ``--set section.field=value``; they
+print it in one line (``--verbose``: every setting), and ``train`` writes it to
+``OUT/profile.txt``. ``eval`` needs no profile: the network folder and the codebook hold
+its settings. ``render`` and ``train`` share a training-set cache (``--cache``, default
+``$AAE_CACHE``, else ``~/.cache/aae``). A mesh is a .ply/.obj file (``--units`` says
+whether it is in mm or m) or ``synthetic:NAME`` for a procedural object. Mistakes in the
+input (a missing file, a bad value, an unknown object) end the command with one line
+``aae: error: ...`` and exit status 2; doubts (a mesh of implausible size, a network
+trained on another object than the one evaluated) are ``aae: warning: ...`` lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,19 +39,33 @@ from aae.codebook import Codebook
 from aae.configs import NAMED_CONFIGS, validate_config
 from aae.data import TrainingData, TrainingSetConfig, build_training_set, training_set_path
 from aae.errors import run_command
-from aae.evaluate import evaluate_on_bop
-from aae.mesh import UNITS, load_mesh
+from aae.evaluate import evaluate_on_bop, save_pose_figure
+from aae.mesh import UNITS, load_mesh, mesh_diameter
 from aae.profiles import PROFILES, Profile, get_profile
 from aae.search import parse_overrides
 from aae.synthetic import OBJECTS, make_object
-from aae.training import NETWORK_FILE, TrainedNetwork, train_network
+from aae.training import NETWORK_FILE, NetworkSettings, TrainedNetwork, train_network
 from aae.visualize import save_reconstructions
-from kt_predictive import read_json, training_state_path, write_json
+from kt_predictive import (
+    read_json,
+    save_training_state,
+    training_state_path,
+    write_json,
+)
 
 SYNTHETIC_PREFIX = "synthetic:"
 #: Written by ``aae train`` next to the network: the camera that ``aae embed`` renders with.
 TRAINING_SET_FILE = "training_set.json"
 RECONSTRUCTIONS_FILE = "reconstructions.png"
+#: Written by ``aae train``: every setting of the profile it ran with.
+PROFILE_FILE = "profile.txt"
+#: Written by ``aae train``: which mesh the network learnt and its diameter, so that
+#: ``aae embed`` and ``aae eval`` can tell when they are given another object.
+MESH_FILE = "mesh.json"
+#: The environment variable naming the training-set cache shared by ``render`` and ``train``.
+CACHE_ENV = "AAE_CACHE"
+#: Diameters further apart than this factor belong to different objects (or units).
+DIAMETER_TOLERANCE = 1.1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECTION.FIELD=VALUE",
         help="override one profile setting, e.g. search.full_steps=1000 (repeatable)",
     )
+    profile.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print every setting of the profile (default: one line)",
+    )
+    cache_help = f"folder of cached training sets (default: ${CACHE_ENV}, else ~/.cache/aae)"
     render = commands.add_parser(
         "render",
         parents=[profile],
@@ -85,9 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Renders the profile's training set of MESH, or loads it from the cache.",
     )
     _add_mesh_arguments(render)
-    render.add_argument(
-        "--cache", required=True, metavar="DIR", help="folder of cached training sets"
-    )
+    render.add_argument("--cache", metavar="DIR", help=cache_help)
     render.set_defaults(run=_render)
 
     train = commands.add_parser(
@@ -95,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         parents=[profile],
         help="train an autoencoder on a mesh (resumable)",
         description="Trains one AAE configuration on MESH into --out; rerunning continues an "
-        "interrupted run or loads the finished network.",
+        "interrupted run, loads the finished network, or continues it to a larger --steps.",
     )
     _add_mesh_arguments(train)
     train.add_argument("--out", required=True, metavar="DIR", help="the network folder")
@@ -110,16 +136,15 @@ def _parser() -> argparse.ArgumentParser:
         "--steps",
         type=_positive_int,
         metavar="N",
-        help="optimizer steps (default: search.full_steps)",
+        help="optimizer steps (default: search.full_steps); more than a finished network in "
+        "--out has continues it",
     )
     train.add_argument(
         "--backgrounds",
         metavar="DIR",
         help="folder of background photos, e.g. VOC2012/JPEGImages (default: built-in images)",
     )
-    train.add_argument(
-        "--cache", metavar="DIR", help="folder of cached training sets (default: OUT/cache)"
-    )
+    train.add_argument("--cache", metavar="DIR", help=cache_help)
     train.add_argument(
         "--workers",
         type=_non_negative_int,
@@ -149,7 +174,8 @@ def _parser() -> argparse.ArgumentParser:
         "eval",
         help="ADD recall on a BOP dataset with ground-truth boxes",
         description="Estimates the pose of every test instance of one object from its "
-        "ground-truth box and reports ADD recall (ADI for symmetric objects).",
+        "ground-truth box and reports ADD recall (ADI for symmetric objects). Its settings "
+        "come from the network folder and the codebook: it takes no --profile.",
     )
     evaluate.add_argument(
         "network_dir", metavar="NETWORK_DIR", help="a folder written by `aae train`"
@@ -157,13 +183,25 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--codebook", required=True, metavar="FILE", help="made by `aae embed`")
     evaluate.add_argument("--bop-root", required=True, metavar="ROOT", help="a BOP dataset folder")
     which = evaluate.add_mutually_exclusive_group(required=True)
-    which.add_argument("--object", metavar="NAME", help="a LineMOD object name, e.g. ape")
+    which.add_argument(
+        "--object", metavar="NAME", help="a LineMOD object name, e.g. ape (any case)"
+    )
     which.add_argument("--obj-id", type=_positive_int, metavar="N", help="a BOP object id")
     evaluate.add_argument("--split", default="test", help="the split folder (default: test)")
     evaluate.add_argument(
         "--max-instances", type=_positive_int, metavar="N", help="evaluate at most N instances"
     )
-    evaluate.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    evaluate.add_argument(
+        "--json",
+        metavar="OUT",
+        help="also write the results as JSON, with every instance's poses, errors and view",
+    )
+    evaluate.add_argument(
+        "--figure",
+        metavar="OUT.png",
+        help="draw the worst instances: crop, reconstruction, best codebook view, model points "
+        "at the estimated and the true pose",
+    )
     evaluate.set_defaults(run=_eval)
     return parser
 
@@ -185,12 +223,33 @@ def _add_mesh_arguments(parser: argparse.ArgumentParser) -> None:
 def _render(args: argparse.Namespace) -> int:
     profile = _profile(args)
     mesh = _mesh(args.mesh, args.units)
-    path = training_set_path(mesh, profile.training_set, args.cache)
-    cached = path.is_file()
-    training_set = build_training_set(mesh, profile.training_set, args.cache)
-    print(f"training set {path} ({'loaded from the cache' if cached else 'rendered'})")
+    training_set = _training_set(mesh, profile.training_set, args.cache)
     print(f"pairs: {len(training_set)} of {training_set.image_size}x{training_set.image_size} px")
     return 0
+
+
+def default_cache() -> Path:
+    """The training-set cache of ``render`` and ``train`` without ``--cache``: ``$AAE_CACHE``,
+    else ``$XDG_CACHE_HOME/aae``, else ``~/.cache/aae`` (shared, so that ``train`` finds what
+    ``render`` made)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aae"
+
+
+def _training_set(mesh: trimesh.Trimesh, camera: TrainingSetConfig, cache: str | None):
+    """The training set from the cache (or rendered into it), saying which."""
+    cache_dir = default_cache() if cache is None else Path(cache)
+    path = training_set_path(mesh, camera, cache_dir)
+    cached = path.is_file()
+    try:
+        training_set = build_training_set(mesh, camera, cache_dir)
+    except ValueError as error:
+        if "units=" not in str(error):
+            raise
+        raise ValueError(_flag_hint(str(error))) from None
+    print(f"training set {path} ({'loaded from the cache' if cached else 'rendered'})")
+    return training_set
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -205,10 +264,9 @@ def _train(args: argparse.Namespace) -> int:
         )
     out = Path(args.out)
     _check_same_camera(out, camera)
+    finished = _finished_steps(out, config, profile.network, steps)
     mesh = _mesh(args.mesh, args.units)
-    training_set = build_training_set(
-        mesh, camera, out / "cache" if args.cache is None else args.cache
-    )
+    training_set = _training_set(mesh, camera, args.cache)
     n_backgrounds = profile.test.n_backgrounds
     if args.backgrounds is None:
         backgrounds = BackgroundPool.builtin(camera.image_size, n_backgrounds, args.seed)
@@ -219,9 +277,20 @@ def _train(args: argparse.Namespace) -> int:
     data = TrainingData(training_set, backgrounds)
     # Written before training so that a resumed run is checked against it too.
     write_json(out / TRAINING_SET_FILE, dataclasses.asdict(camera))
+    write_json(
+        out / MESH_FILE,
+        {"mesh": args.mesh, "units": args.units, "diameter_mm": mesh_diameter(mesh)},
+    )
+    (out / PROFILE_FILE).write_text(profile.describe() + "\n")
 
-    if (out / NETWORK_FILE).is_file():
-        print(f"{out} holds a trained network: loading it (delete the folder to train again)")
+    if finished == steps:
+        print(f"{out} holds a network trained for {steps} steps: loading it")
+    elif finished is not None:
+        print(
+            f"{out} holds a network trained for {finished} steps: continuing it to {steps} "
+            "(from its weights; the optimizer's moments start afresh)"
+        )
+        _reopen(out)
     elif training_state_path(out).is_file():
         print(f"resuming the interrupted training in {out}")
     else:
@@ -249,6 +318,14 @@ def _embed(args: argparse.Namespace) -> int:
     camera = _read_camera(network_dir)
     network = TrainedNetwork.load(network_dir)
     mesh = _mesh(args.mesh, args.units)
+    trained = _trained_mesh(network_dir)
+    if trained is not None and not _same_size(trained["diameter_mm"], mesh_diameter(mesh)):
+        _warn(
+            f"the network in {network_dir} was trained on {trained['mesh']} "
+            f"({trained['diameter_mm']:.0f} mm across), the codebook is rendered from "
+            f"{args.mesh} ({mesh_diameter(mesh):.0f} mm across): poses will be off in distance; "
+            "embed the mesh the network was trained on"
+        )
     n_views, n_inplane = profile.codebook.n_views, profile.codebook.n_inplane
     codebook = Codebook.create(network.encoder, mesh, camera, n_views=n_views, n_inplane=n_inplane)
     path = codebook.save(args.out)
@@ -260,9 +337,11 @@ def _embed(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     dataset = BopDataset(args.bop_root, args.split)
-    obj_id = object_id(args.object) if args.object is not None else args.obj_id
+    # LineMOD's names are lower case; "Duck" or "APE" mean the same objects.
+    obj_id = object_id(args.object.lower()) if args.object is not None else args.obj_id
     codebook = Codebook.load(args.codebook)
     network = TrainedNetwork.load(args.network_dir)
+    _warn_on_another_object(Path(args.network_dir), dataset, obj_id)
     result = evaluate_on_bop(
         dataset, obj_id, network.encoder, codebook, max_instances=args.max_instances
     )
@@ -279,6 +358,7 @@ def _eval(args: argparse.Namespace) -> int:
         "codebook": str(args.codebook),
         "bop_root": str(args.bop_root),
         "split": args.split,
+        "per_instance": [instance.to_json() for instance in result.instances],
     }
     print(f"object {obj_id} of {args.bop_root} ({args.split}), diameter {result.diameter:.1f} mm")
     print(f"metric: {result.metric} (correct if <= {result.threshold:g} x diameter)")
@@ -288,27 +368,87 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"instances: {summary['instances']}")
     if args.json is not None:
         write_json(args.json, summary)
-        print(f"results written to {args.json}")
+        print(f"results written to {args.json} (per instance: errors, poses, codebook view)")
+    if args.figure is not None:
+        path = save_pose_figure(dataset, obj_id, network.model, codebook, result, args.figure)
+        print(f"figure of the worst instances: {path}")
     return 0
 
 
 def _profile(args: argparse.Namespace) -> Profile:
-    """The chosen profile with the ``--set`` overrides, printed."""
-    profile = get_profile(args.profile).with_overrides(parse_overrides(args.set))
-    print(profile.describe())
+    """The chosen profile with the ``--set`` overrides, printed in one line (every setting
+    with ``--verbose``)."""
+    base = get_profile(args.profile)
+    profile = base.with_overrides(parse_overrides(args.set))
+    print(profile.describe() if args.verbose else profile_line(base, profile))
     return profile
 
 
+def profile_line(base: Profile, profile: Profile) -> str:
+    """One line naming the profile and the settings ``--set`` changed."""
+    changed = []
+    for name in profile.setting_names():
+        section, field = name.split(".")
+        value = getattr(getattr(profile, section), field)
+        if value != getattr(getattr(base, section), field):
+            changed.append(f"{name}={value!r}")
+    changes = f" with {', '.join(changed)}" if changed else ""
+    return f"profile {profile.name}{changes} (--verbose prints every setting)"
+
+
+def _warn(message: str) -> None:
+    print(f"aae: warning: {message}", file=sys.stderr)
+
+
 def _mesh(spec: str, units: str) -> trimesh.Trimesh:
-    """The mesh of a MESH argument: a model file or ``synthetic:NAME``."""
-    if spec.startswith(SYNTHETIC_PREFIX):
-        return make_object(spec[len(SYNTHETIC_PREFIX) :])
+    """The mesh of a MESH argument: a model file or ``synthetic:NAME`` (any case)."""
+    if spec.lower().startswith(SYNTHETIC_PREFIX):
+        return make_object(spec[len(SYNTHETIC_PREFIX) :].lower())
     if not Path(spec).exists():
         raise FileNotFoundError(
             f"mesh file {spec} does not exist; pass a .ply/.obj model or {SYNTHETIC_PREFIX}NAME "
             f"with NAME one of {', '.join(OBJECTS)}"
         )
-    return load_mesh(spec, units)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mesh = load_mesh(spec, units)
+    for warning in caught:
+        _warn(_flag_hint(str(warning.message)))
+    return mesh
+
+
+def _flag_hint(message: str) -> str:
+    """``message`` with its advice to Python callers (``units='m'``) given as the flag."""
+    message = re.sub(r"load it with units='(\w+)'", r"pass --units \1", message)
+    return re.sub(r"load_mesh\(\.\.\., units='(\w+)'\)", r"--units \1", message)
+
+
+def _trained_mesh(network_dir: Path) -> dict | None:
+    """What ``aae train`` recorded about the network's mesh (None for older folders)."""
+    path = network_dir / MESH_FILE
+    if not path.is_file():
+        return None
+    return read_json(path, "Run `aae train` on the folder again to rewrite it.")
+
+
+def _same_size(a: float, b: float) -> bool:
+    return max(a, b) <= DIAMETER_TOLERANCE * min(a, b)
+
+
+def _warn_on_another_object(network_dir: Path, dataset: BopDataset, obj_id: int) -> None:
+    """Warns when the network learnt an object of another size than the one evaluated
+    (e.g. a procedural stand-in for a real LineMOD object): its distances will be off."""
+    trained = _trained_mesh(network_dir)
+    info = dataset.models_info.get(obj_id)
+    if trained is None or info is None or _same_size(trained["diameter_mm"], info.diameter):
+        return
+    _warn(
+        f"the network in {network_dir} was trained on {trained['mesh']} "
+        f"({trained['diameter_mm']:.0f} mm across) but {dataset.root}/models/models_info.json "
+        f"gives object {obj_id} a diameter of {info.diameter:.0f} mm: another object, or "
+        "other units. Estimated distances scale with the model; train and embed on the "
+        f"dataset's model, {dataset.root}/models/obj_{obj_id:06d}.ply"
+    )
 
 
 def _config(value: str) -> dict:
@@ -352,11 +492,59 @@ def _read_camera(network_dir: Path) -> TrainingSetConfig:
 
 def _check_same_camera(out: Path, camera: TrainingSetConfig) -> None:
     """Refuses to continue a network folder whose training set had other settings."""
-    if (out / TRAINING_SET_FILE).is_file() and _read_camera(out) != camera:
+    if not (out / TRAINING_SET_FILE).is_file():
+        return
+    saved = _read_camera(out)
+    differences = _differences(
+        "training_set", dataclasses.asdict(saved), dataclasses.asdict(camera)
+    )
+    if differences:
         raise ValueError(
-            f"{out} was trained on another training set ({out / TRAINING_SET_FILE} differs from "
-            "the profile's training_set); use the same --profile and --set, or another --out"
+            f"{out} was trained on another training set ({'; '.join(differences)}); use the same "
+            "--profile and --set, or another --out"
         )
+
+
+def _differences(prefix: str, saved: dict, now: dict) -> list[str]:
+    """``"prefix.field: X in the folder, Y now"`` for every field that differs."""
+    return [
+        f"{prefix}.{key}: {saved.get(key)!r} in the folder, {now.get(key)!r} now"
+        for key in sorted(set(saved) | set(now), key=lambda k: (k not in now, k))
+        if saved.get(key) != now.get(key)
+    ]
+
+
+def _finished_steps(out: Path, config: dict, settings: NetworkSettings, steps: int) -> int | None:
+    """The steps of the finished network in ``out`` if ``aae train`` may load or continue it
+    (None if there is none); an error naming every field that differs otherwise."""
+    if not (out / NETWORK_FILE).is_file():
+        return None
+    meta = read_json(out / NETWORK_FILE, "Delete the folder to train the network again.")
+    # Settings added after the folder was written have their defaults there.
+    saved_settings = {**dataclasses.asdict(NetworkSettings()), **meta.get("settings", {})}
+    differences = _differences("config", meta.get("config", {}), validate_config(config))
+    differences += _differences("network", saved_settings, dataclasses.asdict(settings))
+    if differences:
+        raise ValueError(
+            f"{out} holds a network trained with other settings ({'; '.join(differences)}); use "
+            "the same --config, --profile and --set, or another --out"
+        )
+    finished = int(meta["steps"])
+    if steps < finished:
+        raise ValueError(
+            f"{out} holds a network trained for {finished} steps, more than the {steps} asked "
+            f"for; pass --steps {finished} (or more, to continue it), or another --out"
+        )
+    return finished
+
+
+def _reopen(out: Path) -> None:
+    """Turns the finished network in ``out`` into an interrupted training, which
+    ``train_network`` resumes (the weights file holds no optimizer state)."""
+    network = TrainedNetwork.load(out)
+    save_training_state(training_state_path(out), network.model, network.losses, network.seconds)
+    # After the checkpoint exists: a crash in between leaves a resumable folder.
+    (out / NETWORK_FILE).unlink()
 
 
 def _positive_int(text: str) -> int:
