@@ -228,7 +228,7 @@ def save_pose_figure(
     points = model_points(mesh, max_points=300)
     camera = codebook.camera
     images = {(im.scene_id, im.im_id): im for im in dataset.images(obj_id=obj_id)}
-    figure, axes = plt.subplots(len(rows), 4, figsize=(8.4, 2.3 * len(rows)), squeeze=False)
+    figure, axes = plt.subplots(len(rows), 4, figsize=(8.4, 2.7 * len(rows)), squeeze=False)
     with Renderer(camera.render_width, camera.render_height) as renderer:
         for axes_row, instance in zip(axes, rows, strict=True):
             image = images[(instance.scene_id, instance.im_id)]

@@ -72,14 +72,52 @@ CONFIG_HEADER = " | ".join(SEARCH_SPACE)
 CONFIG_RULE = " | ".join("---" for _ in SEARCH_SPACE)
 
 
+#: Kendall's tau of fewer pairs says nothing: with two it can only be +1 or -1.
+MIN_TAU_POINTS = 3
+#: A network whose reconstructions vary less than this across inputs (standard deviation
+#: over the inputs, averaged over pixels, of images in [0, 1]) outputs one image whatever it
+#: sees: it has collapsed to the mean target, and its loss says nothing about poses.
+COLLAPSE_SPREAD = 0.01
+
+
+def output_spread(model: keras.Model, inputs: np.ndarray) -> float:
+    """How much ``model``'s reconstructions of ``inputs`` differ from one input to another:
+    the standard deviation across the inputs, averaged over pixels and channels."""
+    outputs = np.asarray(model.predict(inputs, verbose=0), dtype=np.float64)
+    return float(outputs.std(axis=0).mean())
+
+
+def is_collapsed(spread: float) -> bool:
+    """Whether a network with this :func:`output_spread` gives the same output for any input."""
+    return spread < COLLAPSE_SPREAD
+
+
+def collapse_note(spreads: dict[str, float]) -> list[str]:
+    """Report lines that flag every collapsed network among ``{name: output_spread}``
+    (none if no network collapsed)."""
+    collapsed = [name for name, spread in spreads.items() if is_collapsed(spread)]
+    if not collapsed:
+        return []
+    return [
+        "",
+        f"**Collapsed: {', '.join(collapsed)}.** "
+        + ("It outputs" if len(collapsed) == 1 else "They output")
+        + " the same image whatever the input (reconstructions of 8 training images vary by "
+        + ", ".join(f"{spreads[name]:.4f}" for name in collapsed)
+        + f" on average, below {COLLAPSE_SPREAD:g}): the loss is that of the mean target, the codes "
+        'carry no pose, and being "searched best" by that loss means nothing. Train longer (the '
+        "profile's full_steps) or with another learning rate; see the reconstructions below.",
+    ]
+
+
 def top_k_table(summary: SearchSummary) -> tuple[list[dict], float | None]:
     """The explored trials continued to the full budget, by predicted loss, and Kendall's tau
-    between their predicted and real final losses (None with fewer than two)."""
+    between their predicted and real final losses (None with fewer than three)."""
     rows = sorted(
         (r for r in summary.records if r.role == "continuation" and r.is_real),
         key=lambda r: r.predicted,
     )
-    if len(rows) < 2:
+    if len(rows) < MIN_TAU_POINTS:
         return rows, None
     tau = kendalltau([r.predicted for r in rows], [r.real_final for r in rows]).statistic
     return rows, float(tau)
@@ -186,6 +224,7 @@ def write_run_report(
             out / file,
             f"{name}: final mean loss {result.final_mean_loss:.5f}",
         )
+    spreads = {r.name: output_spread(r.model, inputs) for r in results}
     top_k, tau = top_k_table(summary)
     metric = results[0].evaluation.metric
     records = summary.records
@@ -210,10 +249,14 @@ def write_run_report(
     ]
     for name in ("searched best", "Sundermeyer", "BOP"):
         r = by_name[name]
+        label = f"{name} (collapsed)" if is_collapsed(spreads[name]) else name
         lines.append(
-            f"| {name} | {_config_cells(r.config)} | {r.final_mean_loss:.5f} | {100 * r.evaluation.recall:.1f}% | "
+            f"| {label} | {_config_cells(r.config)} | {r.final_mean_loss:.5f} | {100 * r.evaluation.recall:.1f}% | "
             f"{np.median(r.evaluation.rotation_errors):.1f}° | {_duration(r.seconds)} |"
         )
+    lines += collapse_note(
+        {name: spreads[name] for name in ("searched best", "Sundermeyer", "BOP")}
+    )
     lines += [
         "",
         "![final loss vs recall](loss_vs_recall.png)",
@@ -252,14 +295,14 @@ def write_run_report(
         f"| --- | {CONFIG_RULE} | --- | --- |",
     ]
     lines += [
-        f"| {r['trial_id']} | {_config_cells(r['values'])} | {r['predicted']:.5f} | {r['final']:.5f} |"
+        f"| {r.trial_id} | {_config_cells(r.values)} | {r.predicted:.5f} | {r.real_final:.5f} |"
         for r in top_k
     ]
     lines += [
         "",
         f"Kendall τ between predicted and real: {tau:.3f}"
         if tau is not None
-        else "Kendall τ needs two or more.",
+        else f"Kendall τ needs {MIN_TAU_POINTS} or more finished top-K networks ({len(top_k)} here).",
         "",
     ]
     lines += ["## Predictor", ""]
@@ -331,6 +374,8 @@ def write_run_report(
                     "metric": r.evaluation.metric,
                     "median_rotation_error": float(np.median(r.evaluation.rotation_errors)),
                     "seconds": r.seconds,
+                    "output_spread": spreads[r.name],
+                    "collapsed": is_collapsed(spreads[r.name]),
                 }
                 for r in results
             ],

@@ -113,6 +113,12 @@ def resolve_target(name: str, bop_root: str | os.PathLike | None) -> ObjectTarge
     return ObjectTarget(name, models.model_path(obj_id).resolve(), root, obj_id, root)
 
 
+def file_name(name: str) -> str:
+    """A network's name ("searched best", "trial 0003") as a file name: no spaces, which
+    shells and Markdown links would need quoted."""
+    return "_".join(name.split())
+
+
 @dataclass
 class RunPaths:
     """Where a run keeps its files."""
@@ -132,10 +138,10 @@ class RunPaths:
         return self.root / "search"
 
     def network(self, name: str) -> Path:
-        return self.root / "networks" / name
+        return self.root / "networks" / file_name(name)
 
     def evaluation(self, name: str) -> Path:
-        return self.root / "evaluations" / f"{name}.json"
+        return self.root / "evaluations" / f"{file_name(name)}.json"
 
     @property
     def report(self) -> Path:
