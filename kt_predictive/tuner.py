@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import inspect
+import os
 import time
 import warnings
 from pathlib import Path
@@ -13,6 +15,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner import errors
 
+from kt_predictive import lock
 from kt_predictive.budget import window_mean
 from kt_predictive.callbacks import StepBudgetCallback
 from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
@@ -88,11 +91,21 @@ class PredictiveTuner(keras_tuner.Tuner):
         self.heartbeat_seconds = heartbeat_seconds
         self._awaiting_trial = False
         # Fail before any training if the results could not be kept.
-        check_writable(
-            Path(kwargs.get("directory") or ".")
-            / (kwargs.get("project_name") or "untitled_project")
+        project_dir = Path(kwargs.get("directory") or ".") / (
+            kwargs.get("project_name") or "untitled_project"
         )
+        check_writable(project_dir)
+        # Outside keras-tuner's chief/worker mode, one process per folder (checked before
+        # reloading, taken again after: overwrite=True deletes the folder).
+        self._project_lock = None if "KERASTUNER_ORACLE_IP" in os.environ else project_dir
+        if self._project_lock is not None:
+            lock.acquire(project_dir)
+        # Every process of a search (chief or worker) builds its oracle with the same seed;
+        # workers only see keras-tuner's client of it, so the seed is kept here.
+        self._search_seed = oracle.seed
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        if self._project_lock is not None:
+            lock.acquire(project_dir)
         if getattr(self.oracle, "multi_worker", False):
             # keras-tuner's OracleClient drops update_trial's answer in multi-worker mode, so
             # the oracle could never stop an exploration trial at the early budget.
@@ -109,7 +122,14 @@ class PredictiveTuner(keras_tuner.Tuner):
         # lets the oracle refuse a space that changed since (a value added to a Choice).
         self._populate_initial_space()
 
+    def on_search_end(self):
+        super().on_search_end()
+        if self._project_lock is not None:
+            lock.release(Path(self._project_lock) / lock.LOCK_FILE)
+
     def on_search_begin(self):
+        if self._project_lock is not None:
+            lock.acquire(self._project_lock)
         # Saved now so that rerunning a search killed during its first trial reloads it.
         self.save()
 
@@ -146,8 +166,16 @@ class PredictiveTuner(keras_tuner.Tuner):
             )
         return load_training_state(parent_state, model)
 
+    def trial_seed(self, trial) -> int:
+        """The seed of a trial's weights and data order, derived from the search's seed and
+        the trial id, so the same search seed gives the same trials (TensorFlow's CPU kernels
+        may still differ in the last bits between machines or thread counts)."""
+        digest = hashlib.sha256(f"{self._search_seed}/{trial.trial_id}".encode()).digest()
+        return int.from_bytes(digest[:4], "little") % 2**31
+
     def run_trial(self, trial, *args, **kwargs):
         """Trains the trial's model until the oracle or the budget stops it."""
+        keras.utils.set_random_seed(self.trial_seed(trial))
         model = self._try_build(trial.hyperparameters)
         state_path = training_state_path(self.get_trial_dir(trial.trial_id))
         losses, seconds = self._starting_state(trial, model)

@@ -28,7 +28,9 @@ def space() -> keras_tuner.HyperParameters:
 
 
 def make_oracle(tmp_path, **kwargs) -> PredictiveOracle:
-    settings = dict(initial_trials=4, max_iterations=3, top_k=2, tuning_trials=1, report_splits=0, seed=3)
+    settings = dict(
+        initial_trials=4, max_iterations=3, top_k=2, tuning_trials=1, report_splits=0, seed=3
+    )
     oracle = PredictiveOracle(hyperparameters=space(), **{**BUDGET, **settings, **kwargs})
     oracle._set_project_dir(str(tmp_path), "hand")
     return oracle
@@ -41,7 +43,9 @@ def loss_of(values) -> float:
 
 def run(oracle, trial, *, diverge_at=None, until=None) -> None:
     """Reports a trial's windows (and final mean) the way PredictiveTuner does; ends it."""
-    base = loss_of({k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")})
+    base = loss_of(
+        {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    )
     start = 4 if "tuner/trial_id" not in trial.hyperparameters.values else BUDGET["early_steps"] + 4
     for step in range(start, BUDGET["full_steps"] + 1, 4):
         if until is not None and step > until:
@@ -71,7 +75,9 @@ def finish(oracle, limit=100, **run_kwargs):
         trial = oracle.create_trial("tuner0")
         if trial.status == TrialStatus.STOPPED:
             return
-        assert trial.status == TrialStatus.RUNNING, f"oracle idle with nothing running ({oracle.phase})"
+        assert trial.status == TrialStatus.RUNNING, (
+            f"oracle idle with nothing running ({oracle.phase})"
+        )
         run(oracle, trial, **run_kwargs)
     raise AssertionError("the search never ended")
 
@@ -92,9 +98,11 @@ def test_heartbeats_keep_a_long_trial_alive_and_out_of_its_history(tmp_path):
     trial = oracle.create_trial("tuner0")
     # A report between windows (a heartbeat) counts as news but is not a metric value.
     oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=3)
-    history = oracle.get_trial(trial.trial_id).metrics.get_history("loss") if oracle.get_trial(
-        trial.trial_id
-    ).metrics.exists("loss") else []
+    history = (
+        oracle.get_trial(trial.trial_id).metrics.get_history("loss")
+        if oracle.get_trial(trial.trial_id).metrics.exists("loss")
+        else []
+    )
     assert history == []
     assert oracle.records()[0].steps == 3
     # Silent past the timeout: another worker gets the trial.
@@ -156,7 +164,9 @@ def test_old_state_and_changed_space_are_refused(tmp_path):
     changed.Choice("a", [1, 2, 3, 4])
     changed.Choice("b", ["x", "y"])
     changed.Choice("c", [0.1, 0.01])
-    other = PredictiveOracle(hyperparameters=changed, initial_trials=4, max_iterations=3, top_k=2, **BUDGET)
+    other = PredictiveOracle(
+        hyperparameters=changed, initial_trials=4, max_iterations=3, top_k=2, **BUDGET
+    )
     other._set_project_dir(str(tmp_path), "hand")
     with pytest.raises(errors.FatalValueError, match=r"a values \[1, 2, 3\] -> \[1, 2, 3, 4\]"):
         other.reload()
@@ -209,3 +219,34 @@ def test_read_search_gives_typed_records(tmp_path):
     snapshot = read_search(tmp_path / "hand")
     assert snapshot.phase == "done"
     assert list(snapshot.records.values()) == oracle.records()
+
+
+def _first_trial_record(directory, seed):
+    from tiny_problem import regression_data
+
+    tuner = PredictiveSearch(
+        build_model,
+        directory=directory,
+        project_name="seeded",
+        seed=seed,
+        initial_trials=3,
+        max_iterations=1,
+        top_k=1,
+        tuning_trials=1,
+        report_splits=0,
+        **BUDGET,
+    )
+    x, y = regression_data()
+    trial = tuner.oracle.create_trial("tuner0")
+    tuner.run_trial(trial, x, y, batch_size=32, verbose=0)
+    return tuner.oracle.records()[0]
+
+
+def test_the_same_search_seed_gives_the_same_trial(tmp_path):
+    first = _first_trial_record(tmp_path / "a", seed=11)
+    second = _first_trial_record(tmp_path / "b", seed=11)
+    assert first.values == second.values
+    assert first.early == pytest.approx(second.early, rel=1e-6)
+    assert first.real_final == pytest.approx(second.real_final, rel=1e-6)
+    other = _first_trial_record(tmp_path / "c", seed=12)
+    assert other.values != first.values or other.early != pytest.approx(first.early, rel=1e-6)
