@@ -204,18 +204,24 @@ def load_test_set(target: ObjectTarget, profile: Profile, paths: RunPaths) -> Bo
     return BopDataset(paths.test_set)
 
 
-def load_training_data(mesh, profile: Profile, paths: RunPaths, backgrounds: str | None) -> TrainingData:
+def load_training_data(
+    mesh, profile: Profile, paths: RunPaths, backgrounds: str | None
+) -> TrainingData:
     """The cached training set and the background pool."""
     size = profile.training_set.image_size
     training_set = build_training_set(mesh, profile.training_set, paths.cache)
     if backgrounds:
-        pool = BackgroundPool.from_folder(backgrounds, size, profile.test.n_backgrounds, seed=profile.search.seed)
+        pool = BackgroundPool.from_folder(
+            backgrounds, size, profile.test.n_backgrounds, seed=profile.search.seed
+        )
     else:
         pool = BackgroundPool.builtin(size, profile.test.n_backgrounds, seed=profile.search.seed)
     return TrainingData(training_set, pool)
 
 
-def run_search(profile: Profile, data: TrainingData, paths: RunPaths, project: str, workers: int | None):
+def run_search(
+    profile: Profile, data: TrainingData, paths: RunPaths, project: str, workers: int | None
+):
     """Phase 1-4 of the method; resumes an interrupted search in the same folder."""
     from aae.hypermodel import AAEHyperModel
     from kt_predictive import AllocationRule, PredictiveSearch
@@ -225,7 +231,9 @@ def run_search(profile: Profile, data: TrainingData, paths: RunPaths, project: s
     settings = {f.name: getattr(search, f.name) for f in dataclasses.fields(search)}
     rules = {"paper": AllocationRule.paper, "evidence": AllocationRule.evidence}
     if settings["allocation"] not in rules:
-        raise ValueError(f"search.allocation must be one of {sorted(rules)} (got {settings['allocation']!r})")
+        raise ValueError(
+            f"search.allocation must be one of {sorted(rules)} (got {settings['allocation']!r})"
+        )
     settings["allocation"] = rules[settings["allocation"]]()
     tuner = PredictiveSearch(
         AAEHyperModel(
@@ -269,7 +277,13 @@ def run(
     oracle = tuner.oracle
 
     # The codebook's views are rendered once and encoded by every network.
-    views = CodebookViews.cached(paths.cache, mesh, profile.training_set, profile.codebook.n_views, profile.codebook.n_inplane)
+    views = CodebookViews.cached(
+        paths.cache,
+        mesh,
+        profile.training_set,
+        profile.codebook.n_views,
+        profile.codebook.n_inplane,
+    )
     # The search's fully trained networks (its best first), then the two benchmark networks
     # trained with the same budget on the same data.
     best_id = oracle.get_best_trials()[0].trial_id
@@ -280,21 +294,35 @@ def run(
     for record in sorted(_fully_trained(oracle), key=lambda r: r.trial_id != best_id):
         name = "searched best" if record.trial_id == best_id else f"trial {record.trial_id}"
         model = tuner.load_model(oracle.get_trial(record.trial_id))
-        evaluation = evaluate_network(name, model.get_layer("encoder"), views, test_set, target.obj_id, paths)
+        evaluation = evaluate_network(
+            name, model.get_layer("encoder"), views, test_set, target.obj_id, paths
+        )
         kind = "top-K" if record.role == "continuation" else "phase 1"
         kept = model if name == "searched best" else None
-        results.append(NetworkResult(name, kind, dict(record.values), kept, record.real_final, record.seconds, evaluation))
+        results.append(
+            NetworkResult(
+                name, kind, dict(record.values), kept, record.real_final, record.seconds, evaluation
+            )
+        )
         del model, kept
         _release_models()
     for name, config in (("Sundermeyer", SUNDERMEYER), ("BOP", BOP)):
-        result = train_and_evaluate(name, config, profile, data, views, test_set, target.obj_id, paths, workers)
+        result = train_and_evaluate(
+            name, config, profile, data, views, test_set, target.obj_id, paths, workers
+        )
         # Dropped too, so that BOP's training never overlaps it; loaded again below.
         results.append(dataclasses.replace(result, model=None))
         del result
         _release_models()
     results = [_reload_pictured(result, paths) for result in results]
     report = write_run_report(
-        paths.report, target, profile, oracle, results, data, elapsed_seconds=time.perf_counter() - started
+        paths.report,
+        target,
+        profile,
+        oracle,
+        results,
+        data,
+        elapsed_seconds=time.perf_counter() - started,
     )
     print(f"report: {report}")
     return paths.report
@@ -327,7 +355,9 @@ def train_and_evaluate(
     )
     evaluation = evaluate_network(name, network.encoder, views, test_set, obj_id, paths)
     final = network.final_mean(profile.search.final_window)
-    return NetworkResult(name, kind, network.config, network.model, final, network.seconds, evaluation)
+    return NetworkResult(
+        name, kind, network.config, network.model, final, network.seconds, evaluation
+    )
 
 
 #: The networks whose model the report uses (its reconstruction figures); the others'
@@ -386,9 +416,16 @@ def evaluate_network(name: str, encoder, views, test_set: BopDataset, obj_id: in
         saved = json.loads(cached.read_text())
         if saved["fingerprint"] == fingerprint:
             fields = saved["evaluation"]
-            return PoseEvaluation(**{k: np.asarray(v) if k.endswith("errors") else v for k, v in fields.items()})
-    evaluation = evaluate_on_bop(test_set, obj_id, encoder, Codebook.from_views(encoder, views), progress=False)
-    as_json = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in dataclasses.asdict(evaluation).items()}
+            return PoseEvaluation(
+                **{k: np.asarray(v) if k.endswith("errors") else v for k, v in fields.items()}
+            )
+    evaluation = evaluate_on_bop(
+        test_set, obj_id, encoder, Codebook.from_views(encoder, views), progress=False
+    )
+    as_json = {
+        k: (v.tolist() if isinstance(v, np.ndarray) else v)
+        for k, v in dataclasses.asdict(evaluation).items()
+    }
     write_json(cached, {"fingerprint": fingerprint, "evaluation": as_json})
     return evaluation
 
@@ -399,7 +436,9 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set takes SECTION.FIELD=VALUE, e.g. search.full_steps=1000; got {pair!r}")
+            raise ValueError(
+                f"--set takes SECTION.FIELD=VALUE, e.g. search.full_steps=1000; got {pair!r}"
+            )
         overrides[key.strip()] = value.strip()
     return overrides
 
@@ -418,21 +457,37 @@ def default_run_folder(
     return f"{folder}-{digest}"
 
 
-def main(argv: Sequence[str] | None = None, object_name: str | None = None, defaults: dict | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, object_name: str | None = None, defaults: dict | None = None
+) -> int:
     """Command line of the runner; the LineMOD example scripts call it with their object."""
-    parser = argparse.ArgumentParser(prog="python -m aae.search", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m aae.search", description=__doc__.split("\n\n")[0]
+    )
     if object_name is None:
-        parser.add_argument("--object", required=True, choices=sorted(STAND_INS), help="LineMOD object")
+        parser.add_argument(
+            "--object", required=True, choices=sorted(STAND_INS), help="LineMOD object"
+        )
     parser.add_argument("--profile", default="quick", help="paper, quick or tiny (default quick)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a profile setting")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override a profile setting",
+    )
     parser.add_argument("--out", help="output folder (default runs/<object>-<profile>)")
     parser.add_argument(
         "--bop-root",
         help="a BOP dataset (LineMOD 'lm', or only its models/ folder, e.g. ../shared/data/lmo: the real "
         "mesh with synthetic test scenes); default: procedural stand-in",
     )
-    parser.add_argument("--backgrounds", help="a folder of background photos (e.g. VOC2012 JPEGImages)")
-    parser.add_argument("--reward", choices=("exp", "linear"), help="shortcut for --set search.reward=...")
+    parser.add_argument(
+        "--backgrounds", help="a folder of background photos (e.g. VOC2012 JPEGImages)"
+    )
+    parser.add_argument(
+        "--reward", choices=("exp", "linear"), help="shortcut for --set search.reward=..."
+    )
     parser.add_argument("--workers", type=int, help="augmentation worker processes")
     args = parser.parse_args(argv)
     name = object_name or args.object
@@ -444,7 +499,14 @@ def main(argv: Sequence[str] | None = None, object_name: str | None = None, defa
         profile = get_profile(args.profile).with_overrides(overrides)
         data = Path(args.bop_root).resolve().name if args.bop_root else None
         out = args.out or default_run_folder(name, profile.name, overrides, data)
-        run(name, profile, out, bop_root=args.bop_root, backgrounds=args.backgrounds, workers=args.workers)
+        run(
+            name,
+            profile,
+            out,
+            bop_root=args.bop_root,
+            backgrounds=args.backgrounds,
+            workers=args.workers,
+        )
         return 0
 
     return run_command(command, parser.prog)
