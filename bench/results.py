@@ -13,9 +13,8 @@ import importlib.metadata
 import os
 import platform
 import re
+import secrets
 from pathlib import Path
-
-from kt_predictive.storage import atomic_write
 
 #: bench/RESULTS.md, wherever the benchmark is started from.
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
@@ -58,11 +57,31 @@ def write_section(name: str, markdown: str, path: str | os.PathLike = RESULTS_PA
             )
         else:
             text = text[:first] + section + text[last + len(end) :]
-        data = text.encode()
-        atomic_write(path, lambda file: file.write(data))
+        _atomic_write_text(path, text)
     finally:
         os.close(folder)  # also releases the lock
     return path
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Writes ``text`` to a new file next to ``path`` and renames it over ``path``.
+
+    Like ``kt_predictive.storage.atomic_write``, but without importing kt_predictive, whose
+    package pulls in keras-tuner, scikit-learn and Optuna: bench/gpu_throughput.py runs on a
+    GPU machine that only gets Keras carried to it.
+    """
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # 0o666 and the process's umask: the mode a plain open() would give (mkstemp's is 0o600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def environment() -> str:
