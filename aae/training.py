@@ -192,14 +192,9 @@ def train_network(
     model = settings.build(config)
     state_path = training_state_path(directory)
     losses, seconds = load_training_state(state_path, model) if state_path.exists() else ([], 0.0)
-    recorder = _TrainFor(
-        steps,
-        losses,
-        seconds,
-        lambda curve: save_training_state(state_path, model, curve, recorder.seconds),
-        checkpoint_every,
-        progress=bool(verbose),
-    )
+    recorder = _TrainFor(steps, losses, seconds, None, checkpoint_every, progress=bool(verbose))
+    # Saving needs the recorder's running clock, so it is attached once the recorder exists.
+    recorder.save = lambda curve: save_training_state(state_path, model, curve, recorder.seconds)
     if recorder.steps < steps:
         # A resumed network continues the batch stream at the step it reached.
         batches = data.batches(config["MB"], seed=seed, workers=workers, initial_step=recorder.steps)

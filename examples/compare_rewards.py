@@ -42,7 +42,8 @@ def main() -> int:
 
     outcomes = {}
     for reward in ("exp", "linear"):
-        profile = base.with_overrides({"search.reward": reward})
+        # The paper compared the rewards under its own allocation rule (2/|V_i|, m and M).
+        profile = base.with_overrides({"search.reward": reward, "search.allocation": "paper"})
         paths = RunPaths(out / reward)
         data = load_training_data(mesh, profile, paths, None)
         oracle = run_search(profile, data, paths, target.name, args.workers).oracle

@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from kt_predictive.records import read_search, training_steps
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -24,8 +28,17 @@ def test_compare_rewards(tmp_path):
     table = (out / "compare_rewards.md").read_text()
     assert "| exp |" in table and "| linear |" in table and "best real final loss" in table
     assert "Exponential vs linear reward" in stdout
-    # Both searches ran in their own folders with the same seed and budget.
-    assert (out / "exp" / "search").is_dir() and (out / "linear" / "search").is_dir()
+    # Both searches ran in their own folders; the table's numbers are theirs.
+    for reward in ("exp", "linear"):
+        (state,) = (out / reward / "search").glob("*/oracle.json")
+        snapshot = read_search(state.parent)
+        assert snapshot.state["settings"]["allocation"]["reward"] == reward
+        assert snapshot.state["settings"]["allocation"]["thresholds"] == "paper"
+        best = min(r.real_final for r in snapshot.records.values() if r.is_real)
+        row = next(line for line in table.splitlines() if line.startswith(f"| {reward} |"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert float(cells[-2]) == pytest.approx(best, abs=5e-6)
+        assert int(cells[-1]) == training_steps(snapshot.records.values())
 
 
 def test_transfer(tmp_path):

@@ -26,7 +26,15 @@ def test_feature_encoding_layout():
         ValueGrid("BN", (False, True), "boolean"),
     ]
     encoder = FeatureEncoder(grids, n_windows=2)
-    assert encoder.feature_names == ["log10(LR)", "NK", "OPT=Adam", "OPT=SGD", "BN", "window_1", "window_2"]
+    assert encoder.feature_names == [
+        "log10(LR)",
+        "NK",
+        "OPT=Adam",
+        "OPT=SGD",
+        "BN",
+        "window_1",
+        "window_2",
+    ]
     row = encoder.encode({"LR": 2e-3, "NK": 64, "OPT": "SGD", "BN": True}, [0.5, 0.25])
     np.testing.assert_allclose(row, [math.log10(2e-3), 64, 0, 1, 1, 0.5, 0.25])
     with pytest.raises(ValueError, match="expected 2 early window means"):
@@ -60,8 +68,12 @@ def test_evaluate_splits_protocol():
     for scores in report.values():
         assert set(scores) == {"mae", "mae_std", "r2", "r2_pooled"}
         assert scores["mae"] > 0 and scores["mae_std"] >= 0
-    # |(a+b)/2 - y| <= (|a-y| + |b-y|)/2 for every network, so on every split too.
-    assert report["hyb"]["mae"] <= (report["svr"]["mae"] + report["rf"]["mae"]) / 2 + 1e-12
+    # The curves carry the final loss: the forest must find it (a broken split loop, or
+    # one scoring the training rows, would not give this on held-out networks).
+    assert report["rf"]["r2_pooled"] > 0.5 and report["hyb"]["r2_pooled"] > 0.5
+    model = HybridPredictor(rf_params={"n_estimators": 30}, random_state=0).fit(X, y)
+    parts = model.predict_components(X[:5])
+    np.testing.assert_allclose(model.predict(X[:5]), (parts["svr"] + parts["rf"]) / 2)
     with pytest.raises(ValueError, match="test_size"):
         HybridPredictor().evaluate_splits(X[:10], y[:10], n_splits=2, test_size=10)
 
@@ -72,9 +84,20 @@ def test_tune_sets_parameters_deterministically():
     second = HybridPredictor(random_state=1).tune(X, y, n_trials=3, cv=3)
     assert first.svr_params == second.svr_params and first.rf_params == second.rf_params
     assert set(first.svr_params) == {"C", "epsilon", "gamma"}
-    assert 50 <= first.rf_params["n_estimators"] <= 300
     tuned = first.fit(X, y).predict(X)
     assert np.isfinite(tuned).all()
+    # Tuning chose better than an SVR that can only predict a near-constant.
+    from sklearn.model_selection import KFold, cross_val_score
+
+    folds = KFold(3, shuffle=True, random_state=1)
+
+    def cv_mae(predictor):
+        return -cross_val_score(
+            predictor._make_svr(), X, y, cv=folds, scoring="neg_mean_absolute_error"
+        ).mean()
+
+    flat = HybridPredictor(svr_params={"C": 1e-2, "epsilon": 1.0, "gamma": 1e-4}, random_state=1)
+    assert cv_mae(first) < cv_mae(flat)
 
 
 def test_non_finite_inputs_are_rejected():
