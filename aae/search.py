@@ -387,16 +387,20 @@ def _with_new_defaults(saved: list[str], profile: Profile) -> list[str]:
     """The settings lines of a run folder's ``run.json`` plus those of settings added since
     it was written (e.g. ``network.precision``), at their defaults: an older run made with
     the same settings continues instead of being refused."""
-    present = {line.split("=")[0].strip() for line in saved}
-    added = []
-    for line in profile.describe().splitlines()[1:]:
+    by_name = {line.split("=")[0].strip(): line for line in saved}
+    current = profile.describe().splitlines()[1:]
+    lines = []
+    # In the current order, so that an unchanged run compares equal line for line.
+    for line in current:
         name = line.split("=")[0].strip()
         section, _, field = name.partition(".")
         part = getattr(profile, section)
         default = next(f.default for f in dataclasses.fields(part) if f.name == field)
-        if name not in present and getattr(part, field) == default:
-            added.append(line)
-    return [*saved, *added] if added else saved
+        if name in by_name:
+            lines.append(by_name.pop(name))
+        elif getattr(part, field) == default:
+            lines.append(line)
+    return lines + list(by_name.values())  # settings since removed: a difference
 
 
 def _fully_trained(oracle) -> list:

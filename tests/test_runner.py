@@ -1,20 +1,77 @@
 """The whole method for one object at the tiny profile: search (all four phases), benchmark
 networks, codebooks, ADD recall and the report, then a rerun that continues from the files."""
 
+import gc
 import json
+import weakref
 
 import pytest
 from PIL import Image
 
+import aae.hypermodel
+import aae.report
+import aae.training
 from aae.profiles import get_profile
 from aae.search import main, run
 
 
+class LiveModels:
+    """Counts the AAE models alive at once: every build_aae call records how many built
+    models are still reachable (after a garbage collection) plus the one being built, and
+    so does the report, which runs while the pictured models are held."""
+
+    def __init__(self) -> None:
+        self.models: weakref.WeakSet = weakref.WeakSet()
+        self.peak = 0
+        self.builds = 0
+
+    def _count(self, extra: int) -> None:
+        gc.collect()
+        self.peak = max(self.peak, len(self.models) + extra)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for module in (aae.hypermodel, aae.training):
+            monkeypatch.setattr(module, "build_aae", self._counted(module.build_aae))
+        write_run_report = aae.report.write_run_report
+
+        def counted_report(*args, **kwargs):
+            self._count(0)
+            return write_run_report(*args, **kwargs)
+
+        monkeypatch.setattr(aae.report, "write_run_report", counted_report)
+
+    def _counted(self, build):
+        def counted(*args, **kwargs):
+            self._count(1)
+            model = build(*args, **kwargs)
+            self.models.add(model)
+            self.builds += 1
+            return model
+
+        return counted
+
+
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def live_models():
+    counter = LiveModels()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        counter.install(monkeypatch)
+        yield counter
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, live_models):
     out = tmp_path_factory.mktemp("run")
     run("ape", get_profile("tiny"), out)
     return out
+
+
+def test_at_most_two_models_in_memory(finished_run, live_models):
+    # A paper run fully trains 120 searched networks: holding each for the report would take
+    # tens of GB. The run built many (search trials, reloads for evaluation, benchmarks)...
+    assert live_models.builds >= 8
+    # ...but never held more than two at once.
+    assert live_models.peak <= 2
 
 
 def test_all_phases_and_every_network_evaluated(finished_run):
@@ -56,11 +113,33 @@ def test_report_files_present_and_not_empty(finished_run):
 def test_rerun_continues_from_the_files(finished_run, capsys):
     before = (finished_run / "search" / "ape" / "oracle.json").read_text()
     assert main(["--profile", "tiny", "--out", str(finished_run)], object_name="ape") == 0
-    assert (finished_run / "search" / "ape" / "oracle.json").read_text() == before  # nothing retrained
+    assert (
+        finished_run / "search" / "ape" / "oracle.json"
+    ).read_text() == before  # nothing retrained
     assert "report:" in capsys.readouterr().out
 
 
 def test_other_settings_in_the_same_folder_are_refused(finished_run, capsys):
-    status = main(["--profile", "tiny", "--out", str(finished_run), "--set", "search.full_steps=60"], object_name="ape")
+    status = main(
+        ["--profile", "tiny", "--out", str(finished_run), "--set", "search.full_steps=60"],
+        object_name="ape",
+    )
     assert status == 2
     assert "holds a run with other settings" in capsys.readouterr().err
+
+
+def test_a_run_folder_from_before_a_new_setting_continues(tmp_path):
+    # run.json written before network.precision existed: the same run at the default
+    # precision continues; at another precision, or with a changed setting, it is refused.
+    from aae.search import RunPaths, claim_run_folder, resolve_target
+    from kt_predictive.storage import write_json
+
+    profile, target = get_profile("tiny"), resolve_target("ape", None)
+    lines = profile.describe().splitlines()[1:]
+    old = [line for line in lines if "network.precision" not in line]
+    assert len(old) == len(lines) - 1
+    write_json(tmp_path / "run.json", {"object": target.describe(), "settings": old})
+    claim_run_folder(RunPaths(tmp_path), target, profile)
+    for changed in ({"network.precision": "mixed_bfloat16"}, {"search.full_steps": "60"}):
+        with pytest.raises(ValueError, match="holds a run with other settings"):
+            claim_run_folder(RunPaths(tmp_path), target, profile.with_overrides(changed))
