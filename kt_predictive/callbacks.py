@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
+from keras_tuner import errors
 
 from kt_predictive.budget import StepBudget, final_mean, window_mean
 
@@ -87,9 +88,12 @@ class StepLossRecorder(keras.callbacks.Callback):
     def _step_loss(self, logs: dict) -> float:
         if self._tracker is None:
             if self.metric not in logs:
-                raise KeyError(
-                    f"training logs have no {self.metric!r}; the objective must be a training "
-                    f"metric the model logs every batch (logged: {sorted(logs)})"
+                # Fatal: every trial would fail the same way, so the search stops at the
+                # first batch with this one message instead of retrying trial after trial.
+                raise errors.FatalValueError(
+                    f"the model logs no {self.metric!r} during training, so the search's "
+                    f"objective cannot be measured (logged: {sorted(logs)}). Pass "
+                    "objective= one of those, or compile the model with that metric"
                 )
             return float(logs[self.metric])
         total = float(self._tracker.total.numpy())

@@ -549,16 +549,20 @@ class PredictiveOracle(keras_tuner.Oracle):
             trial.status = TrialStatus.COMPLETED
         if record is not None and trial.status == TrialStatus.COMPLETED:
             self._conclude(record)
-        super().end_trial(trial)
+        try:
+            super().end_trial(trial)
+        except BaseException:
+            # keras-tuner raises here when too many trials failed in a row; the record of
+            # the last one is settled and shown all the same.
+            if record is not None and self._settle_failure(record, self.trials[trial.trial_id]):
+                self._show(record)
+            raise
         if record is None:
             return
+        self._settle_failure(record, self.trials[trial.trial_id])
         ended = self.trials[trial.trial_id]
         # keras-tuner filled in the values of hyperparameters first declared during the run.
         record.values = configuration(ended.hyperparameters.values)
-        if ended.status == TrialStatus.FAILED:
-            record.status = "failed"
-            record.failure = record.failure or _first_line(ended.message)
-            ended.score = math.inf
         if record.running:
             self._save_record(record)
             return  # sent for retry
@@ -569,20 +573,29 @@ class PredictiveOracle(keras_tuner.Oracle):
             if self.refit_predictor and record.is_real:
                 self._refit_with_real_results()
             remove_training_states([self._get_trial_dir(record.parent_id)])
-        self._display.trial_settled(
-            progress_line(
-                record,
-                self._position(record),
-                self.objective.name,
-                self._best_real(),
-                self.fixed_values,
-            )
-        )
+        self._show(record)
         self._save_record(record)
         self._advance()
         self._save_trial(ended)
         self.save()
         self.liveness.oracle_was_busy(t.trial_id for t in self.ongoing_trials.values())
+
+    def _settle_failure(self, record: TrialRecord, ended) -> bool:
+        """Records a trial keras-tuner failed for good; returns whether it did."""
+        if ended.status != TrialStatus.FAILED or not record.running:
+            return False
+        record.status = "failed"
+        record.failure = record.failure or _first_line(ended.message)
+        ended.score = math.inf
+        self._save_record(record)
+        return True
+
+    def _show(self, record: TrialRecord) -> None:
+        position = self._position(record)
+        line = progress_line(
+            record, position, self.objective.name, self._best_real(), self.fixed_values
+        )
+        self._display.trial_settled(line)
 
     def score_trial(self, trial):
         record = self._records.get(trial.trial_id)

@@ -8,7 +8,11 @@ Features of a trial, in this order (:class:`FeatureEncoder`):
 2. the mean training loss of each early window.
 
 The label is the trial's final mean loss. HYB predicts the mean of a scaled RBF-SVR and a
-RandomForestRegressor, as in the paper (section 2.2.2).
+RandomForestRegressor, as in the paper (section 2.2.2). With ``target="improvement"`` both
+models learn the improvement of the final mean over the last early window mean (the last
+feature) instead: with few training networks, a model that knows nothing predicts "as good
+as its early loss", which ranks candidates like the i-epoch baseline, rather than "as good as
+the average network".
 """
 
 from __future__ import annotations
@@ -94,6 +98,9 @@ class HybridPredictor(RegressorMixin, BaseEstimator):
         svr_params: Keyword arguments of ``sklearn.svm.SVR`` (default: its defaults).
         rf_params: Keyword arguments of ``sklearn.ensemble.RandomForestRegressor``.
         random_state: Seed of the forest, of the tuning and of ``evaluate_splits``.
+        target: ``"final"`` (the paper): the models learn the final mean loss;
+            ``"improvement"``: they learn final minus the last column of ``X`` (the last
+            early window mean, as :class:`FeatureEncoder` orders features) and add it back.
     """
 
     def __init__(
@@ -101,10 +108,20 @@ class HybridPredictor(RegressorMixin, BaseEstimator):
         svr_params: Mapping | None = None,
         rf_params: Mapping | None = None,
         random_state: int | None = 0,
+        target: str = "final",
     ):
         self.svr_params = svr_params
         self.rf_params = rf_params
         self.random_state = random_state
+        self.target = target
+
+    def _offset(self, X: np.ndarray) -> np.ndarray:
+        """What the models' outputs are relative to: 0, or the last early window mean."""
+        if self.target == "final":
+            return np.zeros(len(X))
+        if self.target == "improvement":
+            return X[:, -1]
+        raise ValueError(f"target must be 'final' or 'improvement' (got {self.target!r})")
 
     def _make_svr(self) -> TransformedTargetRegressor:
         svr = make_pipeline(StandardScaler(), SVR(**dict(self.svr_params or {})))
@@ -117,6 +134,7 @@ class HybridPredictor(RegressorMixin, BaseEstimator):
     def fit(self, X, y) -> HybridPredictor:
         """Fits the SVR and the forest on features ``X`` and final losses ``y``."""
         X, y = _check_xy(X, y)
+        y = y - self._offset(X)
         self.svr_ = self._make_svr().fit(X, y)
         self.rf_ = self._make_rf().fit(X, y)
         self.n_features_in_ = X.shape[1]
@@ -125,8 +143,9 @@ class HybridPredictor(RegressorMixin, BaseEstimator):
     def predict_components(self, X) -> dict[str, np.ndarray]:
         """The SVR, RF and HYB predictions: ``{"svr": ..., "rf": ..., "hyb": ...}``."""
         X = np.asarray(X, dtype=np.float64)
-        svr = self.svr_.predict(X)
-        rf = self.rf_.predict(X)
+        offset = self._offset(X)
+        svr = self.svr_.predict(X) + offset
+        rf = self.rf_.predict(X) + offset
         return {"svr": svr, "rf": rf, "hyb": (svr + rf) / 2}
 
     def predict(self, X) -> np.ndarray:
@@ -143,6 +162,7 @@ class HybridPredictor(RegressorMixin, BaseEstimator):
         import optuna
 
         X, y = _check_xy(X, y)
+        y = y - self._offset(X)  # the offset is known exactly: its MAE is the final's
         folds = KFold(n_splits=min(cv, len(y)), shuffle=True, random_state=self.random_state)
 
         def cv_mae(model) -> float:

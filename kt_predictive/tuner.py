@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
+import math
 import os
 import time
 import warnings
@@ -202,6 +203,9 @@ class PredictiveTuner(keras_tuner.Tuner):
         if callback.diverged_at is not None or callback.stopped_by_oracle:
             return
         if callback.steps < self.budget.full_steps:
+            # The oracle hears of the steps trained, so its progress line and this message agree.
+            if callback.losses and math.isfinite(callback.losses[-1]):
+                callback.report(callback.steps, float(callback.losses[-1]))
             raise errors.FailedTrialError(
                 f"trial {trial.trial_id} stopped after {callback.steps} of "
                 f"{self.budget.full_steps} steps: the data ran out or a callback set "

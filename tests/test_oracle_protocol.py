@@ -11,6 +11,7 @@ from keras_tuner.engine.trial import TrialStatus
 
 from kt_predictive import PredictiveOracle, PredictiveSearch
 from kt_predictive.checkpoint import training_state_path
+from kt_predictive.progress import Position, progress_line
 from kt_predictive.records import read_search
 from kt_predictive.storage import read_json, write_json
 
@@ -250,3 +251,55 @@ def test_the_same_search_seed_gives_the_same_trial(tmp_path):
     assert first.real_final == pytest.approx(second.real_final, rel=1e-6)
     other = _first_trial_record(tmp_path / "c", seed=12)
     assert other.values != first.values or other.early != pytest.approx(first.early, rel=1e-6)
+
+
+def test_an_objective_the_model_does_not_log_stops_the_search_at_once(tmp_path):
+    from tiny_problem import regression_data
+
+    tuner = PredictiveSearch(
+        build_model,
+        objective="mae",
+        directory=tmp_path,
+        project_name="mae",
+        initial_trials=3,
+        max_iterations=1,
+        top_k=1,
+        tuning_trials=1,
+        report_splits=0,
+        **BUDGET,
+    )
+    x, y = regression_data()
+    with pytest.raises(errors.FatalValueError, match="logs no 'mae'"):
+        tuner.search(x, y, batch_size=32, verbose=0)
+    assert len(tuner.oracle.trials) == 1  # one trial, not keras-tuner's retries and failures
+
+
+def test_a_callback_that_stops_training_gives_one_story(tmp_path):
+    import keras
+
+    from tiny_problem import regression_data
+
+    class StopAt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() >= 14:
+                self.model.stop_training = True
+
+    tuner = PredictiveSearch(
+        build_model,
+        directory=tmp_path,
+        project_name="stop",
+        initial_trials=3,
+        max_iterations=1,
+        top_k=1,
+        tuning_trials=1,
+        report_splits=0,
+        max_consecutive_failed_trials=1,
+        **BUDGET,
+    )
+    x, y = regression_data()
+    with pytest.raises(RuntimeError):
+        tuner.search(x, y, batch_size=32, verbose=0, callbacks=[StopAt()])
+    (record,) = tuner.oracle.records()
+    assert record.failed and record.steps == 14 and "14 of 24 steps" in record.failure
+    line = progress_line(record, Position("phase 1", 1, 3), "loss", None, {})
+    assert "14 of 24 steps" in line and "14 steps in" in line
