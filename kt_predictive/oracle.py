@@ -67,7 +67,7 @@ from kt_predictive.records import (
     training_steps,
 )
 from kt_predictive.reporting import TRAIN_SECONDS
-from kt_predictive.schedule import PAPER_SIZES, PAPER_STEPS, size_phases
+from kt_predictive.schedule import FINAL_SHARE, PAPER_SIZES, PAPER_STEPS, size_phases
 from kt_predictive.space import ValueGrid, space_size, value_grids
 from kt_predictive.storage import read_json, write_json
 
@@ -125,6 +125,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         search_budget: Total training in full-training equivalents (networks trained for
             ``full_steps``); sizes ``initial_trials``, ``max_iterations`` and ``top_k``
             (:func:`~kt_predictive.schedule.size_phases`). Give either this or the three counts.
+        final_share: With ``search_budget``, the share of it that continues candidates.
         initial_trials: Configurations trained to the full budget in phase 1 (paper: 100).
         max_iterations: Exploration trials in phase 3 at most (paper: 400, then 800).
         top_k: Explored configurations trained on to the full budget in phase 4 (paper: 20).
@@ -167,6 +168,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         self,
         objective: str | keras_tuner.Objective = "loss",
         search_budget: float | None = None,
+        final_share: float = FINAL_SHARE,
         initial_trials: int | None = None,
         max_iterations: int | None = None,
         top_k: int | None = None,
@@ -198,9 +200,12 @@ class PredictiveOracle(keras_tuner.Oracle):
                     "give either search_budget (the oracle sizes its phases) or initial_trials, "
                     "max_iterations and top_k, not both"
                 )
-            initial_trials, max_iterations, top_k = vars(
-                size_phases(search_budget, self.budget)
-            ).values()
+            sizes = size_phases(search_budget, self.budget, final_share=final_share)
+            initial_trials, max_iterations, top_k = (
+                sizes.initial_trials,
+                sizes.max_iterations,
+                sizes.top_k,
+            )
         elif None in counts:
             defaults = PAPER_SIZES
             initial_trials = defaults.initial_trials if initial_trials is None else initial_trials

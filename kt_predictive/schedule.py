@@ -47,12 +47,19 @@ PAPER_SIZES = PhaseSizes(initial_trials=100, max_iterations=400, top_k=20)
 PAPER_STEPS = StepBudget(full_steps=40000, early_steps=6000, window=1000, final_window=500)
 
 
-def size_phases(search_budget: float, steps: StepBudget) -> PhaseSizes:
+def size_phases(
+    search_budget: float,
+    steps: StepBudget,
+    initial_share: float = INITIAL_SHARE,
+    final_share: float = FINAL_SHARE,
+) -> PhaseSizes:
     """The phase sizes that spend ``search_budget`` full-training equivalents.
 
     Args:
         search_budget: Total training, in networks trained for ``full_steps``.
         steps: The per-trial step budget.
+        initial_share: Share of the budget for phase 1.
+        final_share: Share of the budget for phase 4's continuations.
 
     Raises:
         ValueError: when the budget cannot pay for the smallest schedule (MIN_INITIAL_TRIALS
@@ -63,8 +70,13 @@ def size_phases(search_budget: float, steps: StepBudget) -> PhaseSizes:
         PhaseSizes(initial_trials=6, max_iterations=100, top_k=5)
     """
     early = steps.early_steps / steps.full_steps
-    initial = max(MIN_INITIAL_TRIALS, round(INITIAL_SHARE * search_budget))
-    top_k = max(MIN_TOP_K, round(FINAL_SHARE * search_budget / (1 - early)))
+    if not (initial_share > 0 and final_share > 0 and initial_share + final_share < 1):
+        raise ValueError(
+            f"initial_share ({initial_share}) and final_share ({final_share}) must be positive "
+            "and leave a share of the budget for exploration"
+        )
+    initial = max(MIN_INITIAL_TRIALS, round(initial_share * search_budget))
+    top_k = max(MIN_TOP_K, round(final_share * search_budget / (1 - early)))
     left = search_budget - initial - top_k * (1 - early)
     iterations = math.floor(left / early + 1e-9)
     if iterations < top_k:
