@@ -412,12 +412,12 @@ def evaluate_network(name: str, encoder, views, test_set: BopDataset, obj_id: in
     """ADD(-S) recall of one encoder on the test set; cached per encoder weights."""
     from aae.codebook import Codebook, encoder_fingerprint
     from aae.evaluate import PoseEvaluation, evaluate_on_bop
-    from kt_predictive import write_json
+    from kt_predictive import read_json, write_json
 
     fingerprint = encoder_fingerprint(encoder)
     cached = paths.evaluation(name)
     if cached.is_file():
-        saved = json.loads(cached.read_text())
+        saved = read_json(cached, "Delete it to evaluate the network again.")
         if saved["fingerprint"] == fingerprint:
             fields = saved["evaluation"]
             return PoseEvaluation(

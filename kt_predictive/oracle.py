@@ -442,6 +442,14 @@ class PredictiveOracle(keras_tuner.Oracle):
         trial = super().create_trial(tuner_id)
         if trial.status == TrialStatus.RUNNING:
             self.liveness.heard_about_trial(trial.trial_id)
+        elif trial.status == TrialStatus.IDLE and not self.ongoing_trials and not self._retry_queue:
+            # Waiting, with nothing running anywhere, would wait forever.
+            raise errors.FatalError(
+                f"the search cannot go on: phase {self._phase!r}, no trial running or queued, "
+                f"and no new trial to start ({len(self._records)} records; exploration "
+                f"end: {self._exploration_end}). This is a bug; please report it with "
+                f"{self._get_oracle_fname()}"
+            )
         return trial
 
     def populate_space(self, trial_id):

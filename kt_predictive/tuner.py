@@ -92,6 +92,14 @@ class PredictiveTuner(keras_tuner.Tuner):
         self.heartbeat_seconds = heartbeat_seconds
         self._awaiting_trial = False
         # Fail before any training if the results could not be kept.
+        if "://" in str(kwargs.get("directory") or ""):
+            # keras-tuner can write to gs:// through tf.io; this plugin's state and
+            # checkpoints rely on local atomic renames, which such stores do not offer.
+            raise ValueError(
+                f"directory {kwargs['directory']!r} is not a local path: PredictiveTuner writes "
+                "its state and checkpoints with atomic renames, which object stores do not "
+                "have. Use a local or mounted folder (e.g. gcsfuse) and copy it afterwards"
+            )
         project_dir = Path(kwargs.get("directory") or ".") / (
             kwargs.get("project_name") or "untitled_project"
         )

@@ -303,3 +303,67 @@ def test_a_callback_that_stops_training_gives_one_story(tmp_path):
     assert record.failed and record.steps == 14 and "14 of 24 steps" in record.failure
     line = progress_line(record, Position("phase 1", 1, 3), "loss", None, {})
     assert "14 of 24 steps" in line and "14 steps in" in line
+
+
+def test_a_multi_worker_strategy_is_refused(tmp_path):
+    class MultiWorker:
+        """What keras-tuner reads of a MultiWorkerMirroredStrategy inside a cluster."""
+
+        class extended:
+            should_checkpoint = True
+
+            @staticmethod
+            def _in_multi_worker_mode():
+                return True
+
+    with pytest.raises(ValueError, match="multi-worker distribution_strategy"):
+        PredictiveSearch(
+            build_model,
+            directory=tmp_path,
+            distribution_strategy=MultiWorker(),
+            initial_trials=3,
+            max_iterations=1,
+            top_k=1,
+            **BUDGET,
+        )
+
+
+def test_an_object_store_directory_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not a local path"):
+        PredictiveSearch(build_model, directory="gs://bucket/runs", **BUDGET)
+
+
+def test_real_phase_4_results_refit_the_predictor_and_rerank(tmp_path):
+    oracle = make_oracle(tmp_path, max_iterations=4, top_k=2)
+    before = {}
+    for _ in range(50):
+        trial = oracle.create_trial("tuner0")
+        if trial.status == TrialStatus.STOPPED:
+            break
+        if "tuner/trial_id" in trial.hyperparameters.values and not before:
+            before = {r.trial_id: r.predicted for r in oracle.records() if r.role == "explore"}
+        run(oracle, trial)
+    continued = [r for r in oracle.records() if r.role == "continuation"]
+    assert {r.trial_id for r in continued} <= set(oracle._predictor_trials)
+    after = {r.trial_id: r.predicted for r in oracle.records() if r.role == "explore"}
+    waiting = [t for t in after if t not in {r.parent_id for r in continued}]
+    assert waiting and any(after[t] != before[t] for t in waiting)
+
+
+def test_writing_state_never_changes_the_umask(tmp_path):
+    # In a fresh process: the umask is process-wide, and setting it even for a moment lets
+    # another thread create files with mode 0666.
+    import subprocess
+    import sys
+
+    script = (
+        "import os\n"
+        "def forbidden(mask):\n"
+        "    raise AssertionError('umask changed')\n"
+        "os.umask = forbidden\n"
+        "from kt_predictive.storage import write_json, read_json\n"
+        f"write_json({str(tmp_path / 'state.json')!r}, {{'a': 1}})\n"
+        f"assert read_json({str(tmp_path / 'state.json')!r}, '') == {{'a': 1}}\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
