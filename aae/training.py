@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,17 @@ class NetworkSettings:
         return build_aae(config, **dataclasses.asdict(self))
 
 
+def save_weights_only(model: keras.Model, path: str | os.PathLike) -> None:
+    """Writes ``model``'s weights, without its optimizer's variables, to ``path`` (.weights.h5).
+
+    Keras 3's ``save_weights`` of a compiled model also writes the optimizer's variables:
+    Adam's two moments triple a file that a fully trained network, which never resumes, does
+    not need. An uncompiled model over the same layers has no optimizer, and its file loads
+    into the compiled model as before (``TrainedNetwork.load``).
+    """
+    keras.Model(model.inputs, model.outputs, name=model.name).save_weights(path)
+
+
 @dataclass(frozen=True, eq=False)
 class TrainedNetwork:
     """A network trained for ``len(losses)`` steps.
@@ -94,7 +106,7 @@ class TrainedNetwork:
         """Writes the network's files into ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_weights(directory / WEIGHTS_FILE)
+        save_weights_only(self.model, directory / WEIGHTS_FILE)
         np.save(directory / LOSSES_FILE, self.losses)
         # Written last: its presence marks a complete network folder.
         write_json(
@@ -121,7 +133,11 @@ class TrainedNetwork:
         settings = NetworkSettings(**meta["settings"])
         model = settings.build(meta["config"])
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(directory / WEIGHTS_FILE)
+        with warnings.catch_warnings():
+            # Files of save_weights_only carry no optimizer state, by design (older files
+            # do, and it loads).
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(directory / WEIGHTS_FILE)
         return cls(
             meta["config"], settings, model, np.load(directory / LOSSES_FILE), meta["seconds"]
         )
