@@ -224,7 +224,8 @@ def write_run_report(
             out / file,
             f"{name}: final mean loss {result.final_mean_loss:.5f}",
         )
-    spreads = {r.name: output_spread(r.model, inputs) for r in results}
+    # Only the pictured networks keep their model (the runner drops the others to bound memory).
+    spreads = {r.name: output_spread(r.model, inputs) for r in results if r.model is not None}
     top_k, tau = top_k_table(summary)
     metric = results[0].evaluation.metric
     records = summary.records
@@ -249,13 +250,13 @@ def write_run_report(
     ]
     for name in ("searched best", "Sundermeyer", "BOP"):
         r = by_name[name]
-        label = f"{name} (collapsed)" if is_collapsed(spreads[name]) else name
+        label = f"{name} (collapsed)" if is_collapsed(spreads.get(name, math.inf)) else name
         lines.append(
             f"| {label} | {_config_cells(r.config)} | {r.final_mean_loss:.5f} | {100 * r.evaluation.recall:.1f}% | "
             f"{np.median(r.evaluation.rotation_errors):.1f}° | {_duration(r.seconds)} |"
         )
     lines += collapse_note(
-        {name: spreads[name] for name in ("searched best", "Sundermeyer", "BOP")}
+        {name: spreads[name] for name in ("searched best", "Sundermeyer", "BOP") if name in spreads}
     )
     lines += [
         "",
@@ -374,8 +375,9 @@ def write_run_report(
                     "metric": r.evaluation.metric,
                     "median_rotation_error": float(np.median(r.evaluation.rotation_errors)),
                     "seconds": r.seconds,
-                    "output_spread": spreads[r.name],
-                    "collapsed": is_collapsed(spreads[r.name]),
+                    # None: the network's model was not kept, so it was not checked.
+                    "output_spread": spreads.get(r.name),
+                    "collapsed": is_collapsed(spreads[r.name]) if r.name in spreads else None,
                 }
                 for r in results
             ],
