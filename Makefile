@@ -12,7 +12,7 @@ export KERAS_BACKEND ?= tensorflow
 # Fewer of TensorFlow's start-up messages (some come through anyway).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test demo lint clean
+.PHONY: install test demo lint clean gpu-wheels
 
 install: $(STAMP)
 
@@ -20,16 +20,28 @@ $(STAMP): setup.cfg pyproject.toml scripts/install-system-packages.sh
 	scripts/install-system-packages.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[tensorflow,aae,test]'
+	$(PY) -m pip install -q -e '.[tensorflow,jax,aae,test]'
 	touch $(STAMP)
 
+# Everything on TensorFlow, then the JAX leg: the tests marked `jax` (network, loss,
+# hypermodel, callbacks, checkpoints, a tiny search, the GPU benchmark's smoke mode) again
+# on the GPU machine's backend (its time: bench/RESULTS.md, section jax-leg).
 test: install
 	$(PY) -m pytest -q
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m jax
 
 # The whole method on LineMOD's ape (procedural stand-in), quick profile; rerunning
 # continues where it stopped. Report: runs/ape-quick/report/report.md
 demo: install
 	$(PY) examples/linemod/ape.py
+
+# The wheels bench/gpu_throughput.py needs on the GPU machine, which has JAX but neither
+# TensorFlow nor internet: Keras and its dependencies, for that machine's Python.
+# There: pip install --no-index --find-links dist/gpu-wheels keras (README, Benchmarks).
+GPU_PYTHON ?= 3.11
+gpu-wheels: install
+	$(PY) -m pip download -q --only-binary=:all: --python-version $(GPU_PYTHON) \
+		--platform manylinux2014_x86_64 -d dist/gpu-wheels 'keras>=3.15.1,<4'
 
 lint: install
 	$(VENV)/bin/ruff check .

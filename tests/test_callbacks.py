@@ -2,9 +2,13 @@
 
 import keras
 import numpy as np
+import pytest
 
 from kt_predictive.budget import StepBudget
 from kt_predictive.callbacks import StepBudgetCallback
+
+# Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
+pytestmark = pytest.mark.jax
 
 
 def _constant_model():

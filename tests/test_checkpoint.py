@@ -6,6 +6,9 @@ import pytest
 
 from kt_predictive.checkpoint import load_training_state, save_training_state
 
+# Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
+pytestmark = pytest.mark.jax
+
 
 def _model():
     keras.utils.set_random_seed(0)

@@ -28,6 +28,7 @@ def _data(n: int) -> TrainingData:
     return TrainingData(TrainingSet(inputs, masks, targets, rotations), backgrounds)
 
 
+@pytest.mark.jax
 def test_build_declares_the_nine_hyperparameters():
     hp = keras_tuner.HyperParameters()
     model = _tiny_hypermodel().build(hp)
@@ -41,6 +42,7 @@ def test_build_declares_the_nine_hyperparameters():
     assert model.count_params() == expected.count_params()
 
 
+@pytest.mark.jax
 def test_build_uses_the_hyperparameter_values():
     hp = keras_tuner.HyperParameters()
     for name, value in NAS2.items():
@@ -62,9 +64,10 @@ def _fit_and_record(workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
     seen = []
     train_step = model.train_step
 
-    def spy(batch):
-        seen.append(tuple(keras.ops.convert_to_numpy(t) for t in batch))
-        return train_step(batch)
+    def spy(*args):
+        # TensorFlow and torch call train_step(data), JAX train_step(state, data).
+        seen.append(tuple(keras.ops.convert_to_numpy(t) for t in args[-1]))
+        return train_step(*args)
 
     model.train_step = spy
     model.run_eagerly = True  # so the spy sees concrete batches
@@ -75,6 +78,7 @@ def _fit_and_record(workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return seen
 
 
+@pytest.mark.jax
 def test_fit_uses_mb_as_the_batch_size_and_a_reproducible_stream():
     in_process, from_workers = _fit_and_record(workers=0), _fit_and_record(workers=2)
     assert [x.shape for x, _ in in_process] == [(32, SIZE, SIZE, 3)] * 4
@@ -96,6 +100,7 @@ def test_fit_uses_mb_as_the_batch_size_and_a_reproducible_stream():
         np.testing.assert_array_equal(y, ey)
 
 
+@pytest.mark.jax
 def test_runs_under_a_keras_tuner(tmp_path):
     tuner = keras_tuner.RandomSearch(
         _tiny_hypermodel(),

@@ -6,6 +6,9 @@ import pytest
 
 from aae.losses import BootstrappedL2
 
+# Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
+pytestmark = pytest.mark.jax
+
 
 def _value(loss, y_true, y_pred) -> float:
     return float(keras.ops.convert_to_numpy(loss(y_true, y_pred)))

@@ -44,6 +44,7 @@ def test_sundermeyer_count_is_the_known_number():
     assert expected_parameter_count(SUNDERMEYER, 128, 1.0, 128) == 19_911_299
 
 
+@pytest.mark.jax
 def test_encoder_and_decoder_sub_models():
     model = build_aae(NAS2, **TINY)
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
@@ -62,6 +63,7 @@ def test_encoder_and_decoder_sub_models():
     )
 
 
+@pytest.mark.jax
 def test_layers_are_the_original_ones():
     model = build_aae(NAS2, **TINY)  # NK (256, 64, 1024, 1024) / 16, KE 7, KD 3
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
@@ -113,6 +115,7 @@ def test_image_size_must_be_a_multiple_of_16(size):
         build_aae(SUNDERMEYER, image_size=size)
 
 
+@pytest.mark.jax
 def test_bad_config_and_width_are_rejected():
     with pytest.raises(ValueError, match="allowed values for KE"):
         build_aae({**SUNDERMEYER, "KE": 4}, **TINY)
@@ -128,6 +131,7 @@ def test_bad_config_and_width_are_rejected():
         ("SGD", keras.optimizers.SGD, 0.0),
     ],
 )
+@pytest.mark.jax
 def test_optimizer_and_loss(name, optimizer, momentum):
     model = build_aae({**SUNDERMEYER, "OPT": name, "LR": 2e-3}, bootstrap_ratio=16, **TINY)
     assert type(model.optimizer) is optimizer
@@ -152,6 +156,7 @@ def _blobs(n: int = 8, size: int = 32) -> np.ndarray:
     return np.rint(255 * np.asarray(images)).astype(np.uint8)
 
 
+@pytest.mark.jax
 def test_a_few_training_steps_reduce_the_loss():
     keras.utils.set_random_seed(0)
     model = build_aae({**NAS2, "LR": 2e-3}, **TINY)
@@ -160,6 +165,7 @@ def test_a_few_training_steps_reduce_the_loss():
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.jax
 def test_uint8_images_are_scaled_inside_the_model():
     # The contract: uint8 in, [0, 1] out, loss on [0, 1] images. The same images given
     # as floats in [0, 255] must give the same outputs and the same loss, and that loss
@@ -176,6 +182,7 @@ def test_uint8_images_are_scaled_inside_the_model():
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16"])
+@pytest.mark.jax
 def test_mixed_precision_trains_with_float32_output_and_loss(precision):
     keras.utils.set_random_seed(0)
     global_policy = keras.config.dtype_policy().name
@@ -198,6 +205,7 @@ def test_mixed_precision_trains_with_float32_output_and_loss(precision):
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.jax
 def test_unknown_precision_is_rejected():
     with pytest.raises(ValueError, match="precision must be one of"):
         build_aae(SUNDERMEYER, precision="float16", **TINY)

@@ -14,6 +14,9 @@ from kt_predictive.checkpoint import TRAINING_STATE_FILE
 
 from tiny_problem import SEARCH, build_model, regression_data
 
+# Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
+pytestmark = pytest.mark.jax
+
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
