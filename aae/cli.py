@@ -42,7 +42,7 @@ from aae.errors import run_command
 from aae.evaluate import evaluate_on_bop, save_pose_figure
 from aae.mesh import UNITS, load_mesh, mesh_diameter
 from aae.profiles import PROFILES, Profile, get_profile
-from aae.search import parse_overrides
+from aae.search import parse_overrides, profile_line
 from aae.synthetic import OBJECTS, make_object
 from aae.training import NETWORK_FILE, NetworkSettings, TrainedNetwork, train_network
 from aae.visualize import save_reconstructions
@@ -382,18 +382,6 @@ def _profile(args: argparse.Namespace) -> Profile:
     profile = base.with_overrides(parse_overrides(args.set))
     print(profile.describe() if args.verbose else profile_line(base, profile))
     return profile
-
-
-def profile_line(base: Profile, profile: Profile) -> str:
-    """One line naming the profile and the settings ``--set`` changed."""
-    changed = []
-    for name in profile.setting_names():
-        section, field = name.split(".")
-        value = getattr(getattr(profile, section), field)
-        if value != getattr(getattr(base, section), field):
-            changed.append(f"{name}={value!r}")
-    changes = f" with {', '.join(changed)}" if changed else ""
-    return f"profile {profile.name}{changes} (--verbose prints every setting)"
 
 
 def _warn(message: str) -> None:

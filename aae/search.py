@@ -258,8 +258,11 @@ def run(
     bop_root: str | os.PathLike | None = None,
     backgrounds: str | None = None,
     workers: int | None = None,
+    verbose: bool = False,
 ) -> Path:
-    """Runs the whole method for one object; returns the report folder."""
+    """Runs the whole method for one object; returns the report folder. The profile is
+    printed in one line (every setting with ``verbose``; always in the report's Settings
+    and the run folder's run.json)."""
     from aae.codebook import CodebookViews
     from aae.report import NetworkResult, write_run_report
 
@@ -267,7 +270,7 @@ def run(
     target = resolve_target(object_name, bop_root)
     paths = RunPaths(Path(out_dir))
     claim_run_folder(paths, target, profile)
-    print(profile.describe())
+    print(profile.describe() if verbose else profile_line(get_profile(profile.name), profile))
     print(f"object: {target.describe()}\noutput: {paths.root}")
     mesh = load_object_mesh(target)
     test_set = load_test_set(target, profile, paths)
@@ -434,6 +437,19 @@ def evaluate_network(name: str, encoder, views, test_set: BopDataset, obj_id: in
     return evaluation
 
 
+def profile_line(base: Profile, profile: Profile) -> str:
+    """One line naming ``profile`` and the settings in which it differs from ``base`` (the
+    named profile it was made from with ``--set``), as commands print it by default."""
+    changed = []
+    for name in profile.setting_names():
+        section, field = name.split(".")
+        value = getattr(getattr(profile, section), field)
+        if value != getattr(getattr(base, section), field):
+            changed.append(f"{name}={value!r}")
+    changes = f" with {', '.join(changed)}" if changed else ""
+    return f"profile {profile.name}{changes} (--verbose prints every setting)"
+
+
 def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
     """``["section.field=value", ...]`` as a dict, with a clear error for a malformed pair."""
     overrides = {}
@@ -493,6 +509,9 @@ def main(
         "--reward", choices=("exp", "linear"), help="shortcut for --set search.reward=..."
     )
     parser.add_argument("--workers", type=int, help="augmentation worker processes")
+    parser.add_argument(
+        "--verbose", action="store_true", help="print every setting (default: one line)"
+    )
     args = parser.parse_args(argv)
     name = object_name or args.object
 
@@ -510,6 +529,7 @@ def main(
             bop_root=args.bop_root,
             backgrounds=args.backgrounds,
             workers=args.workers,
+            verbose=args.verbose,
         )
         return 0
 

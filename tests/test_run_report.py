@@ -8,7 +8,7 @@ import pytest
 from aae.configs import SUNDERMEYER
 from aae.profiles import get_profile
 from aae.report import collapse_note, is_collapsed, output_spread, top_k_table
-from aae.search import RunPaths
+from aae.search import RunPaths, profile_line
 from kt_predictive import TrialRecord
 from kt_predictive.report import SearchSummary
 
@@ -71,3 +71,25 @@ def test_run_files_have_no_spaces(tmp_path):
     for name in ("searched best", "trial 0003", "Sundermeyer"):
         assert " " not in paths.evaluation(name).name and " " not in paths.network(name).name
     assert paths.evaluation("searched best").name == "searched_best.json"
+
+
+def test_the_runner_and_the_commands_print_the_profile_in_one_line():
+    tiny = get_profile("tiny")
+    assert profile_line(tiny, tiny) == "profile tiny (--verbose prints every setting)"
+    changed = tiny.with_overrides({"search.full_steps": "80", "search.reward": "linear"})
+    assert profile_line(tiny, changed) == (
+        "profile tiny with search.full_steps=80, search.reward='linear' (--verbose prints every setting)"
+    )
+    assert "--verbose" in runner_help()
+
+
+def runner_help():
+    import contextlib
+    import io
+
+    from aae.search import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main(["--help"])
+    return out.getvalue()
