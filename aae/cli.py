@@ -37,7 +37,13 @@ from aae.backgrounds import BackgroundPool
 from aae.bop import BopDataset, object_id
 from aae.codebook import Codebook
 from aae.configs import NAMED_CONFIGS, validate_config
-from aae.data import TrainingData, TrainingSetConfig, build_training_set, training_set_path
+from aae.data import (
+    TrainingData,
+    TrainingSetConfig,
+    build_training_set,
+    rendering_digest,
+    training_set_path,
+)
 from aae.errors import run_command
 from aae.evaluate import evaluate_on_bop, save_pose_figure
 from aae.mesh import UNITS, load_mesh, mesh_diameter
@@ -266,6 +272,7 @@ def _train(args: argparse.Namespace) -> int:
     _check_same_camera(out, camera)
     finished = _finished_steps(out, config, profile.network, steps)
     mesh = _mesh(args.mesh, args.units)
+    _check_same_mesh(out, args.mesh, mesh)
     training_set = _training_set(mesh, camera, args.cache)
     n_backgrounds = profile.test.n_backgrounds
     if args.backgrounds is None:
@@ -279,7 +286,12 @@ def _train(args: argparse.Namespace) -> int:
     write_json(out / TRAINING_SET_FILE, dataclasses.asdict(camera))
     write_json(
         out / MESH_FILE,
-        {"mesh": args.mesh, "units": args.units, "diameter_mm": mesh_diameter(mesh)},
+        {
+            "mesh": args.mesh,
+            "units": args.units,
+            "diameter_mm": mesh_diameter(mesh),
+            "digest": rendering_digest(mesh),
+        },
     )
     (out / PROFILE_FILE).write_text(profile.describe() + "\n")
 
@@ -490,6 +502,19 @@ def _check_same_camera(out: Path, camera: TrainingSetConfig) -> None:
         raise ValueError(
             f"{out} was trained on another training set ({'; '.join(differences)}); use the same "
             "--profile and --set, or another --out"
+        )
+
+
+def _check_same_mesh(out: Path, spec: str, mesh: trimesh.Trimesh) -> None:
+    """Refuses to load or continue a network folder trained on another mesh (compared by
+    what the renderer draws, so the same model under another path is the same)."""
+    trained = _trained_mesh(out)
+    if trained is not None and trained.get("digest", rendering_digest(mesh)) != rendering_digest(
+        mesh
+    ):
+        raise ValueError(
+            f"{out} holds a network trained on another mesh (mesh: {trained['mesh']!r} in the "
+            f"folder, {spec!r} now); pass that mesh, or another --out"
         )
 
 

@@ -321,6 +321,9 @@ def test_rerunning_train_with_other_settings_names_what_differs(chain, capsys):
     assert "trained for 20 steps, more than the 10 asked for" in line
     line = error_line(capsys, [*train_argv(network, "--set", "training_set.n_images=64"), *cache])
     assert "training_set.n_images: 96 in the folder, 64 now" in line
+    argv = ["train", "synthetic:duck", "--out", network, "--workers", 0, *SMALL, *cache]
+    line = error_line(capsys, argv)
+    assert "mesh: 'synthetic:bracket' in the folder, 'synthetic:duck' now" in line
 
 
 def test_verbose_prints_every_setting(chain):
