@@ -49,3 +49,31 @@ def test_transfer(tmp_path):
         assert label in table
     assert "Table 6" in table and "Table 7" in table and "| duck |" in table
     assert "duck" in stdout
+
+
+@pytest.mark.parametrize("loop", ["oracle", "tape"])
+def test_custom_training_loops(tmp_path, loop):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "custom_loop.py"),
+            "--loop",
+            loop,
+            "--directory",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (state,) = tmp_path.glob("*/oracle.json")
+    snapshot = read_search(state.parent)
+    assert snapshot.phase == "done"
+    records = list(snapshot.records.values())
+    # Explored trials stopped at the early budget; continuations resumed their parents.
+    assert {r.steps for r in records if r.role == "explore"} == {20}
+    continued = [r for r in records if r.role == "continuation"]
+    assert continued and all(r.is_real and r.steps == 60 for r in continued)
+    best = min(r.real_final for r in records if r.is_real)
+    assert f"best real final loss {best:.5g}" in result.stdout
