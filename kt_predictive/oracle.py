@@ -474,6 +474,9 @@ class PredictiveOracle(keras_tuner.Oracle):
                     self._new_record(trial_id, values, "explore", iteration=iteration)
                     return {"status": TrialStatus.RUNNING, "values": values}
                 self._end_exploration(END_EXHAUSTED)
+                self._advance()
+                if self._phase != "explore":
+                    return self.populate_space(trial_id)  # phase 4 can start right away
             return {"status": TrialStatus.IDLE}  # waiting for running trials
         if self._phase == "finalize":
             parent = self._next_continuation()
