@@ -166,6 +166,9 @@ class AllocationRule:
         min_evidence: Records that must use a value before it can be fixed (the paper: 0).
         thresholds: ``"paper"`` for s_i = 2/|V_i|, ``"midway"`` for (|V_i| + 1)/(2|V_i|).
             The oracle's ``thresholds`` argument overrides either, per hyperparameter.
+        relax_fixed: When every configuration left with the fixed values has been tried,
+            draw the fixed hyperparameters from their probabilities too instead of ending
+            exploration (the paper: exploration has no such case; False).
     """
 
     reward: Literal["exp", "linear"] = "exp"
@@ -174,6 +177,7 @@ class AllocationRule:
     prior: float = 1.0
     min_evidence: int = 3
     thresholds: Literal["paper", "midway"] = "midway"
+    relax_fixed: bool = True
 
     def __post_init__(self) -> None:
         make_reward(self.reward, self.beta)  # validates both

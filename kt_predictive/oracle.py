@@ -35,6 +35,7 @@ are atomic, so a killed search continues where it stopped.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import glob
 import math
 import os
@@ -222,13 +223,10 @@ class PredictiveOracle(keras_tuner.Oracle):
                 raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
         rule = allocation if allocation is not None else AllocationRule.evidence()
         if reward is not None or beta is not None:
-            rule = AllocationRule(
+            rule = dataclasses.replace(
+                rule,
                 reward=reward if reward is not None else rule.reward,
                 beta=float(beta) if beta is not None else rule.beta,
-                normalisation=rule.normalisation,
-                prior=rule.prior,
-                min_evidence=rule.min_evidence,
-                thresholds=rule.thresholds,
             )
         if isinstance(objective, list | tuple):
             raise ValueError("PredictiveOracle needs a single objective, e.g. objective='loss'")
@@ -469,6 +467,8 @@ class PredictiveOracle(keras_tuner.Oracle):
         if self._phase == "explore":
             if self._exploration_end is None:
                 values = self._sample(uniform=False)
+                if values is None and self.allocation.relax_fixed:
+                    values = self._sample(uniform=False, keep_fixed=False)
                 if values is not None:
                     iteration = len(self._records.by_role("explore")) + 1
                     self._new_record(trial_id, values, "explore", iteration=iteration)
@@ -818,8 +818,12 @@ class PredictiveOracle(keras_tuner.Oracle):
             self._display.say(f"{name} fixed to {fixed.value} at iteration {iteration}")
         self._fixed.update(fixed_now)
 
-    def _sample(self, uniform: bool) -> dict | None:
-        """A configuration not tried before, or None after MAX_COLLISIONS attempts."""
+    def _sample(self, uniform: bool, keep_fixed: bool = True) -> dict | None:
+        """A configuration not tried before, or None after MAX_COLLISIONS attempts.
+
+        ``uniform``: every value equally likely (phase 1); else from the probabilities, with
+        fixed values kept unless ``keep_fixed`` is False.
+        """
         grids = {g.name: g for g in self.grids}
         for _ in range(MAX_COLLISIONS):
             hps = keras_tuner.HyperParameters()
@@ -828,7 +832,7 @@ class PredictiveOracle(keras_tuner.Oracle):
                 if not hps.is_active(hp):
                     continue
                 grid = grids[hp.name]
-                if not uniform and grid.name in self._fixed:
+                if not uniform and keep_fixed and grid.name in self._fixed:
                     value = self._fixed[grid.name].value
                 else:
                     p = None if uniform else self._probabilities[grid.name]

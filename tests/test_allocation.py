@@ -92,3 +92,73 @@ def test_bad_reward_settings_are_rejected():
         resolve_thresholds(GRIDS, 1.5)
     with pytest.raises(ValueError, match="not in the search space"):
         resolve_thresholds(GRIDS, {"nope": 0.5})
+
+
+# ---------------------------------------------------------------- the evidence rule, by hand
+
+
+def test_rank_quantiles_by_hand():
+    from kt_predictive.allocation import rank_quantiles
+
+    np.testing.assert_allclose(rank_quantiles([0.3, 0.1, 0.5]), [0.5, 0.0, 1.0])
+    # Ties share their mean rank; an outlier is just the worst rank, whatever its size.
+    np.testing.assert_allclose(rank_quantiles([0.2, 0.2, 0.1, 7.0]), [0.5, 0.5, 0.0, 1.0])
+    np.testing.assert_allclose(rank_quantiles([0.4]), [0.0])
+
+
+def test_evidence_allocation_by_hand():
+    from kt_predictive import AllocationRule
+
+    rule = AllocationRule.evidence()  # rank, exp(-5u), prior 1
+    p = rule.probabilities(GRIDS, ENTRIES, 0.1, 0.5)
+    g1, g2, g3 = 1.0, math.exp(-2.5), math.exp(-5.0)  # ranks 0, 1/2, 1
+    # A=1: entries 1 and 3; A=2: entry 2; each value starts with 1.
+    total_a = 2 + g1 + g2 + g3
+    np.testing.assert_allclose(p["A"], [(1 + g1 + g3) / total_a, (1 + g2) / total_a])
+    # B=z was never used and keeps the prior's share.
+    total_b = 3 + g1 + g2 + g3
+    np.testing.assert_allclose(p["B"], [(1 + g1 + g2) / total_b, (1 + g3) / total_b, 1 / total_b])
+
+
+def test_an_outlier_does_not_flatten_the_rank_reward():
+    from kt_predictive import AllocationRule
+
+    entries = [*ENTRIES, ({"A": 2, "B": "z"}, 1e6)]  # one diverging network
+    paper = AllocationRule.paper().probabilities(GRIDS, entries, 0.1, 1e6)
+    rank = AllocationRule.evidence().probabilities(GRIDS, entries, 0.1, 1e6)
+    # With (x - m)/(M - m) every sane loss scores ~1: A is near uniform between its values.
+    assert abs(paper["A"][0] - paper["A"][1]) < 0.35
+    # With ranks the best network still dominates.
+    assert rank["A"][0] > rank["A"][1] + 0.2
+
+
+def test_midway_thresholds_and_min_evidence_by_hand():
+    from kt_predictive import AllocationRule
+
+    rule = AllocationRule.evidence()
+    assert resolve_thresholds(GRIDS, None, rule) == {"A": 0.75, "B": pytest.approx(2 / 3)}
+    assert resolve_thresholds(GRIDS, None, AllocationRule.paper()) == {
+        "A": 1.0,
+        "B": pytest.approx(2 / 3),
+    }
+    probabilities = {"A": np.array([0.8, 0.2]), "B": np.array([0.7, 0.2, 0.1])}
+    counts = {"A": np.array([2, 1]), "B": np.array([3, 0])}
+    fixed = newly_fixed(
+        GRIDS, probabilities, {"A": 0.75, "B": 2 / 3}, {}, 4, counts=counts, min_evidence=3
+    )
+    # A=1 is above its threshold but only 2 records used it; B=x has 3.
+    assert fixed == {"B": FixedValue("x", 4)}
+
+
+def test_phase_sizes_by_hand():
+    from kt_predictive import StepBudget, size_phases
+
+    steps = StepBudget(400, 80, 20, 80)  # e = 0.2
+    # B = 30: 6 initial (a fifth), top_k = round(3.75 / 0.8) = 5 (an eighth), and
+    # (30 - 6 - 5 * 0.8) / 0.2 = 100 explored.
+    sizes = size_phases(30, steps)
+    assert (sizes.initial_trials, sizes.max_iterations, sizes.top_k) == (6, 100, 5)
+    assert sizes.cost(steps) == pytest.approx(30)
+    assert size_phases(30, steps, final_share=0.3).top_k == round(9 / 0.8)
+    with pytest.raises(ValueError, match="too small"):
+        size_phases(3, steps)
