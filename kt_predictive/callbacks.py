@@ -123,6 +123,9 @@ class StepBudgetCallback(StepLossRecorder):
             the end of a full training nothing else is reported, and a distributed oracle with
             a ``worker_timeout`` would take a silent worker for dead; every checkpoint and
             every ``heartbeat_seconds`` of training sends the step's loss as a heartbeat.
+        evaluate: For a validation objective, ``evaluate() -> value`` measures it on the
+            validation data; the window reports and the final report then send that value
+            instead of the training curve's means.
     """
 
     def __init__(
@@ -135,8 +138,10 @@ class StepBudgetCallback(StepLossRecorder):
         metric: str = "loss",
         seconds: float = 0.0,
         heartbeat_seconds: float = 30.0,
+        evaluate: Callable[[], float] | None = None,
     ):
         super().__init__(losses, metric, seconds)
+        self.evaluate = evaluate
         if not heartbeat_seconds > 0:
             raise ValueError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
         self.budget = budget
@@ -167,11 +172,14 @@ class StepBudgetCallback(StepLossRecorder):
         if early_window_end or checkpoint:
             self.save(curve)
         if early_window_end:
-            if self._report(step, window_mean(curve, step, self.budget.window)):
+            value = (
+                self.evaluate() if self.evaluate else window_mean(curve, step, self.budget.window)
+            )
+            if self._report(step, value):
                 self.stopped_by_oracle = True
                 return True
         elif step == self.budget.full_steps:
-            self._report(step, final_mean(curve, self.budget))
+            self._report(step, self.evaluate() if self.evaluate else final_mean(curve, self.budget))
             return True
         elif self._report(step, value):  # a heartbeat: the step's own loss
             self.stopped_by_oracle = True

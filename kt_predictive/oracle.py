@@ -240,16 +240,9 @@ class PredictiveOracle(keras_tuner.Oracle):
             allow_new_entries=allow_new_entries,
             tune_new_entries=tune_new_entries,
         )
-        if self.objective.direction != "min":
-            raise ValueError(
-                f"the objective {self.objective.name!r} is maximised, but the method ranks "
-                "trials by a final mean loss to minimise; pass a loss-like training metric"
-            )
-        if self.objective.name.startswith("val_"):
-            raise ValueError(
-                f"objective {self.objective.name!r} is a validation metric, but trials are "
-                "scored by windows of training steps; use a training metric such as 'loss'"
-            )
+        # Records keep "lower is better" values: a maximised objective (accuracy) is
+        # negated there, and trial scores show it as measured.
+        self._sign = 1.0 if self.objective.direction == "min" else -1.0
         self.initial_trials = initial_trials
         self.max_iterations = max_iterations
         self.top_k = top_k
@@ -531,7 +524,7 @@ class PredictiveOracle(keras_tuner.Oracle):
                 f"trial {trial_id} reported {sorted(metrics)} without the objective "
                 f"{self.objective.name!r}"
             )
-        value, step = float(metrics[self.objective.name]), int(step)
+        value, step = self._sign * float(metrics[self.objective.name]), int(step)
         is_window_end = step <= self.budget.early_steps and step % self.budget.window == 0
         heartbeat = math.isfinite(value) and not is_window_end and step != self.budget.full_steps
         trial = (
@@ -602,14 +595,18 @@ class PredictiveOracle(keras_tuner.Oracle):
             return False
         record.status = "failed"
         record.failure = record.failure or _first_line(ended.message)
-        ended.score = math.inf
+        ended.score = self._sign * math.inf
         self._save_record(record)
         return True
 
     def _show(self, record: TrialRecord) -> None:
-        position = self._position(record)
         line = progress_line(
-            record, position, self.objective.name, self._best_real(), self.fixed_values
+            record,
+            self._position(record),
+            self.objective.name,
+            self._best_real(),
+            self.fixed_values,
+            sign=self._sign,
         )
         self._display.trial_settled(line)
 
@@ -618,14 +615,14 @@ class PredictiveOracle(keras_tuner.Oracle):
         if record is None:
             return super().score_trial(trial)
         if record.is_real:
-            trial.score = record.real_final
+            trial.score = self._sign * record.real_final
         elif record.is_predicted_only:
-            trial.score = record.predicted
+            trial.score = self._sign * record.predicted
             if not trial.metrics.exists(PREDICTED_METRIC):
-                trial.metrics.register(PREDICTED_METRIC, direction="min")
-            trial.metrics.update(PREDICTED_METRIC, record.predicted, step=record.steps)
+                trial.metrics.register(PREDICTED_METRIC, direction=self.objective.direction)
+            trial.metrics.update(PREDICTED_METRIC, trial.score, step=record.steps)
         else:
-            trial.score = math.inf
+            trial.score = self._sign * math.inf
         trial.best_step = record.steps
 
     # ------------------------------------------------------------------ phases

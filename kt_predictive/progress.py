@@ -26,8 +26,13 @@ def progress_line(
     objective: str,
     best: float | None,
     fixed: dict,
+    sign: float = 1.0,
 ) -> str:
-    """The line printed when the oracle has recorded ``record``'s outcome."""
+    """The line printed when the oracle has recorded ``record``'s outcome.
+
+    Records hold "lower is better" values; ``sign`` -1 shows a maximised objective as
+    measured.
+    """
     if record.failed:
         why = (
             f"diverged at step {record.diverged_at}"
@@ -36,17 +41,17 @@ def progress_line(
         )
         outcome = f"failed ({why})"
     elif record.is_predicted_only:
-        outcome = f"predicted final {objective} {record.predicted:.5g}"
+        outcome = f"predicted final {objective} {sign * record.predicted:.5g}"
     else:
-        outcome = f"final {objective} {record.real_final:.5g}"
+        outcome = f"final {objective} {sign * record.real_final:.5g}"
         if record.predicted is not None:
-            outcome += f" (predicted {record.predicted:.5g})"
+            outcome += f" (predicted {sign * record.predicted:.5g})"
     line = (
         f"[{position.phase} {position.index}/{position.total}] trial {record.trial_id}: {outcome}, "
         f"{record.steps} steps in {record.seconds:.1f} s"
     )
     if best is not None:
-        line += f" | best {best:.5g}"
+        line += f" | best {sign * best:.5g}"
     if fixed:
         line += " | fixed " + ", ".join(f"{name}={value}" for name, value in fixed.items())
     return line

@@ -9,6 +9,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -197,10 +198,15 @@ class PredictiveTuner(keras_tuner.Tuner):
             report=None,
             save=None,
             checkpoint_every=self.checkpoint_every,
-            metric=self.oracle.objective.name,
+            # A validation objective is measured at the report points; the curve that
+            # checks divergence and makes checkpoints is the training loss.
+            metric=_training_metric(self.oracle.objective.name),
             seconds=seconds,
             heartbeat_seconds=self.heartbeat_seconds,
         )
+        objective = self.oracle.objective.name
+        if objective.startswith("val_"):
+            callback.evaluate = self._validation(model, objective, kwargs)
         # Both need the callback's running clock, so they are attached once it exists.
         callback.report = lambda step, value: reporter.report(step, value, seconds=callback.seconds)
         callback.save = lambda curve: save_training_state(
@@ -224,6 +230,35 @@ class PredictiveTuner(keras_tuner.Tuner):
         # A fully trained network never resumes: its optimizer state is not kept.
         state_path.unlink(missing_ok=True)
 
+    def _validation(self, model, objective: str, kwargs: dict) -> Callable[[], float]:
+        """``evaluate()`` of a validation objective on the search's ``validation_data``.
+
+        Its time counts as the trial's (``seconds``): a validation pass at every window end
+        is what a validation objective costs.
+        """
+        data = kwargs.pop("validation_data", None)
+        if data is None:
+            raise errors.FatalValueError(
+                f"the objective {objective!r} is measured on validation data: pass "
+                "validation_data=(x, y) (or a dataset) to tuner.search()"
+            )
+        name = objective[len("val_") :]
+
+        def evaluate() -> float:
+            results = (
+                model.evaluate(*data, verbose=0, return_dict=True)
+                if isinstance(data, tuple)
+                else model.evaluate(data, verbose=0, return_dict=True)
+            )
+            if name not in results:
+                raise errors.FatalValueError(
+                    f"evaluating the validation data gives {sorted(results)}, not {name!r}; "
+                    "compile the model with that metric or choose another objective"
+                )
+            return float(results[name])
+
+        return evaluate
+
     def _replay(self, callback: StepBudgetCallback) -> bool:
         """Re-reports the complete windows of a resumed curve; returns whether to stop.
 
@@ -231,6 +266,14 @@ class PredictiveTuner(keras_tuner.Tuner):
         checkpoint; reports are idempotent.
         """
         curve = np.asarray(callback.losses)
+        if callback.evaluate is not None:
+            # A validation value can only be measured now, on the restored state: the report
+            # a kill may have cut off is the one at the checkpoint's own step.
+            at = len(curve)
+            if at in self.budget.window_ends() and callback.report(at, callback.evaluate()):
+                callback.stopped_by_oracle = True
+                return True
+            return False
         for end in self.budget.window_ends():
             if end <= len(curve) and callback.report(
                 end, window_mean(curve, end, self.budget.window)
@@ -287,6 +330,11 @@ class PredictiveTuner(keras_tuner.Tuner):
     def get_best_models(self, num_models=1):
         """The fully trained models with the lowest real final loss."""
         return super().get_best_models(num_models)
+
+
+def _training_metric(objective: str) -> str:
+    """The per-step training metric behind an objective (``loss`` for validation ones)."""
+    return "loss" if objective.startswith("val_") else objective
 
 
 def _declares(function, name: str) -> bool:

@@ -367,3 +367,66 @@ def test_writing_state_never_changes_the_umask(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_maximised_validation_objective(tmp_path):
+    """objective='val_accuracy': measured on the validation data at each window end and at
+    the end, maximised; scores are the accuracies as measured."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int32")
+
+    def build(hp):
+        model = keras.Sequential(
+            [
+                keras.Input((8,)),
+                keras.layers.Dense(hp.Choice("units", [2, 16]), activation="relu"),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
+        model.compile(
+            keras.optimizers.Adam(hp.Choice("lr", [1e-3, 3e-2])),
+            "sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        return model
+
+    tuner = PredictiveSearch(
+        build,
+        objective="val_accuracy",
+        directory=tmp_path,
+        project_name="acc",
+        initial_trials=3,
+        max_iterations=1,
+        top_k=1,
+        tuning_trials=1,
+        report_splits=0,
+        seed=1,
+        **BUDGET,
+    )
+    with pytest.raises(errors.FatalValueError, match="validation_data"):
+        tuner.search(x, y, batch_size=32, verbose=0)
+    tuner = PredictiveSearch(
+        build,
+        objective="val_accuracy",
+        directory=tmp_path,
+        project_name="acc2",
+        initial_trials=3,
+        max_iterations=1,
+        top_k=1,
+        tuning_trials=1,
+        report_splits=0,
+        seed=1,
+        **BUDGET,
+    )
+    tuner.search(x[:192], y[:192], batch_size=32, verbose=0, validation_data=(x[192:], y[192:]))
+    best = tuner.oracle.get_best_trials()[0]
+    model = tuner.load_model(best)
+    measured = model.evaluate(x[192:], y[192:], verbose=0, return_dict=True)["accuracy"]
+    # The score is the accuracy itself (not negated) and the best trial has the highest.
+    assert best.score == pytest.approx(measured, abs=1e-6)
+    real = [r for r in tuner.oracle.records() if r.is_real]
+    assert best.score == max(-r.real_final for r in real) and 0.5 < best.score <= 1.0

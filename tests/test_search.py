@@ -157,7 +157,6 @@ def test_float_without_grid_fails_at_construction(tmp_path):
     [
         ({"beta": 0.0}, "beta must be > 0"),
         ({"early_steps": 24}, "smaller than full_steps"),
-        ({"objective": "val_loss"}, "validation metric"),
         ({"initial_trials": 1}, "initial_trials"),
     ],
 )
