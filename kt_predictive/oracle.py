@@ -147,6 +147,9 @@ class PredictiveOracle(keras_tuner.Oracle):
         refit_predictor: Refit the predictor with every real result of phase 4 and re-rank
             the remaining candidates (default; the paper's future work).
         tuning_trials: Optuna trials per model when tuning the predictor.
+        min_tuning_networks: Fewer phase-1 networks than this are too few to tune the
+            predictor by 5-fold cross-validation (folds of one or two networks measure
+            noise); it keeps its defaults then. The paper tuned on 80.
         report_splits: Random splits of the predictor report (the paper's Table 2 uses 1000).
         worker_timeout: Distributed searches: seconds without news of a running trial after
             which its worker counts as dead and the trial goes to another worker, resuming
@@ -184,6 +187,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         predictor=None,
         refit_predictor: bool = True,
         tuning_trials: int = 30,
+        min_tuning_networks: int = 20,
         report_splits: int = 100,
         worker_timeout: float | None = None,
         hyperparameters: keras_tuner.HyperParameters | None = None,
@@ -217,6 +221,7 @@ class PredictiveOracle(keras_tuner.Oracle):
             ("max_iterations", max_iterations, 0),
             ("top_k", top_k, 0),
             ("tuning_trials", tuning_trials, 1),
+            ("min_tuning_networks", min_tuning_networks, 2),
             ("report_splits", report_splits, 0),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -253,6 +258,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         )
         self.refit_predictor = refit_predictor
         self.tuning_trials = tuning_trials
+        self.min_tuning_networks = min_tuning_networks
         self.report_splits = report_splits
         self.liveness = WorkerLiveness(worker_timeout)
 
@@ -696,7 +702,13 @@ class PredictiveOracle(keras_tuner.Oracle):
                 f"only {len(y)} phase-1 trials have a complete early curve; the predictor needs "
                 "at least 2. Increase initial_trials"
             )
-        if hasattr(self.predictor, "tune"):
+        if hasattr(self.predictor, "tune") and len(y) < self.min_tuning_networks:
+            self._display.say(
+                f"phase 2: {len(y)} phase-1 networks are too few to tune the predictor by "
+                f"cross-validation (min_tuning_networks={self.min_tuning_networks}); it keeps "
+                "its default settings"
+            )
+        elif hasattr(self.predictor, "tune"):
             self._display.say(
                 f"phase 2: tuning the predictor on {len(y)} phase-1 networks "
                 f"({self.tuning_trials} Optuna trials per model; workers wait meanwhile)"
