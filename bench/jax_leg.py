@@ -76,9 +76,10 @@ def main() -> None:
         "Reproduce: `python bench/jax_leg.py` (runs `KERAS_BACKEND=jax pytest -q -m jax`, the second "
         "command of `make test`).",
         "",
-        f"**Wall time: {seconds:.0f} s ({seconds / 60:.1f} min)**; CPU time of the leg's processes "
-        f"{cpu:.0f} s, i.e. {cpu / 2 / 60:.1f} min of wall time on 2 otherwise idle cores if it kept both busy; "
-        f"exit status {done.returncode}; pytest: {summary}.",
+        f"**Wall time: {seconds:.0f} s ({seconds / 60:.1f} min)** on the shared machine; CPU time of "
+        f"the leg's processes {cpu:.0f} s, so on 2 otherwise idle cores its wall time lies between "
+        f"{cpu / 2 / 60:.1f} min (both cores busy throughout) and {cpu / 60:.1f} min (one process at a "
+        f"time, which it mostly is); exit status {done.returncode}; pytest: {summary}.",
     ]
     if failures:
         lines += ["", "Failing on JAX:", "", *(f"- `{line}`" for line in failures)]
