@@ -31,9 +31,11 @@ test: install
 	KERAS_BACKEND=jax $(PY) -m pytest -q -m jax
 
 # The whole method on LineMOD's ape (procedural stand-in), quick profile; rerunning
-# continues where it stopped. Report: runs/ape-quick/report/report.md
+# continues where it stopped. Report: runs/ape-quick/report/report.md; then the README's
+# demo block and docs/demo_*.png are rewritten from that run's summary.json.
 demo: install
 	$(PY) examples/linemod/ape.py
+	$(PY) -m aae.report runs/ape-quick/report --readme README.md
 
 # The wheels bench/gpu_throughput.py needs on the GPU machine, which has JAX but neither
 # TensorFlow nor internet: Keras and its dependencies, for that machine's Python.

@@ -51,6 +51,7 @@ SUMMARY = {
     "written": "2026-11-29T02:00+00:00",
     "cpu_cores": 2,
     "elapsed_seconds": 845.0,
+    "training_seconds": 760.0,
     "total_steps": 7000,
     "search": {
         "initial": 6,
@@ -96,7 +97,12 @@ def test_demo_block_is_written_from_the_summary_alone():
         in text
     )
     assert "trial 3" not in text  # only the three networks the paper compares
-    assert "0:14:05" in text and "50 test instances" in text and "2026-11-29" in text
+    assert (
+        "took 0:12:40 in all" in text
+        and "report took 0:14:05" in text
+        and "7000 search steps" in text
+    )
+    assert "50 test instances" in text and "2026-11-29" in text
     # Plain words where the best is not better: BOP's recall is higher here.
     assert "higher ADD recall and smaller median rotation error than Sundermeyer" in text
     assert "lower ADD recall and smaller median rotation error than BOP" in text
