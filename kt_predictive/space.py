@@ -8,6 +8,7 @@ Int ``step=1`` by default).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -42,6 +43,11 @@ class ValueGrid:
 
     def index(self, value: Value) -> int:
         """Position of ``value`` in the grid (floats match within rounding error)."""
+        # Exact values (the usual case: values the oracle itself drew) by lookup; the
+        # allocation asks this for every record and hyperparameter after every trial.
+        exact = _positions(self).get((type(value), value))
+        if exact is not None:
+            return exact
         for i, candidate in enumerate(self.values):
             if candidate == value:
                 return i
@@ -55,6 +61,12 @@ class ValueGrid:
             f"value {value!r} is not in the grid of hyperparameter {self.name!r}: "
             f"{list(self.values)}"
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _positions(grid: ValueGrid) -> dict[tuple[type, Value], int]:
+    """``{(type, value): position}`` of a grid's values (True and 1 kept apart)."""
+    return {(type(value), value): i for i, value in reversed(list(enumerate(grid.values)))}
 
 
 def _plain(value: object) -> Value:
