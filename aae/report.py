@@ -104,9 +104,10 @@ def collapse_note(spreads: dict[str, float]) -> list[str]:
         + ("It outputs" if len(collapsed) == 1 else "They output")
         + " the same image whatever the input (reconstructions of 8 training images vary by "
         + ", ".join(f"{spreads[name]:.4f}" for name in collapsed)
-        + f" on average, below {COLLAPSE_SPREAD:g}): the loss is that of the mean target, the codes "
-        'carry no pose, and being "searched best" by that loss means nothing. Train longer (the '
-        "profile's full_steps) or with another learning rate; see the reconstructions below.",
+        + f" on average, below {COLLAPSE_SPREAD:g}): its loss is about that of the mean target, so "
+        'being "searched best" by that loss means nothing, and its codes carry at most what little '
+        "the encoder learnt before the decoder did (its rotation error above says how much). Train "
+        "longer (the profile's full_steps) or with another learning rate; see the reconstructions below.",
     ]
 
 
