@@ -160,11 +160,12 @@ PROFILES: dict[str, Profile] = {
         # The demo (`make demo`). bench/demo_scale.py measured which small AAEs learn poses
         # (bench/RESULTS.md, "Demo scale"): at 400 steps the published networks (LR 2e-4)
         # still output one mean image for every input, LR 2e-2 collapses to black, and LR
-        # 2e-3 learns the object's orientation (median error below 30 degrees on unoccluded
-        # scenes) within a few hundred steps. 500 full steps give the searched networks that
-        # room while the whole run (6 x 500 + 24 x 75 + 2 x 425 search steps, 2 x 500 for
-        # the benchmarks) fits about 15 minutes on 2 cores. The oracle's numbers live here
-        # only, so they can be resized in one place.
+        # 2e-3 learns the object's orientation (median error about 30 degrees on unoccluded
+        # scenes after 400 steps, about 15 after 1000). 500 full steps give the searched
+        # networks that room; the whole run (6 x 500 + 24 x 75 + 2 x 425 search steps and
+        # 2 x 500 for the benchmarks) is sized for about 15 minutes on 2 idle cores, and
+        # takes longer on cores shared with other jobs. The oracle's numbers live here only,
+        # so they can be resized in one place.
         search=SearchSettings(
             allocation="evidence",
             refit_predictor=True,
