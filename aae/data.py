@@ -14,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import numbers
 import os
 import tempfile
 from dataclasses import dataclass
+from multiprocessing import shared_memory
 from pathlib import Path
 
 import keras
@@ -405,7 +407,11 @@ class AugmentedBatches(keras.utils.PyDataset):
                     "or the BackgroundPool's n) or use a smaller batch."
                 )
         _check_same_size(training_set, backgrounds)
-        for name, value in (("seed", seed), ("initial_epoch", initial_epoch), ("initial_step", initial_step)):
+        for name, value in (
+            ("seed", seed),
+            ("initial_epoch", initial_epoch),
+            ("initial_step", initial_step),
+        ):
             if not _is_int_at_least(value, 0):
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
         steps = EPOCH_STEPS if steps_per_epoch is None else steps_per_epoch
@@ -438,7 +444,9 @@ class AugmentedBatches(keras.utils.PyDataset):
             )
         step = self.step_of(index)
         # Peeked batches only give Keras their shape; they get a stream of their own.
-        rng = np.random.default_rng((self.seed, 0, int(index)) if step is None else (self.seed, 1, step))
+        rng = np.random.default_rng(
+            (self.seed, 0, int(index)) if step is None else (self.seed, 1, step)
+        )
         data = self.training_set
         picks = rng.choice(len(data), self.batch_size, replace=False)
         backgrounds = self.backgrounds.sample(
@@ -448,7 +456,12 @@ class AugmentedBatches(keras.utils.PyDataset):
         masks = data.masks[picks]
         inputs[masks] = backgrounds[masks]
         inputs = make_augmenter(int(rng.integers(2**31)), data.image_size)(images=inputs)
-        return inputs, data.targets[picks]
+        targets = data.targets[picks]
+        if multiprocessing.parent_process() is not None:
+            # In a worker process: hand the batch over through shared memory (see
+            # _SharedBatchArray); in the calling process a batch is returned as it is.
+            return _SharedBatchArray.wrap(inputs), _SharedBatchArray.wrap(targets)
+        return inputs, targets
 
     def on_epoch_end(self) -> None:
         """Advance the epoch that seeds the next epoch's batches."""
@@ -460,3 +473,50 @@ class AugmentedBatches(keras.utils.PyDataset):
 
 def _is_int_at_least(value: object, minimum: int) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+class _SharedBatchArray(np.ndarray):
+    """A batch array that a worker process hands over through shared memory.
+
+    Keras' worker pool pickles every batch through a pipe, and the training process pays
+    for receiving and unpickling the bytes: at 128² that was the training process's largest
+    cost per image, and one process must receive every batch the GPU consumes. Pickling this
+    array (in the worker) copies it into a new shared-memory block and sends only the
+    block's name; unpickling (in the training process) copies it out into a plain ndarray
+    and unlinks the block. One memcpy on each side instead of the pipe.
+    """
+
+    @classmethod
+    def wrap(cls, array: np.ndarray) -> _SharedBatchArray:
+        return np.ascontiguousarray(array).view(cls)
+
+    def __reduce_ex__(self, protocol):
+        # ndarray defines __reduce_ex__ itself (protocol 5 buffers): override that, not
+        # only __reduce__.
+        return self.__reduce__()
+
+    def __reduce__(self):
+        block = shared_memory.SharedMemory(create=True, size=max(1, self.nbytes))
+        np.ndarray(self.shape, self.dtype, buffer=block.buf)[...] = self
+        name = block.name
+        block.close()
+        # The receiver unlinks the block; the worker's resource tracker must not (it would
+        # when the worker exits, possibly before the block is read).
+        _untrack(name)
+        return _receive_shared_batch, (name, self.shape, self.dtype.str)
+
+
+def _untrack(name: str) -> None:
+    from multiprocessing import resource_tracker
+
+    resource_tracker.unregister(f"/{name}", "shared_memory")
+
+
+def _receive_shared_batch(name: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """Unpickles a _SharedBatchArray: a plain ndarray copy of the block, which is unlinked."""
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        return np.array(np.ndarray(shape, np.dtype(dtype), buffer=block.buf))
+    finally:
+        block.close()
+        block.unlink()

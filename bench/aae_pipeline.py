@@ -58,13 +58,21 @@ GPU_CORES, GPU_WORKERS = 16, 15
 
 
 class Float32Batches(AugmentedBatches):
-    """The pipeline as it was: the same batches, float32 in [0, 1] from the worker."""
+    """The pipeline as it was: the same batches, float32 in [0, 1], through the worker pipe."""
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        inputs, targets = super().__getitem__(index)
+        # np.asarray: plain arrays, which Keras' pool pickles through its pipe.
+        inputs, targets = (np.asarray(a) for a in super().__getitem__(index))
         return inputs.astype(np.float32) / np.float32(255), targets.astype(np.float32) / np.float32(
             255
         )
+
+
+class PipeBatches(AugmentedBatches):
+    """uint8 batches through the worker pipe, as plain arrays (no shared memory)."""
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(np.asarray(a) for a in super().__getitem__(index))
 
 
 class _SpatialMean(keras.layers.Layer):
@@ -256,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows, measured = [], {}
     for size in args.sizes:
         data = training_data(size, Path(args.cache))
-        kinds = {"float32": Float32Batches, "uint8": AugmentedBatches}
+        kinds = {"float32": Float32Batches, "uint8 pipe": PipeBatches, "uint8": AugmentedBatches}
         # Rounds alternate float32 and uint8 so that a burst of the machine's other load
         # does not land on one of them only; each figure is the median over the rounds.
         samples: dict[tuple, list] = {}
@@ -352,8 +360,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "step's CPU cost, measured on an in-memory batch, in parentheses); the second epoch is measured, its wall-clock rate after the first "
         f"{SKIP} batches. workers = 0 computes batches in a prefetch thread of the training process. "
         "float32: the pipeline before this change (each worker converted its batch to float32 in "
-        "[0, 1], 4x the bytes through the pipe: 25 MB per batch at 128²); uint8: now (6.3 MB per "
-        "batch at 128²; the network divides by 255 in its first layer). Each figure is the median of "
+        "[0, 1], 4x the bytes through the pipe: 25 MB per batch at 128²); uint8 pipe: uint8 "
+        "batches (6.3 MB at 128²; the network divides by 255 in its first layer) pickled through "
+        "Keras' worker pipe; uint8: now, uint8 handed over through a shared-memory block per "
+        "array (`aae.data._SharedBatchArray`: one copy in the worker, one in the training "
+        "process). Each figure is the median of "
         f"{args.rounds} round(s); rounds alternate float32 and uint8.",
         "",
         "**Why CPU time.** The cores were shared with other agents' jobs during the run (load "
@@ -372,15 +383,26 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _interpretation(measured: dict, sizes: Sequence[int]) -> list[str]:
-    lines = ["", "float32 vs uint8 within this run (per-image CPU costs):", ""]
+    lines = [
+        "",
+        "float32 through the pipe -> uint8 through the pipe -> uint8 through shared memory, "
+        "within this run (per-image CPU costs; the training process's without the sink's step):",
+        "",
+    ]
     for size in sizes:
         for workers in WORKERS[1:]:
-            f32, u8 = measured[size, "float32", workers], measured[size, "uint8", workers]
+            fits = [measured[size, kind, workers] for kind in ("float32", "uint8 pipe", "uint8")]
+            sinks = [
+                measured[size, kind, "sink_cpu"] for kind in ("float32", "uint8 pipe", "uint8")
+            ]
+            main = " -> ".join(
+                f"{1e3 * (f.main_cpu - k):.2f}" for f, k in zip(fits, sinks, strict=True)
+            )
+            work = " -> ".join(f"{1e3 * f.worker_cpu:.2f}" for f in fits)
+            wall = " -> ".join(f"{f.steady:,.0f}" for f in fits)
             lines.append(
-                f"- {size}², {workers} worker(s): training process {1e3 * f32.main_cpu:.2f} -> "
-                f"{1e3 * u8.main_cpu:.2f} ms/image ({f32.main_cpu / u8.main_cpu:.1f}x less), workers "
-                f"{1e3 * f32.worker_cpu:.2f} -> {1e3 * u8.worker_cpu:.2f} ms/image; wall clock "
-                f"{f32.steady:,.0f} -> {u8.steady:,.0f} images/s"
+                f"- {size}², {workers} worker(s): training process {main} ms/image; workers {work} "
+                f"ms/image; wall clock {wall} images/s"
             )
     return lines
 

@@ -1,6 +1,7 @@
 """The pre-rendered training set (rendering, cache) and the augmented batch pipeline."""
 
 import dataclasses
+import os
 import pickle
 
 import keras
@@ -243,7 +244,12 @@ def test_a_resumed_fit_trains_on_the_batches_an_uninterrupted_one_would(training
     def train(steps, initial_step=0):
         log = []
         model = keras.Sequential(
-            [keras.Input((32, 32, 3)), Seen(log), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(3, 1)]
+            [
+                keras.Input((32, 32, 3)),
+                Seen(log),
+                keras.layers.Rescaling(1 / 255),
+                keras.layers.Conv2D(3, 1),
+            ]
         )
         model.compile("sgd", "mse", run_eagerly=True)
         batches = data.batches(2, seed=5, workers=0, steps_per_epoch=5, initial_step=initial_step)
@@ -291,3 +297,26 @@ def test_batch_errors(training_set):
         TrainingData(training_set, _pool(n=4)).batches(8, workers=0)
     with pytest.raises(ValueError, match="size=32"):
         TrainingData(training_set, _pool(size=16))
+
+
+def _batch_in_a_worker(batches, index):
+    batch = batches[index]
+    return type(batch[0]).__name__, batch
+
+
+def test_worker_batches_arrive_through_shared_memory_unchanged(training_set):
+    # A worker process hands its batch over through shared memory (aae.data._SharedBatchArray):
+    # the training process gets the same plain uint8 arrays as an in-process batch, and no
+    # shared-memory block is left behind.
+    import multiprocessing
+
+    data = TrainingData(training_set, BackgroundPool.builtin(32, 16, seed=0))
+    batches = data.batches(4, seed=5, workers=0)
+    before = set(os.listdir("/dev/shm"))
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        kind, received = pool.apply(_batch_in_a_worker, (batches, 3))
+    assert kind == "_SharedBatchArray"  # what the worker pickled
+    for got, expected in zip(received, batches[3], strict=True):
+        assert type(got) is np.ndarray and got.dtype == np.uint8
+        np.testing.assert_array_equal(got, expected)
+    assert set(os.listdir("/dev/shm")) <= before
