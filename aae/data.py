@@ -348,7 +348,7 @@ class AugmentedBatches(keras.utils.PyDataset):
     `batch_size` distinct background crops are drawn, the background is pasted where the
     input's mask is True and the imgaug chain of `aae.augment` is applied to the inputs.
     Both stay uint8: `aae.model.build_aae` networks take [0, 255] images and their loss
-    scales the targets by 1/255, and bytes are what worker processes pickle back.
+    scales the targets by 1/255, and worker processes hand them over through shared memory.
 
     Each batch is drawn with a generator seeded by (seed, its optimizer step), so the stream
     is reproducible whatever the worker scheduling, and a run resumed at step s (``fit``'s
@@ -483,7 +483,9 @@ class _SharedBatchArray(np.ndarray):
     cost per image, and one process must receive every batch the GPU consumes. Pickling this
     array (in the worker) copies it into a new shared-memory block and sends only the
     block's name; unpickling (in the training process) copies it out into a plain ndarray
-    and unlinks the block. One memcpy on each side instead of the pipe.
+    and unlinks the block. One memcpy on each side instead of the pipe. Keras' pool hands
+    every result it computed to its result thread, which unpickles (and so unlinks) it even
+    when training stops mid-epoch; only a killed training process leaves blocks in /dev/shm.
     """
 
     @classmethod
