@@ -1,11 +1,13 @@
 """The comparison scripts of examples/ run end to end at the tiny profile."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from aae.search import RunPaths
 from kt_predictive.records import read_search, training_steps
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -45,9 +47,16 @@ def test_transfer(tmp_path):
     out = tmp_path / "transfer"
     stdout = _run("transfer.py", "--objects", "duck", "--out", str(out))
     table = (out / "transfer.md").read_text()
-    for label in ("Sundermeyer", "BOP", "NAS-2", "MinLoss-2", "MaxADD-2"):
-        assert label in table
-    assert "Table 6" in table and "Table 7" in table and "| duck |" in table
+    labels = ["Sundermeyer", "BOP", "NAS-2", "MinLoss-2", "MaxADD-2"]
+    assert "Table 6" in table and "Table 7" in table
+    # Each recall in the table is the one its network's evaluation measured.
+    recall_row = next(line for line in table.splitlines() if line.startswith("| duck |"))
+    cells = [cell.strip() for cell in recall_row.strip("|").split("|")][1:]
+    assert len(cells) == len(labels)
+    paths = RunPaths(out / "duck")
+    for label, cell in zip(labels, cells, strict=True):
+        evaluation = json.loads(paths.evaluation(label).read_text())["evaluation"]
+        assert float(cell) == pytest.approx(100 * evaluation["recall"], abs=0.05)
     assert "duck" in stdout
 
 
