@@ -307,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 ]
             )
             measured[size, dtype, "direct_cpu"] = direct_cpu
-            measured[size, dtype, "sink_cpu"] = sink = sink_cpu(size, dtype)
+            measured[size, dtype, "sink_cpu"] = sink = sink_cpu(size, dtype.split()[0])
             for workers in WORKERS:
                 fits = samples[dtype, workers]
                 fit = FitMeasurement(
