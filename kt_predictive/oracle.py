@@ -165,7 +165,7 @@ class PredictiveOracle(keras_tuner.Oracle):
         >>> oracle = PredictiveOracle(search_budget=30, full_steps=400, early_steps=80,
         ...                           window=20, final_window=80, seed=1)
         >>> (oracle.initial_trials, oracle.max_iterations, oracle.top_k)
-        (6, 100, 5)
+        (6, 44, 19)
     """
 
     def __init__(
@@ -253,8 +253,13 @@ class PredictiveOracle(keras_tuner.Oracle):
         self.top_k = top_k
         self.allocation = rule
         self.thresholds = thresholds
+        # The default predictor learns the improvement over the last early window: with few
+        # phase-1 networks it then ranks like the early loss itself (held-out seeds:
+        # bench/RESULTS.md, section default-selection); paper() uses the paper's target.
         self.predictor = (
-            predictor if predictor is not None else HybridPredictor(random_state=self.seed)
+            predictor
+            if predictor is not None
+            else HybridPredictor(random_state=self.seed, target="improvement")
         )
         self.refit_predictor = refit_predictor
         self.tuning_trials = tuning_trials
@@ -295,6 +300,7 @@ class PredictiveOracle(keras_tuner.Oracle):
             },
             "allocation": AllocationRule.paper(reward),
             "refit_predictor": False,
+            "predictor": HybridPredictor(random_state=kwargs.get("seed"), target="final"),
             **kwargs,
         }
         return cls(**settings)
@@ -984,6 +990,11 @@ class PredictiveOracle(keras_tuner.Oracle):
                 "with kt-predictive 0.1, or start over with a new project_name or overwrite=True"
             )
         current = self._settings()
+        # A setting added to the allocation rule after the search was saved: the search
+        # continues with its value (nothing recorded depends on it yet).
+        saved_rule = saved["settings"].get("allocation")
+        if isinstance(saved_rule, dict):
+            saved["settings"]["allocation"] = {**current["allocation"], **saved_rule}
         changed = [
             f"{key}: saved {saved['settings'].get(key)!r}, now {current[key]!r}"
             for key in _FIXED_SETTINGS

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 from kt_predictive.budget import StepBudget
 
-# Shares of a total budget, fixed before any benchmark was run. Screening many
-# configurations at the early budget is what wins at small budgets (i-epoch, Egele et al.),
-# so phase 1 gets a fifth (the predictor needs a few full curves, not a hundred) and the
-# finalists an eighth; exploration gets the rest.
+# Shares of a total budget. Phase 1 gets a fifth (the predictor needs a few full curves, not a
+# hundred), chosen before any benchmark ran. Continuations get half: on held-out seeds of the
+# AAE surrogate (bench/select_default.py, section default-selection of bench/RESULTS.md) half
+# beat 3/10, which beat 1/8; exploration screens configurations at the early budget with
+# what is left.
 INITIAL_SHARE = 0.2
-FINAL_SHARE = 0.125
+FINAL_SHARE = 0.5
 MIN_INITIAL_TRIALS = 3
 MIN_TOP_K = 1
 
@@ -67,7 +68,7 @@ def size_phases(
 
     Example:
         >>> size_phases(30, StepBudget(400, 80, 20, 80))
-        PhaseSizes(initial_trials=6, max_iterations=100, top_k=5)
+        PhaseSizes(initial_trials=6, max_iterations=44, top_k=19)
     """
     early = steps.early_steps / steps.full_steps
     if not (initial_share > 0 and final_share > 0 and initial_share + final_share < 1):

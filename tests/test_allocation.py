@@ -154,11 +154,13 @@ def test_phase_sizes_by_hand():
     from kt_predictive import StepBudget, size_phases
 
     steps = StepBudget(400, 80, 20, 80)  # e = 0.2
-    # B = 30: 6 initial (a fifth), top_k = round(3.75 / 0.8) = 5 (an eighth), and
-    # (30 - 6 - 5 * 0.8) / 0.2 = 100 explored.
+    # B = 30: 6 initial (a fifth), top_k = round(15 / 0.8) = 19 (half), and
+    # floor((30 - 6 - 19 * 0.8) / 0.2) = 44 explored.
     sizes = size_phases(30, steps)
-    assert (sizes.initial_trials, sizes.max_iterations, sizes.top_k) == (6, 100, 5)
+    assert (sizes.initial_trials, sizes.max_iterations, sizes.top_k) == (6, 44, 19)
     assert sizes.cost(steps) == pytest.approx(30)
-    assert size_phases(30, steps, final_share=0.3).top_k == round(9 / 0.8)
+    # An eighth to continuations: round(3.75 / 0.8) = 5 and (30 - 6 - 4) / 0.2 = 100.
+    eighth = size_phases(30, steps, final_share=0.125)
+    assert (eighth.max_iterations, eighth.top_k) == (100, 5)
     with pytest.raises(ValueError, match="too small"):
         size_phases(3, steps)
