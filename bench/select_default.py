@@ -117,11 +117,17 @@ def main() -> None:
         [
             "## Choosing the default on held-out seeds",
             "",
-            f"`{shlex.join(['python', 'bench/select_default.py', *sys.argv[1:]])}` — {environment()}; "
-            f"{time.perf_counter() - started:.0f} s.",
+            environment(),
+            "",
+            f"Reproduce: `{shlex.join(['python', 'bench/select_default.py', *sys.argv[1:]])}` (runs already in "
+            "bench/data/default_selection.json are reused; this invocation ran for "
+            f"{time.perf_counter() - started:.0f} s).",
             "",
             f"AAE surrogate, budget {budget:g} full trainings (the paper-rule schedule's cost), seeds "
-            f"{seeds[0]}-{seeds[-1]} (never reported elsewhere). Candidates fixed before the first run.",
+            f"{seeds[0]}-{seeds[-1]} (never reported elsewhere). Round-1 candidates were written down before "
+            "the first run; round 2 after round 1. Every candidate uses the evidence allocation rule and "
+            "tunes its predictor only from 20 phase-1 networks on unless it says otherwise (these "
+            "searches have 7).",
             "",
             "| round | candidate | mean best real final loss ± std | per seed |",
             "| --- | --- | --- | --- |",
