@@ -201,7 +201,9 @@ class Problem:
         """The training of ``values`` continued from a ``Run.checkpoint``."""
         raise NotImplementedError
 
-    def run_predictive(self, variant: str, seed: int, directory: str, ledger: StepLedger) -> PredictiveOracle:
+    def run_predictive(
+        self, variant: str, seed: int, directory: str, ledger: StepLedger
+    ) -> PredictiveOracle:
         """Runs the PredictiveOracle ``variant`` (see predictive_arguments); returns it finished."""
         tuner = RunPredictiveTuner(
             make_predictive_oracle(self, variant, seed, ledger.limit),
@@ -283,7 +285,9 @@ class _StepTarget(StepLossRecorder):
 class KerasRun(Run):
     """A Keras model in training; ``fit(**kwargs)`` calls the hypermodel's fit on the data."""
 
-    def __init__(self, model: keras.Model, fit: Callable[..., object], losses: Sequence[float] = ()):
+    def __init__(
+        self, model: keras.Model, fit: Callable[..., object], losses: Sequence[float] = ()
+    ):
         self.model, self._fit = model, fit
         self.losses = [float(v) for v in losses]
 
@@ -345,7 +349,9 @@ class DigitsProblem(Problem):
         # As keras-tuner's Tuner does before every build: drop the previous models' state.
         keras.backend.clear_session()
         model = self.hypermodel.build(hp)
-        return KerasRun(model, lambda **kwargs: self.hypermodel.fit(hp, model, self.x, self.y, **kwargs), losses)
+        return KerasRun(
+            model, lambda **kwargs: self.hypermodel.fit(hp, model, self.x, self.y, **kwargs), losses
+        )
 
     def start(self, values, seed):
         del seed  # the method's run seeds Keras once, at its start
@@ -387,7 +393,9 @@ def aae_problem() -> CurveProblem:
         seeds=20,
     )
     if surrogate.full_steps != settings.budget.full_steps:
-        raise ValueError(f"the surrogate's curves have {surrogate.full_steps} steps, the benchmark expects {settings.budget.full_steps}")
+        raise ValueError(
+            f"the surrogate's curves have {surrogate.full_steps} steps, the benchmark expects {settings.budget.full_steps}"
+        )
     best, note = surrogate_best_known(surrogate, settings.budget)
     return CurveProblem(
         "aae",
@@ -437,7 +445,9 @@ class StepLedger:
     def spend(self, steps: int) -> None:
         self.used += steps
         if self.limit is not None and self.used > self.limit:
-            raise RuntimeError(f"a method used {self.used} steps, more than its budget of {self.limit}")
+            raise RuntimeError(
+                f"a method used {self.used} steps, more than its budget of {self.limit}"
+            )
 
     def real_final(self, loss: float) -> None:
         """Records the real final loss of a network just trained to ``full_steps``."""
@@ -512,7 +522,9 @@ class RunPredictiveTuner(_ErrorsPropagate, _TracedPredictive, BaseTuner):
     ``early_steps``.
     """
 
-    def __init__(self, oracle: PredictiveOracle, problem: Problem, seed: int, ledger: StepLedger, **kwargs):
+    def __init__(
+        self, oracle: PredictiveOracle, problem: Problem, seed: int, ledger: StepLedger, **kwargs
+    ):
         self.problem, self.seed, self.ledger = problem, seed, ledger
         self.budget = oracle.budget
         self._checkpoints: dict[str, object] = {}
@@ -527,18 +539,27 @@ class RunPredictiveTuner(_ErrorsPropagate, _TracedPredictive, BaseTuner):
         values = configuration(trial.hyperparameters.values)
         parent = trial.hyperparameters.values.get(PARENT_VALUE)
         saved = self._checkpoints.get(trial.trial_id) or self._checkpoints.get(parent)
-        run = self.problem.start(values, self.seed) if saved is None else self.problem.resume(values, saved, self.seed)
+        run = (
+            self.problem.start(values, self.seed)
+            if saved is None
+            else self.problem.resume(values, saved, self.seed)
+        )
         path = training_state_path(self.get_trial_dir(trial.trial_id))
 
         def report(step: int, value: float) -> bool:
             metrics = {self.oracle.objective.name: value, TRAIN_SECONDS: 0.0}
-            return self.oracle.update_trial(trial.trial_id, metrics, step=step).status == TrialStatus.STOPPED
+            return (
+                self.oracle.update_trial(trial.trial_id, metrics, step=step).status
+                == TrialStatus.STOPPED
+            )
 
         def save(curve) -> None:
             del curve  # the run holds the same curve
             self._checkpoints[trial.trial_id] = run.checkpoint(path)
 
-        callback = StepBudgetCallback(self.budget, run.losses, report, save, checkpoint_every=self.budget.full_steps)
+        callback = StepBudgetCallback(
+            self.budget, run.losses, report, save, checkpoint_every=self.budget.full_steps
+        )
 
         def after_step(value: float) -> bool:
             callback.losses.append(value)
@@ -547,7 +568,9 @@ class RunPredictiveTuner(_ErrorsPropagate, _TracedPredictive, BaseTuner):
         run.train(self.budget.full_steps - len(run.losses), after_step)
 
 
-def predictive_arguments(settings: Settings, variant: str, seed: int, limit: int | None = None) -> dict:
+def predictive_arguments(
+    settings: Settings, variant: str, seed: int, limit: int | None = None
+) -> dict:
     """The PredictiveOracle's arguments for a problem's settings.
 
     ``variant`` "exp" or "linear": the paper's allocation rule with that reward and the
@@ -579,8 +602,13 @@ def predictive_arguments(settings: Settings, variant: str, seed: int, limit: int
     )
 
 
-def make_predictive_oracle(problem: Problem, variant: str, seed: int, limit: int | None = None) -> PredictiveOracle:
-    return PredictiveOracle(hyperparameters=problem.space(), **predictive_arguments(problem.settings, variant, seed, limit))
+def make_predictive_oracle(
+    problem: Problem, variant: str, seed: int, limit: int | None = None
+) -> PredictiveOracle:
+    return PredictiveOracle(
+        hyperparameters=problem.space(),
+        **predictive_arguments(problem.settings, variant, seed, limit),
+    )
 
 
 class BudgetedTuner(_ErrorsPropagate, BaseTuner):
@@ -599,7 +627,15 @@ class BudgetedTuner(_ErrorsPropagate, BaseTuner):
     BayesianOptimization's Gaussian process maps inf to 0, the best possible loss.
     """
 
-    def __init__(self, oracle, problem: Problem, seed: int, ledger: StepLedger, chunk: int | None = None, **kwargs):
+    def __init__(
+        self,
+        oracle,
+        problem: Problem,
+        seed: int,
+        ledger: StepLedger,
+        chunk: int | None = None,
+        **kwargs,
+    ):
         self.problem, self.seed, self.ledger, self.chunk = problem, seed, ledger, chunk
         self.budget = problem.settings.budget
         self._checkpoints: dict[str, object] = {}
@@ -619,7 +655,9 @@ class BudgetedTuner(_ErrorsPropagate, BaseTuner):
             if trial.status == TrialStatus.IDLE:
                 continue
             start, end = self._span(trial)
-            if (end - start) + max(self._finish_cost(self._pick()), self.budget.full_steps - end) > self.ledger.left:
+            if (end - start) + max(
+                self._finish_cost(self._pick()), self.budget.full_steps - end
+            ) > self.ledger.left:
                 break  # the created trial stays unrun and never counts
             self.on_trial_begin(trial)
             self._try_run_and_update_trial(trial)
@@ -652,13 +690,17 @@ class BudgetedTuner(_ErrorsPropagate, BaseTuner):
         else:
             run = self.problem.resume(values, self._checkpoints[parent], self.seed)
         if len(run.losses) != start and not run.diverged:
-            raise RuntimeError(f"trial {trial.trial_id} should start at step {start}, its run is at {len(run.losses)}")
+            raise RuntimeError(
+                f"trial {trial.trial_id} should start at step {start}, its run is at {len(run.losses)}"
+            )
         before = len(run.losses)
         run.train(end - before)
         self.ledger.spend(len(run.losses) - before)
         self._trained[trial.trial_id] = len(run.losses)
         if self.chunk is not None:
-            self._checkpoints[trial.trial_id] = run.checkpoint(training_state_path(self.get_trial_dir(trial.trial_id)))
+            self._checkpoints[trial.trial_id] = run.checkpoint(
+                training_state_path(self.get_trial_dir(trial.trial_id))
+            )
         return {OBJECTIVE.name: self._score(trial.trial_id, run)}
 
     def _score(self, trial_id: str, run: Run) -> float:
@@ -679,7 +721,9 @@ class BudgetedTuner(_ErrorsPropagate, BaseTuner):
         pick = self._pick()
         if self._finish_cost(pick) == 0:
             return
-        values = {k: v for k, v in pick.hyperparameters.values.items() if not k.startswith("tuner/")}
+        values = {
+            k: v for k, v in pick.hyperparameters.values.items() if not k.startswith("tuner/")
+        }
         run = self.problem.resume(values, self._checkpoints[pick.trial_id], self.seed)
         before = len(run.losses)
         run.train(self.budget.full_steps - before)
@@ -737,11 +781,15 @@ def run_optuna(problem: Problem, seed: int, ledger: StepLedger) -> int:
     budget = problem.settings.budget
     space = problem.space()
     study = optuna.create_study(
-        direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=optuna.pruners.MedianPruner()
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(),
     )
     while ledger.left > 0:
         trial = study.ask()
-        values = {hp.name: trial.suggest_categorical(hp.name, list(hp.values)) for hp in space.space}
+        values = {
+            hp.name: trial.suggest_categorical(hp.name, list(hp.values)) for hp in space.space
+        }
         run = problem.start(values, seed)
         pruning = OptunaPruning(trial, budget)
         run.train(min(budget.full_steps, ledger.left), pruning.after_step)
@@ -797,19 +845,41 @@ def run_method(problem: Problem, method: str, seed: int, limit: int | None) -> O
         else:
             chunk = problem.settings.hyperband_chunk if method == "Hyperband" else None
             tuner = BudgetedTuner(
-                keras_tuner_oracle(method, problem, seed), problem, seed, ledger, chunk=chunk, directory=directory, project_name="kt"
+                keras_tuner_oracle(method, problem, seed),
+                problem,
+                seed,
+                ledger,
+                chunk=chunk,
+                directory=directory,
+                project_name="kt",
             )
             tuner.search()
-            extra = dict(diagnostics={"trials": len(tuner.oracle.trials), "finished_pick": tuner.finished_pick})
+            extra = dict(
+                diagnostics={
+                    "trials": len(tuner.oracle.trials),
+                    "finished_pick": tuner.finished_pick,
+                }
+            )
     seconds = time.perf_counter() - started
     return Outcome(
-        method, seed, ledger.best, ledger.used, limit if limit is not None else ledger.used,
-        ledger.finals, ledger.trace, seconds, **extra,
+        method,
+        seed,
+        ledger.best,
+        ledger.used,
+        limit if limit is not None else ledger.used,
+        ledger.finals,
+        ledger.trace,
+        seconds,
+        **extra,
     )
 
 
 def benchmark(
-    problem: Problem, seeds: Sequence[int], methods: Sequence[str] = METHODS, log=print, store: Path | None = None
+    problem: Problem,
+    seeds: Sequence[int],
+    methods: Sequence[str] = METHODS,
+    log=print,
+    store: Path | None = None,
 ) -> list[Outcome]:
     """Every method on every seed; the first predictive method's steps set B per seed.
 
@@ -819,7 +889,11 @@ def benchmark(
     """
     outcomes = []
     for seed in seeds:
-        saved = SeedOutcomes(store / f"{problem.name}-seed{seed}.json", problem, seed) if store is not None else None
+        saved = (
+            SeedOutcomes(store / f"{problem.name}-seed{seed}.json", problem, seed)
+            if store is not None
+            else None
+        )
         limit = None
         for method in methods:
             outcome = saved.get(method) if saved is not None else None
@@ -867,7 +941,11 @@ class SeedOutcomes:
         self.outcomes[outcome.method] = outcome
         write_json(
             self.path,
-            {"seed": self.seed, "settings": self.settings, "outcomes": [asdict(o) for o in self.outcomes.values()]},
+            {
+                "seed": self.seed,
+                "settings": self.settings,
+                "outcomes": [asdict(o) for o in self.outcomes.values()],
+            },
         )
 
 
@@ -924,7 +1002,9 @@ def results_table(summary: dict[str, dict]) -> str:
     for method, s in summary.items():
         n = len(s["runs"])
         reached = (
-            f"{statistics.median(s['reached']):,.0f} ({len(s['reached'])}/{n})" if s["reached"] else f"not reached (0/{n})"
+            f"{statistics.median(s['reached']):,.0f} ({len(s['reached'])}/{n})"
+            if s["reached"]
+            else f"not reached (0/{n})"
         )
         lines.append(
             f"| {method} | {_mean_std(s['best'])} | {statistics.mean(s['steps']):,.0f}; "
@@ -943,7 +1023,9 @@ def fixed_table(problem: Problem, summary: dict[str, dict]) -> str:
     names = [hp.name for hp in problem.space().space]
     rewards = [m for m in PREDICTIVE if m in summary]
     lines = [
-        "| hyperparameter | " + " | ".join(f"{m}: mean iteration fixed (seeds fixing it; values)" for m in rewards) + " |",
+        "| hyperparameter | "
+        + " | ".join(f"{m}: mean iteration fixed (seeds fixing it; values)" for m in rewards)
+        + " |",
         "|---" * (len(rewards) + 1) + "|",
     ]
     means: dict[tuple[str, str], float | None] = {}
@@ -957,7 +1039,9 @@ def fixed_table(problem: Problem, summary: dict[str, dict]) -> str:
             if iterations:
                 counts = {v: values.count(v) for v in dict.fromkeys(values)}
                 shown = ", ".join(f"{v} x{c}" for v, c in counts.items())
-                cells.append(f"{statistics.mean(iterations):.1f} ({len(iterations)}/{len(runs)}; {shown})")
+                cells.append(
+                    f"{statistics.mean(iterations):.1f} ({len(iterations)}/{len(runs)}; {shown})"
+                )
             else:
                 cells.append(f"never (0/{len(runs)})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -969,7 +1053,10 @@ def fixed_table(problem: Problem, summary: dict[str, dict]) -> str:
     ]
     lines.append(
         "Exploration trials run per seed (mean; it ends early once every hyperparameter is fixed): "
-        + ", ".join(f"{m} {statistics.mean(o.diagnostics['explored'] for o in summary[m]['runs']):.1f}" for m in rewards)
+        + ", ".join(
+            f"{m} {statistics.mean(o.diagnostics['explored'] for o in summary[m]['runs']):.1f}"
+            for m in rewards
+        )
         + ". On a seed both rewards share phase 1 (same seed, same uniform draws), so they differ only from exploration on."
     )
     lr = _learning_rate(names)
@@ -985,7 +1072,9 @@ def fixed_table(problem: Problem, summary: dict[str, dict]) -> str:
                 "(the paper: 71% sooner, 100 vs 350 iterations, one run of 400)."
             )
         else:
-            lines.append(f"Learning rate ({lr}): no % comparison; a reward never fixed it, or linear fixed it right after phase 1.")
+            lines.append(
+                f"Learning rate ({lr}): no % comparison; a reward never fixed it, or linear fixed it right after phase 1."
+            )
     return "\n".join(lines)
 
 
@@ -1012,10 +1101,18 @@ def plot(problem: Problem, summary: dict[str, dict], best: float, path: Path) ->
             mean = np.mean(curves, axis=0)
         mean[~np.isfinite(mean)] = np.nan
         ax.plot(grid, mean, label=method, linestyle="-" if method in PREDICTIVE else "--")
-    ax.axhline((1 + TOLERANCE) * best, color="grey", linewidth=0.8, linestyle=":", label=f"best known + {TOLERANCE:.0%}")
+    ax.axhline(
+        (1 + TOLERANCE) * best,
+        color="grey",
+        linewidth=0.8,
+        linestyle=":",
+        label=f"best known + {TOLERANCE:.0%}",
+    )
     ax.set_yscale("log")
     ax.set_xlabel("cumulative training steps")
-    ax.set_ylabel(f"best real final loss so far (mean over {len(next(iter(summary.values()))['runs'])} seeds)")
+    ax.set_ylabel(
+        f"best real final loss so far (mean over {len(next(iter(summary.values()))['runs'])} seeds)"
+    )
     ax.set_title(problem.title)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -1025,7 +1122,10 @@ def plot(problem: Problem, summary: dict[str, dict], best: float, path: Path) ->
 
 def discussion(problem: Problem, summary: dict[str, dict]) -> str:
     """Measured facts on where the predictive method wins or loses, and why."""
-    means = {m: statistics.mean([v for v in s["best"] if math.isfinite(v)] or [math.inf]) for m, s in summary.items()}
+    means = {
+        m: statistics.mean([v for v in s["best"] if math.isfinite(v)] or [math.inf])
+        for m, s in summary.items()
+    }
     order = sorted(means, key=means.get)
     ours = "PredictiveOracle (exp)"
     if ours not in summary:
@@ -1041,10 +1141,14 @@ def discussion(problem: Problem, summary: dict[str, dict]) -> str:
     finalized = [v for x in d for v in x["finalized_real"]]
     errors = [v for x in d for v in x["finalized_abs_error"]]
     initial_medians = [x["initial_median"] for x in d if x["initial_median"] is not None]
-    rs_trials = statistics.mean(summary["RandomSearch"]["finals"]) if "RandomSearch" in summary else None
+    rs_trials = (
+        statistics.mean(summary["RandomSearch"]["finals"]) if "RandomSearch" in summary else None
+    )
     settings = problem.settings
     parts = [
-        "Ranking by mean best real final loss: " + " < ".join(f"{m} ({means[m]:.4g})" for m in order) + ".",
+        "Ranking by mean best real final loss: "
+        + " < ".join(f"{m} ({means[m]:.4g})" for m in order)
+        + ".",
         f"The exp-reward PredictiveOracle is {abs(gap):.0%} {'worse' if gap > 0 else 'better'} than the best "
         f"baseline, {rival}; that difference of means ({abs(means[ours] - means[rival]):.2g}) is "
         f"{'smaller' if spread > abs(means[ours] - means[rival]) else 'larger'} than the larger of their "
@@ -1066,7 +1170,51 @@ def discussion(problem: Problem, summary: dict[str, dict]) -> str:
             f"up to {settings.top_k} in phase 4): its early-stopped exploration only pays if the predictor "
             "steers phase 4 to configurations better than the extra random ones it gave up."
         )
-    return " ".join(parts)
+    paragraphs = [" ".join(parts)]
+    if "PredictiveOracle (default)" in summary:
+        paragraphs.append(paired_comparison(summary, "PredictiveOracle (default)"))
+    return "\n\n".join(paragraphs)
+
+
+def paired_comparison(summary: dict[str, dict], method: str) -> str:
+    """``method`` against every other method, seed by seed: wins, losses, and a two-sided
+    Wilcoxon signed-rank test of the paired differences (scipy; exact for few seeds)."""
+    from scipy.stats import wilcoxon
+
+    ours = {o.seed: o.best for o in summary[method]["runs"]}
+    lines = [
+        f"**{method}, paired by seed** (lower is better; Wilcoxon signed-rank, two-sided):",
+        "",
+        "| against | seeds | wins | losses | ties | mean difference | p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for other, data in summary.items():
+        if other == method:
+            continue
+        theirs = {o.seed: o.best for o in data["runs"]}
+        seeds = sorted(set(ours) & set(theirs))
+        diffs = [
+            ours[s] - theirs[s]
+            for s in seeds
+            if math.isfinite(ours[s]) and math.isfinite(theirs[s])
+        ]
+        wins, losses = sum(d < 0 for d in diffs), sum(d > 0 for d in diffs)
+        p = wilcoxon(diffs).pvalue if any(diffs) and len(diffs) > 1 else float("nan")
+        lines.append(
+            f"| {other} | {len(diffs)} | {wins} | {losses} | {len(diffs) - wins - losses} | "
+            f"{statistics.mean(diffs):+.4f} | {p:.2g} |"
+        )
+    n = len(ours)
+    lines += [
+        "",
+        f"With {n} seeds the smallest two-sided p a Wilcoxon test can give is {2 / 2**n:.3g}"
+        + (
+            ": no difference here can be significant at 0.05, wins included."
+            if 2 / 2**n > 0.05
+            else "."
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def problem_markdown(
@@ -1130,7 +1278,9 @@ def _block(name: str, text: str) -> str:
 def _previous_blocks() -> dict[str, str]:
     """The problem blocks already in RESULTS.md, so that one problem can be rerun alone."""
     text = RESULTS_PATH.read_text() if RESULTS_PATH.is_file() else ""
-    pattern = re.compile(rf"<!-- {SECTION}\.(\w+):start -->\n(.*?)\n<!-- {SECTION}\.\1:end -->", re.S)
+    pattern = re.compile(
+        rf"<!-- {SECTION}\.(\w+):start -->\n(.*?)\n<!-- {SECTION}\.\1:end -->", re.S
+    )
     return {match.group(1): match.group(2) for match in pattern.finditer(text)}
 
 
@@ -1169,11 +1319,18 @@ def main() -> None:
         if name == "aae":
             wait_for_surrogate()
         problem = DigitsProblem() if name == "digits" else aae_problem()
-        seeds = list(range(1, (args.seeds or problem.settings.seeds) + 1))  # keras-tuner treats seed 0 as "random"
+        seeds = list(
+            range(1, (args.seeds or problem.settings.seeds) + 1)
+        )  # keras-tuner treats seed 0 as "random"
         started = time.perf_counter()
         outcomes = benchmark(problem, seeds, store=args.store)
-        blocks[name] = problem_markdown(problem, outcomes, seeds, time.perf_counter() - started, command)
-        write_section(SECTION, "\n\n".join([INTRO, *(_block(n, blocks[n]) for n in ("digits", "aae") if n in blocks)]))
+        blocks[name] = problem_markdown(
+            problem, outcomes, seeds, time.perf_counter() - started, command
+        )
+        write_section(
+            SECTION,
+            "\n\n".join([INTRO, *(_block(n, blocks[n]) for n in ("digits", "aae") if n in blocks)]),
+        )
         print(f"wrote section {SECTION} of {RESULTS_PATH}")
 
 
