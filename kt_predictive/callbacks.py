@@ -96,11 +96,28 @@ class StepLossRecorder(keras.callbacks.Callback):
                     "objective= one of those, or compile the model with that metric"
                 )
             return float(logs[self.metric])
-        total = float(self._tracker.total.numpy())
-        count = float(self._tracker.count.numpy())
+        total, count = self._tracker_state()
         value = (total - self._seen_total) / (count - self._seen_count)
         self._seen_total, self._seen_count = total, count
         return value
+
+    def _tracker_state(self) -> tuple[float, float]:
+        """The loss tracker's ``total`` and ``count`` now.
+
+        On JAX, ``fit`` keeps metric values outside the variables until the epoch ends
+        (stateless training): they are read from the trainer's current state, where Keras
+        puts them before calling batch-end callbacks.
+        """
+        state = getattr(self.model, "_jax_state", None)
+        if state and state.get("metrics_variables") is not None:
+            variables = self.model.metrics_variables
+            values = state["metrics_variables"]
+            positions = [
+                next(i for i, v in enumerate(variables) if v is tracked)
+                for tracked in (self._tracker.total, self._tracker.count)
+            ]
+            return float(np.asarray(values[positions[0]])), float(np.asarray(values[positions[1]]))
+        return float(self._tracker.total.numpy()), float(self._tracker.count.numpy())
 
 
 class StepBudgetCallback(StepLossRecorder):

@@ -42,9 +42,10 @@ def test_window_and_final_means_from_a_known_loss_sequence():
     expected = [((s - 1) % 3) + 1 for s in range(1, 31)]
     np.testing.assert_allclose(callback.losses, expected, rtol=1e-6)
     steps, values = zip(*reports, strict=True)
-    assert steps == (4, 8, 12, 30)
-    # Windows 1-4, 5-8, 9-12 and the final mean of steps 26-30.
-    np.testing.assert_allclose(values, [7 / 4, 8 / 4, 9 / 4, 11 / 5], rtol=1e-6)
+    # Window ends, the final step, and heartbeats at the checkpoints between (10, 20).
+    assert steps == (4, 8, 10, 12, 20, 30)
+    # Windows 1-4, 5-8, 9-12, the final mean of steps 26-30; a heartbeat sends its step's loss.
+    np.testing.assert_allclose(values, [7 / 4, 8 / 4, 1, 9 / 4, 2, 11 / 5], rtol=1e-6)
     # A checkpoint at every early window and every 10 steps (none at the end).
     assert saves == [4, 8, 10, 12, 20]
 
