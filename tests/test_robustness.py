@@ -86,13 +86,14 @@ def finished_search(tmp_path_factory):
     return directory
 
 
-@pytest.mark.parametrize("name", ["oracle.json", "trial_3/trial.json"])
+@pytest.mark.parametrize("name", ["oracle.json", "trial.json", "record.json"])
 def test_truncated_state_file_is_one_clear_error(finished_search, tmp_path, name):
     import shutil
 
     copy = tmp_path / "tiny"
     shutil.copytree(finished_search / "tiny", copy)
-    damaged = copy / name
+    # oracle.json, or the fourth trial's keras-tuner file or record.
+    damaged = copy / name if name == "oracle.json" else sorted(copy.glob("trial_*"))[3] / name
     text = damaged.read_text()
     damaged.write_text(text[: len(text) // 2])
     with pytest.raises(CorruptStateError) as error:
