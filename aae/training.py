@@ -149,7 +149,13 @@ class _TrainFor(StepLossRecorder):
     epoch, 1000, whatever the run's length)."""
 
     def __init__(
-        self, steps: int, losses, seconds: float, save, checkpoint_every: int, progress: bool = False
+        self,
+        steps: int,
+        losses,
+        seconds: float,
+        save,
+        checkpoint_every: int,
+        progress: bool = False,
     ):
         super().__init__(losses, seconds=seconds)
         self.target = steps
@@ -213,7 +219,9 @@ def train_network(
     recorder.save = lambda curve: save_training_state(state_path, model, curve, recorder.seconds)
     if recorder.steps < steps:
         # A resumed network continues the batch stream at the step it reached.
-        batches = data.batches(config["MB"], seed=seed, workers=workers, initial_step=recorder.steps)
+        batches = data.batches(
+            config["MB"], seed=seed, workers=workers, initial_step=recorder.steps
+        )
         epochs = math.ceil((steps - recorder.steps) / len(batches))
         model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=0, shuffle=False)
     network = TrainedNetwork(

@@ -148,12 +148,25 @@ class CurveTable:
                 f"no AAE curve table at {path}; collect it with `python bench/collect_aae_curves.py`"
             )
         with np.load(path) as stored:
-            missing = {"hp_names", "space", "hp_index", "config_id", "train_seed", "curves", "steps", "seconds"} - set(stored)
+            missing = {
+                "hp_names",
+                "space",
+                "hp_index",
+                "config_id",
+                "train_seed",
+                "curves",
+                "steps",
+                "seconds",
+            } - set(stored)
             if missing:
                 raise ValueError(f"{path} is not an AAE curve table: it lacks {sorted(missing)}")
             space = json.loads(str(stored["space"]))
-            if tuple(stored["hp_names"]) != HP_NAMES or space != {k: list(v) for k, v in SEARCH_SPACE.items()}:
-                raise ValueError(f"{path} was collected on another search space ({space}) than aae.configs.SEARCH_SPACE")
+            if tuple(stored["hp_names"]) != HP_NAMES or space != {
+                k: list(v) for k, v in SEARCH_SPACE.items()
+            }:
+                raise ValueError(
+                    f"{path} was collected on another search space ({space}) than aae.configs.SEARCH_SPACE"
+                )
             table = cls(
                 hp_index=stored["hp_index"].astype(np.int64),
                 config_id=stored["config_id"].astype(np.int64),
@@ -185,13 +198,18 @@ class CurveTable:
 
     def values(self, run: int) -> dict:
         """The configuration of a run as a dict NK1..LR."""
-        return {name: SEARCH_SPACE[name][int(i)] for name, i in zip(HP_NAMES, self.hp_index[run], strict=True)}
+        return {
+            name: SEARCH_SPACE[name][int(i)]
+            for name, i in zip(HP_NAMES, self.hp_index[run], strict=True)
+        }
 
     def window_means(self, n_windows: int | None = None, window: int = WINDOW) -> np.ndarray:
         """(runs, n_windows) mean loss of each window of ``window`` steps (NaN past a divergence)."""
         n_windows = self.full_steps // window if n_windows is None else n_windows
         if not 0 < n_windows * window <= self.full_steps:
-            raise ValueError(f"{n_windows} windows of {window} steps do not fit in {self.full_steps} steps")
+            raise ValueError(
+                f"{n_windows} windows of {window} steps do not fit in {self.full_steps} steps"
+            )
         blocks = self.curves[:, : n_windows * window].reshape(len(self), n_windows, window)
         return blocks.mean(axis=2)
 
@@ -276,7 +294,9 @@ class AAESurrogate:
 
     def __init__(self, table: CurveTable, n_estimators: int = 300, random_state: int = 0):
         if table.full_steps % WINDOW:
-            raise ValueError(f"curves of {table.full_steps} steps are not whole windows of {WINDOW}")
+            raise ValueError(
+                f"curves of {table.full_steps} steps are not whole windows of {WINDOW}"
+            )
         diverged = table.diverged
         finished = table.subset(~diverged)
         if len(finished) < 2:
@@ -289,25 +309,36 @@ class AAESurrogate:
         self._features = _features(table.hp_index)
         self._log_windows = np.log(finished.window_means())
         self._sigmas, self.noise_autocorrelation = _residual_stats(finished)
-        self.shape_model = RandomForestRegressor(n_estimators=n_estimators, random_state=random_state)
+        self.shape_model = RandomForestRegressor(
+            n_estimators=n_estimators, random_state=random_state
+        )
         self.shape_model.fit(
             self._features[~diverged], np.column_stack([self._log_windows, np.log(self._sigmas)])
         )
         self._divergence_model: RandomForestClassifier | None = None
         if diverged.any():
-            self._divergence_model = RandomForestClassifier(n_estimators=n_estimators, random_state=random_state)
+            self._divergence_model = RandomForestClassifier(
+                n_estimators=n_estimators, random_state=random_state
+            )
             self._divergence_model.fit(self._features, diverged)
         self._diverged_runs = np.flatnonzero(diverged)
         if self._divergence_model is not None:
-            self._diverged_leaves = _leaves(self._divergence_model, self._features[self._diverged_runs])
+            self._diverged_leaves = _leaves(
+                self._divergence_model, self._features[self._diverged_runs]
+            )
         self._proximity: dict[int, np.ndarray] = {}
         self.seed_differences, self.seed_exponent = self._repeat_differences()
 
         flat = flat_index(table.hp_index)
         # (configuration, seed) -> run, and configuration -> its first finished run.
-        self._runs = {(int(f), int(s)): run for run, (f, s) in enumerate(zip(flat, table.train_seed, strict=True))}
+        self._runs = {
+            (int(f), int(s)): run
+            for run, (f, s) in enumerate(zip(flat, table.train_seed, strict=True))
+        }
         self._finished_run: dict[int, int] = {}
-        for run in np.flatnonzero(~diverged)[np.argsort(table.train_seed[~diverged], kind="stable")]:
+        for run in np.flatnonzero(~diverged)[
+            np.argsort(table.train_seed[~diverged], kind="stable")
+        ]:
             self._finished_run.setdefault(int(flat[run]), int(run))
         self._finished_row = {run: row for row, run in enumerate(np.flatnonzero(~diverged))}
         self._predicted: np.ndarray | None = None
@@ -353,7 +384,9 @@ class AAESurrogate:
             share = 2
         if len(g):
             scale = abs(log_windows[0] - log_windows[-1]) ** self.seed_exponent
-            log_windows = log_windows + scale * (g @ self.seed_differences) / math.sqrt(share * len(g))
+            log_windows = log_windows + scale * (g @ self.seed_differences) / math.sqrt(
+                share * len(g)
+            )
         # AR(1) noise with stationary std sigma: n_0 = sigma e_0, n_t = phi n_(t-1) + sigma sqrt(1 - phi^2) e_t.
         phi = self.noise_autocorrelation
         innovations *= sigma * math.sqrt(1 - phi**2)
@@ -380,7 +413,11 @@ class AAESurrogate:
         for a measured configuration its first finished run's), ignoring divergence."""
         flat = int(flat_index(np.array([config_index(values)]))[0])
         finished = self._finished_run.get(flat)
-        log_windows = self._log_windows[self._finished_row[finished]] if finished is not None else self._prediction(flat)[0]
+        log_windows = (
+            self._log_windows[self._finished_row[finished]]
+            if finished is not None
+            else self._prediction(flat)[0]
+        )
         return _smooth(log_windows, self.full_steps)
 
     def _measured(self, run: int) -> np.ndarray:
@@ -413,7 +450,9 @@ class AAESurrogate:
         if weights is None:
             row = _features(np.array([np.unravel_index(flat, _SIZES)]))
             shared = (_leaves(self._divergence_model, row) == self._diverged_leaves).mean(axis=0)
-            weights = shared / shared.sum() if shared.sum() > 0 else np.full(len(shared), 1 / len(shared))
+            weights = (
+                shared / shared.sum() if shared.sum() > 0 else np.full(len(shared), 1 / len(shared))
+            )
             self._proximity[flat] = weights
         run = self._diverged_runs[rng.choice(len(self._diverged_runs), p=weights)]
         return int(self.table.steps[run])
@@ -425,7 +464,11 @@ class AAESurrogate:
         log_windows = np.full((len(table), table.full_steps // WINDOW), np.nan)
         finished = ~table.diverged
         log_windows[finished] = np.log(table.window_means()[finished])
-        first = {int(c): run for run, c in enumerate(table.config_id) if table.train_seed[run] == 0 and finished[run]}
+        first = {
+            int(c): run
+            for run, c in enumerate(table.config_id)
+            if table.train_seed[run] == 0 and finished[run]
+        }
         differences, descents = [], []
         for run, c in enumerate(table.config_id):
             if table.train_seed[run] != 0 and finished[run] and int(c) in first:
@@ -466,7 +509,9 @@ def validate(table: CurveTable, folds: int = 5, seed: int = 0) -> dict:
     """
     rng = np.random.default_rng(seed)
     configs = np.unique(table.config_id)
-    fold_of = dict(zip(rng.permutation(configs).tolist(), np.arange(len(configs)) % folds, strict=True))
+    fold_of = dict(
+        zip(rng.permutation(configs).tolist(), np.arange(len(configs)) % folds, strict=True)
+    )
     first = table.train_seed == 0
     finals = table.final_means()
     truth, expected, seeded, fold_scores, divergence = [], [], [], [], []
@@ -477,27 +522,41 @@ def validate(table: CurveTable, folds: int = 5, seed: int = 0) -> dict:
         curves = {run: surrogate.curve(table.values(run), seed=0) for run in runs}
         for run in runs:
             divergence.append(
-                (bool(table.diverged[run]), surrogate.divergence_probability(table.values(run)), not np.isfinite(curves[run][-1]))
+                (
+                    bool(table.diverged[run]),
+                    surrogate.divergence_probability(table.values(run)),
+                    not np.isfinite(curves[run][-1]),
+                )
             )
         scored = [run for run in runs if np.isfinite(finals[run]) and np.isfinite(curves[run][-1])]
         t = finals[scored]
-        e = np.array([surrogate.expected_curve(table.values(run))[-FINAL_WINDOW:].mean() for run in scored])
+        e = np.array(
+            [surrogate.expected_curve(table.values(run))[-FINAL_WINDOW:].mean() for run in scored]
+        )
         s = np.array([curves[run][-FINAL_WINDOW:].mean() for run in scored])
-        fold_scores.append({"n": len(scored), "expected": _rank_scores(t, e), "seed0": _rank_scores(t, s)})
+        fold_scores.append(
+            {"n": len(scored), "expected": _rank_scores(t, e), "seed0": _rank_scores(t, s)}
+        )
         truth.append(t)
         expected.append(e)
         seeded.append(s)
     truth, expected, seeded = (np.concatenate(a) for a in (truth, expected, seeded))
     return {
         "folds": fold_scores,
-        "pooled": {"n": len(truth), "expected": _rank_scores(truth, expected), "seed0": _rank_scores(truth, seeded)},
+        "pooled": {
+            "n": len(truth),
+            "expected": _rank_scores(truth, expected),
+            "seed0": _rank_scores(truth, seeded),
+        },
         "constant_mae": float(np.mean(np.abs(truth - np.mean(truth)))),
         "divergence": divergence,
         "truth_range": (float(truth.min()), float(np.median(truth)), float(truth.max())),
     }
 
 
-def seed_noise(table: CurveTable, surrogate: AAESurrogate, generated_seeds: Sequence[int] = tuple(range(2, 10))) -> dict:
+def seed_noise(
+    table: CurveTable, surrogate: AAESurrogate, generated_seeds: Sequence[int] = tuple(range(2, 10))
+) -> dict:
     """Measured seed noise of the final mean (repeat pairs) vs the surrogate's.
 
     The surrogate's: seeds ``generated_seeds`` of measured configurations against their
@@ -505,7 +564,11 @@ def seed_noise(table: CurveTable, surrogate: AAESurrogate, generated_seeds: Sequ
     """
     finals = table.final_means()
     first = {int(c): run for run, c in enumerate(table.config_id) if table.train_seed[run] == 0}
-    pairs = [(first[int(c)], run) for run, c in enumerate(table.config_id) if table.train_seed[run] != 0 and int(c) in first]
+    pairs = [
+        (first[int(c)], run)
+        for run, c in enumerate(table.config_id)
+        if table.train_seed[run] != 0 and int(c) in first
+    ]
     finite = [(a, b) for a, b in pairs if np.isfinite(finals[a]) and np.isfinite(finals[b])]
 
     def generated(runs: Sequence[int]) -> list[float]:
@@ -524,7 +587,9 @@ def seed_noise(table: CurveTable, surrogate: AAESurrogate, generated_seeds: Sequ
         "pairs": len(pairs),
         "finite_pairs": len(finite),
         "measured": _rank_scores(finals[a], finals[b]) if len(finite) > 2 else None,
-        "measured_relative": float(np.mean(np.abs(finals[a] - finals[b]) / finals[a])) if len(finite) else math.nan,
+        "measured_relative": float(np.mean(np.abs(finals[a] - finals[b]) / finals[a]))
+        if len(finite)
+        else math.nan,
         "generated_on_repeats": float(np.mean(on_repeats)) if on_repeats else math.nan,
         "generated_mae": float(np.mean(everywhere)),
         "generated_n": len(everywhere),
@@ -549,7 +614,10 @@ def _report(path: Path, folds: int, command: str) -> str:
     surrogate._predict_space()
     first_s = time.perf_counter() - started
     rng = np.random.default_rng(1)
-    queries = [{n: SEARCH_SPACE[n][rng.integers(len(SEARCH_SPACE[n]))] for n in HP_NAMES} for _ in range(2000)]
+    queries = [
+        {n: SEARCH_SPACE[n][rng.integers(len(SEARCH_SPACE[n]))] for n in HP_NAMES}
+        for _ in range(2000)
+    ]
     started = time.perf_counter()
     for i, values in enumerate(queries):
         surrogate.curve(values, seed=i)
@@ -602,7 +670,9 @@ def _report(path: Path, folds: int, command: str) -> str:
     ]
     m = noise["measured"]
     if m is None:
-        lines.append(f"Only {noise['finite_pairs']} repeat pairs finished without diverging: too few to score.")
+        lines.append(
+            f"Only {noise['finite_pairs']} repeat pairs finished without diverging: too few to score."
+        )
     else:
         lines.append(
             f"{noise['finite_pairs']} of {noise['pairs']} configurations trained with two seeds finished both runs: the two "
@@ -630,9 +700,18 @@ def _report(path: Path, folds: int, command: str) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``--validate`` writes section ``aae-surrogate`` of bench/RESULTS.md."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--validate", action="store_true", help="hold-out validation; writes bench/RESULTS.md")
-    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE, help=f"the curve table (default {DEFAULT_TABLE})")
-    parser.add_argument("--folds", type=int, default=5, help="hold-out folds (5: 20%% held out each)")
+    parser.add_argument(
+        "--validate", action="store_true", help="hold-out validation; writes bench/RESULTS.md"
+    )
+    parser.add_argument(
+        "--table",
+        type=Path,
+        default=DEFAULT_TABLE,
+        help=f"the curve table (default {DEFAULT_TABLE})",
+    )
+    parser.add_argument(
+        "--folds", type=int, default=5, help="hold-out folds (5: 20%% held out each)"
+    )
     args = parser.parse_args(argv)
     if not args.validate:
         parser.error("nothing to do: pass --validate")
@@ -640,7 +719,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--folds must be at least 2, got {args.folds}")
     from results import write_section
 
-    command = "python bench/aae_surrogate.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python bench/aae_surrogate.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     report = _report(args.table, args.folds, command.strip())
     print(report)
     write_section("aae-surrogate", report)

@@ -100,7 +100,9 @@ def sample_configs(n: int, seed: int) -> list[tuple[int, ...]]:
     sizes = [len(values) for values in SEARCH_SPACE.values()]
     total = int(np.prod(sizes))
     if not 0 < n <= total:
-        raise ValueError(f"--n must be between 1 and the {total} configurations of the space, got {n}")
+        raise ValueError(
+            f"--n must be between 1 and the {total} configurations of the space, got {n}"
+        )
     rng = np.random.default_rng(seed)
     seen: set[tuple[int, ...]] = set()
     configs = []
@@ -134,7 +136,14 @@ class Table:
         """The (config_id, train_seed) pairs already trained."""
         return set(zip(self.config_id, self.train_seed, strict=True))
 
-    def add(self, config_id: int, indices: tuple[int, ...], seed: int, losses: np.ndarray, seconds: float) -> None:
+    def add(
+        self,
+        config_id: int,
+        indices: tuple[int, ...],
+        seed: int,
+        losses: np.ndarray,
+        seconds: float,
+    ) -> None:
         """Appends a run; ``losses`` stops at a divergence, the untrained steps become NaN."""
         curve = np.full(FULL_STEPS, np.nan, dtype=np.float32)
         curve[: len(losses)] = losses
@@ -170,7 +179,9 @@ class Table:
         """Writes the .npz and its readable .csv copy, each atomically."""
         arrays = {
             "hp_names": np.array(HP_NAMES),
-            "space": np.array(json.dumps({name: list(values) for name, values in SEARCH_SPACE.items()})),
+            "space": np.array(
+                json.dumps({name: list(values) for name, values in SEARCH_SPACE.items()})
+            ),
             "meta": np.array(json.dumps(self.meta, sort_keys=True)),
             "hp_index": np.array(self.hp_index, dtype=np.int16).reshape(-1, len(HP_NAMES)),
             "config_id": np.array(self.config_id, dtype=np.int32),
@@ -188,7 +199,15 @@ class Table:
         writer = csv.writer(out, lineterminator="\n")
         n_windows = FULL_STEPS // CSV_WINDOW
         writer.writerow(
-            ["config_id", "train_seed", *HP_NAMES, "steps", "diverged", "seconds", f"final_mean_last{FINAL_WINDOW}"]
+            [
+                "config_id",
+                "train_seed",
+                *HP_NAMES,
+                "steps",
+                "diverged",
+                "seconds",
+                f"final_mean_last{FINAL_WINDOW}",
+            ]
             + [f"mean_steps_{w * CSV_WINDOW + 1}_{(w + 1) * CSV_WINDOW}" for w in range(n_windows)]
         )
         for i, curve in enumerate(self.curves):
@@ -200,10 +219,21 @@ class Table:
                 else ""
                 for w in range(n_windows)
             ]
-            final = "" if diverged else f"{float(np.mean(curve[-FINAL_WINDOW:], dtype=np.float64)):.6g}"
+            final = (
+                "" if diverged else f"{float(np.mean(curve[-FINAL_WINDOW:], dtype=np.float64)):.6g}"
+            )
             values = config_values(self.hp_index[i]).values()
             writer.writerow(
-                [self.config_id[i], self.train_seed[i], *values, self.steps[i], int(diverged), f"{self.seconds[i]:.2f}", final, *means]
+                [
+                    self.config_id[i],
+                    self.train_seed[i],
+                    *values,
+                    self.steps[i],
+                    int(diverged),
+                    f"{self.seconds[i]:.2f}",
+                    final,
+                    *means,
+                ]
             )
         return out.getvalue()
 
@@ -212,16 +242,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Trains every missing run of the table and saves the table after each one."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=240, help="configurations (default 240)")
-    parser.add_argument("--repeats", type=int, default=12, help="configurations trained again with another seed (default 12)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the configuration sample (default 0)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the table (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=12,
+        help="configurations trained again with another seed (default 12)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the configuration sample (default 0)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"the table (default {DEFAULT_OUT})"
+    )
     parser.add_argument(
         "--work-dir",
         type=Path,
         default=Path(tempfile.gettempdir()) / "aae_curves_work",
         help="cached training set and the network being trained (deleted after each run)",
     )
-    parser.add_argument("--workers", type=int, default=0, help="augmentation worker processes (0: a thread of this process)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="augmentation worker processes (0: a thread of this process)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.repeats <= args.n:
         parser.error(f"--repeats must be between 0 and --n ({args.n}), got {args.repeats}")
@@ -243,8 +287,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    training_set = build_training_set(make_object(OBJECT), training_set_config(), args.work_dir, progress=False)
-    data = TrainingData(training_set, BackgroundPool.builtin(NETWORK.image_size, N_BACKGROUNDS, seed=0))
+    training_set = build_training_set(
+        make_object(OBJECT), training_set_config(), args.work_dir, progress=False
+    )
+    data = TrainingData(
+        training_set, BackgroundPool.builtin(NETWORK.image_size, N_BACKGROUNDS, seed=0)
+    )
     started = time.perf_counter()
     for count, (config_id, seed) in enumerate(todo, 1):
         indices = configs[config_id]
@@ -252,7 +300,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         # A run killed mid-training leaves a partial folder; its curve is not in the table.
         shutil.rmtree(folder, ignore_errors=True)
         network = train_network(
-            config_values(indices), NETWORK, data, FULL_STEPS, folder, seed=seed, workers=args.workers
+            config_values(indices),
+            NETWORK,
+            data,
+            FULL_STEPS,
+            folder,
+            seed=seed,
+            workers=args.workers,
         )
         table.add(config_id, indices, seed, network.losses, network.seconds)
         table.save(args.out)
@@ -260,7 +314,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Every run builds a new model; without this the graphs of earlier runs pile up.
         keras.backend.clear_session()
         elapsed = time.perf_counter() - started
-        status = f"diverged at step {len(network.losses)}" if network.diverged else f"final {network.final_mean(FINAL_WINDOW):.5f}"
+        status = (
+            f"diverged at step {len(network.losses)}"
+            if network.diverged
+            else f"final {network.final_mean(FINAL_WINDOW):.5f}"
+        )
         _log(
             f"[{count}/{len(todo)}] config {config_id} seed {seed} {config_values(indices)}: {status}, "
             f"{network.seconds:.1f} s; elapsed {elapsed / 60:.1f} min, "

@@ -53,6 +53,7 @@ BUDGETS = tuple(range(1, 11))
 DEFAULT_BUDGET = 6
 R2_GOAL = 0.9
 
+
 def dataset(table: CurveTable, n_windows: int) -> tuple[np.ndarray, np.ndarray]:
     """Features (configuration + ``n_windows`` early window means) and final mean losses of
     the first runs that did not diverge."""
@@ -63,7 +64,14 @@ def dataset(table: CurveTable, n_windows: int) -> tuple[np.ndarray, np.ndarray]:
     return X, table.final_means()[keep]
 
 
-def run_budget(table: CurveTable, n_windows: int, splits: int, tuning_trials: int, max_trees: int | None, seed: int) -> dict:
+def run_budget(
+    table: CurveTable,
+    n_windows: int,
+    splits: int,
+    tuning_trials: int,
+    max_trees: int | None,
+    seed: int,
+) -> dict:
     """Tunes on an 80% split and runs the split protocol for one early budget."""
     X, y = dataset(table, n_windows)
     started = time.perf_counter()
@@ -102,23 +110,41 @@ def plot(results: Sequence[dict], path: Path) -> None:
         std = np.array([r["scores"][model]["mae_std"] for r in results])
         mae_axis.plot(steps, mae, style, label=model.upper())
         mae_axis.fill_between(steps, mae - std, mae + std, alpha=0.12)
-        r2_axis.plot(steps, [r["scores"][model]["r2"] for r in results], style, label=f"{model.upper()} mean R²")
-    r2_axis.plot(steps, [r["scores"]["hyb"]["r2_pooled"] for r in results], "k:", label="HYB pooled R²")
+        r2_axis.plot(
+            steps,
+            [r["scores"][model]["r2"] for r in results],
+            style,
+            label=f"{model.upper()} mean R²",
+        )
+    r2_axis.plot(
+        steps, [r["scores"]["hyb"]["r2_pooled"] for r in results], "k:", label="HYB pooled R²"
+    )
     r2_axis.axhline(R2_GOAL, color="grey", lw=0.8, ls="--")
-    for axis, label in ((mae_axis, "MAE of the final mean loss (± std over splits)"), (r2_axis, "R²")):
+    for axis, label in (
+        (mae_axis, "MAE of the final mean loss (± std over splits)"),
+        (r2_axis, "R²"),
+    ):
         axis.set_xlabel(f"early budget (steps of {results[0]['full_steps']}; windows of {WINDOW})")
         axis.set_ylabel(label)
         axis.set_xticks(steps)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    figure.suptitle(f"Table 2 protocol on {results[0]['networks']} measured AAE curves ({results[0]['splits']} splits of 20 test networks)")
+    figure.suptitle(
+        f"Table 2 protocol on {results[0]['networks']} measured AAE curves ({results[0]['splits']} splits of 20 test networks)"
+    )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
-def report(table: CurveTable, results: Sequence[dict], args: argparse.Namespace, command: str, total_s: float) -> str:
+def report(
+    table: CurveTable,
+    results: Sequence[dict],
+    args: argparse.Namespace,
+    command: str,
+    total_s: float,
+) -> str:
     """The markdown of section ``predictor-table2``."""
     from results import environment
 
@@ -147,18 +173,44 @@ def report(table: CurveTable, results: Sequence[dict], args: argparse.Namespace,
             f"To fit the protocol in the time of this 2-core machine, the forest's tuned `n_estimators` was capped at "
             f"{args.max_trees} during the splits (it was above that at {len(capped)} of {len(results)} budgets)."
         )
-    header = "| model | metric | " + " | ".join(f"{r['steps']} ({100 * r['steps'] / table.full_steps:.1f}%)" for r in results) + " |"
-    lines += ["", "### Mean MAE, its std and mean R² over the splits (the paper's Table 2 layout)", "", header,
-              "|---|---|" + "---|" * len(results)]
+    header = (
+        "| model | metric | "
+        + " | ".join(f"{r['steps']} ({100 * r['steps'] / table.full_steps:.1f}%)" for r in results)
+        + " |"
+    )
+    lines += [
+        "",
+        "### Mean MAE, its std and mean R² over the splits (the paper's Table 2 layout)",
+        "",
+        header,
+        "|---|---|" + "---|" * len(results),
+    ]
     for model in MODELS:
-        for metric, label in (("mae", "MAE"), ("mae_std", "STD"), ("r2", "R²"), ("r2_pooled", "R² pooled")):
-            cells = " | ".join(f"{r['scores'][model][metric]:.5f}" if "mae" in metric else f"{r['scores'][model][metric]:.4f}" for r in results)
+        for metric, label in (
+            ("mae", "MAE"),
+            ("mae_std", "STD"),
+            ("r2", "R²"),
+            ("r2_pooled", "R² pooled"),
+        ):
+            cells = " | ".join(
+                f"{r['scores'][model][metric]:.5f}"
+                if "mae" in metric
+                else f"{r['scores'][model][metric]:.4f}"
+                for r in results
+            )
             lines.append(f"| {model.upper()} | {label} | {cells} |")
-    lines += ["", "Budgets are early steps of the 400 (share of the training); the paper's columns are 1000..10000 of 40,000 "
-              "iterations (2.5%..25%). The paper's HYB at 6000 iterations: MAE 0.0085, STD 0.0042, R² 0.9021, on losses of "
-              "another scale (its MAEs are not comparable with these; its R² is)."]
+    lines += [
+        "",
+        "Budgets are early steps of the 400 (share of the training); the paper's columns are 1000..10000 of 40,000 "
+        "iterations (2.5%..25%). The paper's HYB at 6000 iterations: MAE 0.0085, STD 0.0042, R² 0.9021, on losses of "
+        "another scale (its MAEs are not comparable with these; its R² is).",
+    ]
 
-    lines += ["", "### Goal: HYB at least as good as SVR and RF, and R² ≥ 0.9 at the default budget", ""]
+    lines += [
+        "",
+        "### Goal: HYB at least as good as SVR and RF, and R² ≥ 0.9 at the default budget",
+        "",
+    ]
     for r in results:
         s = r["scores"]
         best_mae = min(s["svr"]["mae"], s["rf"]["mae"])
@@ -178,9 +230,13 @@ def report(table: CurveTable, results: Sequence[dict], args: argparse.Namespace,
             f"- R² of HYB at the default budget ({DEFAULT_BUDGET} windows): mean {s['r2']:.4f}, pooled {s['r2_pooled']:.4f}: "
             f"goal R² ≥ {R2_GOAL} **{'met' if met else 'not met'}**."
         )
-    lines += ["", "### Tuned hyperparameters and times", "",
-              "| windows | networks | SVR (C, epsilon, gamma) | RF (n_estimators, max_depth, min_samples_leaf, max_features) | tuning s | splits s |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### Tuned hyperparameters and times",
+        "",
+        "| windows | networks | SVR (C, epsilon, gamma) | RF (n_estimators, max_depth, min_samples_leaf, max_features) | tuning s | splits s |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         svr, rf = r["svr_params"], r["rf_params"]
         trees = str(r["tuned_trees"])
@@ -191,23 +247,57 @@ def report(table: CurveTable, results: Sequence[dict], args: argparse.Namespace,
             f"| {r['windows']} | {r['networks']} | {svr['C']:.3g}, {svr['epsilon']:.3g}, {svr['gamma']:.3g} | {rf_text} | "
             f"{r['tune_s']:.0f} | {r['splits_s']:.0f} |"
         )
-    lines += ["", f"![MAE and R² vs early budget](data/{PLOT.name})", "", "Raw numbers (JSON):", "", "```json",
-              json.dumps([{k: r[k] for k in ("windows", "steps", "networks", "scores")} for r in results], indent=None),
-              "```"]
+    lines += [
+        "",
+        f"![MAE and R² vs early budget](data/{PLOT.name})",
+        "",
+        "Raw numbers (JSON):",
+        "",
+        "```json",
+        json.dumps(
+            [{k: r[k] for k in ("windows", "steps", "networks", "scores")} for r in results],
+            indent=None,
+        ),
+        "```",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Runs the protocol for every budget and writes the section and the plot."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE, help=f"the curve table (default {DEFAULT_TABLE})")
-    parser.add_argument("--splits", type=int, default=1000, help="random train/test splits per budget (paper: 1000)")
-    parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS), help="early budgets in windows of 10 steps")
-    parser.add_argument("--tuning-trials", type=int, default=30, help="Optuna trials per model and budget")
-    parser.add_argument("--max-trees", type=int, default=None, help="cap on the forest's tuned n_estimators during the splits")
+    parser.add_argument(
+        "--table",
+        type=Path,
+        default=DEFAULT_TABLE,
+        help=f"the curve table (default {DEFAULT_TABLE})",
+    )
+    parser.add_argument(
+        "--splits", type=int, default=1000, help="random train/test splits per budget (paper: 1000)"
+    )
+    parser.add_argument(
+        "--budgets",
+        type=int,
+        nargs="+",
+        default=list(BUDGETS),
+        help="early budgets in windows of 10 steps",
+    )
+    parser.add_argument(
+        "--tuning-trials", type=int, default=30, help="Optuna trials per model and budget"
+    )
+    parser.add_argument(
+        "--max-trees",
+        type=int,
+        default=None,
+        help="cap on the forest's tuned n_estimators during the splits",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="budgets run in parallel processes")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the tuning split, the forests and the splits")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md and the plot alone")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the tuning split, the forests and the splits"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave RESULTS.md and the plot alone"
+    )
     args = parser.parse_args(argv)
     for name in ("splits", "tuning_trials", "jobs"):
         if getattr(args, name) < 1:
@@ -217,19 +307,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     table = CurveTable.load(args.table)
     longest = max(args.budgets) * WINDOW
     if min(args.budgets) < 1 or longest > table.full_steps - FINAL_WINDOW:
-        parser.error(f"--budgets must be windows 1..{(table.full_steps - FINAL_WINDOW) // WINDOW}, got {args.budgets}")
+        parser.error(
+            f"--budgets must be windows 1..{(table.full_steps - FINAL_WINDOW) // WINDOW}, got {args.budgets}"
+        )
 
     started = time.perf_counter()
     results = Parallel(n_jobs=args.jobs)(
-        delayed(run_budget)(table, b, args.splits, args.tuning_trials, args.max_trees, args.seed) for b in sorted(args.budgets)
+        delayed(run_budget)(table, b, args.splits, args.tuning_trials, args.max_trees, args.seed)
+        for b in sorted(args.budgets)
     )
     total_s = time.perf_counter() - started
     for r in results:
         r["splits"], r["full_steps"] = args.splits, table.full_steps
         h = r["scores"]["hyb"]
-        print(f"{r['windows']:2d} windows: HYB MAE {h['mae']:.5f} ± {h['mae_std']:.5f}, R² {h['r2']:.4f} (pooled {h['r2_pooled']:.4f}); "
-              f"tune {r['tune_s']:.0f} s, splits {r['splits_s']:.0f} s", flush=True)
-    command = "python bench/predictor_table2.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        print(
+            f"{r['windows']:2d} windows: HYB MAE {h['mae']:.5f} ± {h['mae_std']:.5f}, R² {h['r2']:.4f} (pooled {h['r2_pooled']:.4f}); "
+            f"tune {r['tune_s']:.0f} s, splits {r['splits_s']:.0f} s",
+            flush=True,
+        )
+    command = "python bench/predictor_table2.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     text = report(table, results, args, command.strip(), total_s)
     if args.no_write:
         print(text)

@@ -48,7 +48,12 @@ def main() -> int:
         data = load_training_data(mesh, profile, paths, None)
         oracle = run_search(profile, data, paths, target.name, args.workers).oracle
         best = oracle.get_best_trials()[0]
-        outcomes[reward] = (oracle.fixed_iterations, oracle.fixed_values, best.score, oracle.training_steps())
+        outcomes[reward] = (
+            oracle.fixed_iterations,
+            oracle.fixed_values,
+            best.score,
+            oracle.training_steps(),
+        )
 
     names = [grid.name for grid in oracle.grids]
     lines = [
@@ -62,10 +67,16 @@ def main() -> int:
     for reward, (iterations, values, best, steps) in outcomes.items():
         cells = [f"{iterations[n]} ({values[n]})" if n in iterations else "-" for n in names]
         lines.append(f"| {reward} | " + " | ".join(cells) + f" | {best:.5f} | {steps} |")
-    first = {reward: min(iterations.values(), default=None) for reward, (iterations, *_) in outcomes.items()}
+    first = {
+        reward: min(iterations.values(), default=None)
+        for reward, (iterations, *_) in outcomes.items()
+    }
     if first["exp"] is not None and first["linear"]:
-        lines += ["", f"First value fixed at iteration {first['exp']} (exp) vs {first['linear']} (linear): "
-                  f"{100 * (1 - first['exp'] / first['linear']):.0f}% sooner with the exponential reward."]
+        lines += [
+            "",
+            f"First value fixed at iteration {first['exp']} (exp) vs {first['linear']} (linear): "
+            f"{100 * (1 - first['exp'] / first['linear']):.0f}% sooner with the exponential reward.",
+        ]
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare_rewards.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

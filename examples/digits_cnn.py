@@ -34,13 +34,19 @@ class DigitsCNN(keras_tuner.HyperModel):
         model = keras.Sequential(
             [
                 keras.Input((8, 8, 1)),
-                keras.layers.Conv2D(hp.Choice("filters", [8, 16, 32]), hp.Choice("kernel", [2, 3]), activation="relu"),
+                keras.layers.Conv2D(
+                    hp.Choice("filters", [8, 16, 32]),
+                    hp.Choice("kernel", [2, 3]),
+                    activation="relu",
+                ),
                 keras.layers.Flatten(),
                 keras.layers.Dense(hp.Choice("units", [32, 64, 128]), activation="relu"),
                 keras.layers.Dense(10, activation="softmax"),
             ]
         )
-        optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[hp.Choice("optimizer", ["adam", "sgd"])]
+        optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[
+            hp.Choice("optimizer", ["adam", "sgd"])
+        ]
         model.compile(
             optimizer=optimizer(hp.Choice("lr", [1e-1, 1e-2, 1e-3, 1e-4])),
             loss="sparse_categorical_crossentropy",
@@ -70,7 +76,9 @@ class StopAfterSteps(keras.callbacks.Callback):
 def load_data(seed: int = 0):
     digits = load_digits()
     x = (digits.images / 16.0).astype("float32")[..., None]
-    return train_test_split(x, digits.target, test_size=0.2, random_state=seed, stratify=digits.target)
+    return train_test_split(
+        x, digits.target, test_size=0.2, random_state=seed, stratify=digits.target
+    )
 
 
 def validation_scores(model, x_val, y_val) -> tuple[float, float]:
@@ -136,12 +144,17 @@ def main() -> None:
 
     best_predictive = validation_scores(predictive.get_best_models()[0], x_val, y_val)
     best_random = validation_scores(random_search.get_best_models()[0], x_val, y_val)
-    fixed = ", ".join(f"{name}={value} (iteration {oracle.fixed_iterations[name]})" for name, value in oracle.fixed_values.items())
+    fixed = ", ".join(
+        f"{name}={value} (iteration {oracle.fixed_iterations[name]})"
+        for name, value in oracle.fixed_values.items()
+    )
     print()
     print(f"Total optimizer steps per method: {total_steps}")
-    print(f"PredictiveSearch: {len(oracle.records())} trials ({args.initial} full, "
-          f"{sum(r.role == 'explore' for r in oracle.records())} explored, {args.top_k} finished), "
-          f"{predictive_seconds:.0f} s; fixed: {fixed or 'none'}")
+    print(
+        f"PredictiveSearch: {len(oracle.records())} trials ({args.initial} full, "
+        f"{sum(r.role == 'explore' for r in oracle.records())} explored, {args.top_k} finished), "
+        f"{predictive_seconds:.0f} s; fixed: {fixed or 'none'}"
+    )
     print(f"  best: {predictive.get_best_hyperparameters()[0].values}")
     print(f"  validation accuracy {best_predictive[0]:.4f}, loss {best_predictive[1]:.4f}")
     print(f"RandomSearch: {random_trials} full trials, {random_seconds:.0f} s")
@@ -149,9 +162,16 @@ def main() -> None:
     print(f"  validation accuracy {best_random[0]:.4f}, loss {best_random[1]:.4f}")
     report = oracle.predictor_report
     if report:
-        print("Predictor (random splits of phase 1): " + ", ".join(
-            f"{name.upper()} MAE {scores['mae']:.4f} pooled R2 {scores['r2_pooled']:.3f}" for name, scores in report.items()))
-    print(f"\nnumpy {np.__version__}, keras {keras.__version__}, keras-tuner {keras_tuner.__version__}")
+        print(
+            "Predictor (random splits of phase 1): "
+            + ", ".join(
+                f"{name.upper()} MAE {scores['mae']:.4f} pooled R2 {scores['r2_pooled']:.3f}"
+                for name, scores in report.items()
+            )
+        )
+    print(
+        f"\nnumpy {np.__version__}, keras {keras.__version__}, keras-tuner {keras_tuner.__version__}"
+    )
 
 
 if __name__ == "__main__":

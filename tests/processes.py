@@ -38,7 +38,9 @@ def wait_until(process: subprocess.Popen, directory: Path, condition, timeout: f
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"search ended before the kill point: {process.stderr.read().decode()[-3000:]}")
+            raise AssertionError(
+                f"search ended before the kill point: {process.stderr.read().decode()[-3000:]}"
+            )
         current = state(directory)
         if current is not None and condition(current):
             return current
@@ -48,7 +50,10 @@ def wait_until(process: subprocess.Popen, directory: Path, condition, timeout: f
 
 def logged(log: Path) -> list[tuple[int, str]]:
     """(pid, trial_id) of every trial start written by LoggingSearch."""
-    return [(int(pid), trial_id) for pid, trial_id in (line.split() for line in log.read_text().split("\n") if line)]
+    return [
+        (int(pid), trial_id)
+        for pid, trial_id in (line.split() for line in log.read_text().split("\n") if line)
+    ]
 
 
 def free_port() -> int:

@@ -106,7 +106,9 @@ def test_unmeasured_curves_are_deterministic_per_values_and_seed(surrogate, tabl
 
 def test_other_seeds_of_a_measured_configuration_keep_its_window_means_up_to_seed_noise(surrogate):
     table = surrogate.table
-    run = next(r for r in range(len(table)) if not table.diverged[r] and table.values(r)["OPT"] != "SGD")
+    run = next(
+        r for r in range(len(table)) if not table.diverged[r] and table.values(r)["OPT"] != "SGD"
+    )
     measured = table.window_means()[run]
     generated = surrogate.curve(table.values(run), seed=9)
     assert not np.array_equal(generated, table.curves[run])
@@ -119,9 +121,14 @@ def test_unmeasured_curve_follows_the_table(surrogate):
     # In the table the final loss grows with the LR index; a forest on it must see that.
     table = surrogate.table
     base = _unmeasured(table, OPT="Adam", LR=2e-5)
-    finals = [surrogate.expected_curve({**base, "LR": lr})[-40:].mean() for lr in SEARCH_SPACE["LR"]]
+    finals = [
+        surrogate.expected_curve({**base, "LR": lr})[-40:].mean() for lr in SEARCH_SPACE["LR"]
+    ]
     assert finals[0] < finals[-1]
-    low, high = np.nanmin(table.final_means()), np.nanmax(table.final_means()[np.isfinite(table.final_means())])
+    low, high = (
+        np.nanmin(table.final_means()),
+        np.nanmax(table.final_means()[np.isfinite(table.final_means())]),
+    )
     assert all(low * 0.9 < f < high * 1.1 for f in finals)
 
 

@@ -8,7 +8,12 @@ from kt_predictive.budget import StepBudget, early_means, final_mean, window_mea
 
 def test_paper_budget_windows():
     budget = StepBudget()
-    assert (budget.full_steps, budget.early_steps, budget.window, budget.final_window) == (40000, 6000, 1000, 500)
+    assert (budget.full_steps, budget.early_steps, budget.window, budget.final_window) == (
+        40000,
+        6000,
+        1000,
+        500,
+    )
     assert budget.window_ends() == [1000, 2000, 3000, 4000, 5000, 6000]
     assert budget.n_windows == 6
 

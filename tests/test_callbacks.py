@@ -37,7 +37,9 @@ def test_window_and_final_means_from_a_known_loss_sequence():
         checkpoint_every=10,
     )
     x, y = _known_batches()
-    _constant_model().fit(x, y, batch_size=4, shuffle=False, epochs=100, verbose=0, callbacks=[callback])
+    _constant_model().fit(
+        x, y, batch_size=4, shuffle=False, epochs=100, verbose=0, callbacks=[callback]
+    )
     # Step s has loss 1, 2, 3, 1, 2, 3, ...; training stops at full_steps.
     expected = [((s - 1) % 3) + 1 for s in range(1, 31)]
     np.testing.assert_allclose(callback.losses, expected, rtol=1e-6)
@@ -52,16 +54,24 @@ def test_window_and_final_means_from_a_known_loss_sequence():
 
 def test_oracle_stop_and_divergence_stop_training():
     budget = StepBudget(full_steps=30, early_steps=12, window=4, final_window=5)
-    stop_at_8 = StepBudgetCallback(budget, [], lambda step, value: step == 8, lambda curve: None, 100)
+    stop_at_8 = StepBudgetCallback(
+        budget, [], lambda step, value: step == 8, lambda curve: None, 100
+    )
     x, y = _known_batches()
-    _constant_model().fit(x, y, batch_size=4, shuffle=False, epochs=100, verbose=0, callbacks=[stop_at_8])
+    _constant_model().fit(
+        x, y, batch_size=4, shuffle=False, epochs=100, verbose=0, callbacks=[stop_at_8]
+    )
     assert stop_at_8.steps == 8 and stop_at_8.stopped_by_oracle
 
     reports = []
-    diverging = StepBudgetCallback(budget, [], lambda step, value: reports.append((step, value)), lambda c: None, 100)
+    diverging = StepBudgetCallback(
+        budget, [], lambda step, value: reports.append((step, value)), lambda c: None, 100
+    )
     y_bad = y.copy()
     y_bad[5] = np.inf  # second batch
-    _constant_model().fit(x, y_bad, batch_size=4, shuffle=False, epochs=100, verbose=0, callbacks=[diverging])
+    _constant_model().fit(
+        x, y_bad, batch_size=4, shuffle=False, epochs=100, verbose=0, callbacks=[diverging]
+    )
     assert diverging.diverged_at == 2
     assert reports[-1][0] == 2 and not np.isfinite(reports[-1][1])
 
@@ -70,8 +80,14 @@ def test_resumed_curve_continues_step_count():
     budget = StepBudget(full_steps=30, early_steps=12, window=4, final_window=5)
     reports = []
     callback = StepBudgetCallback(
-        budget, [1.0, 2.0, 3.0] * 4, lambda step, value: reports.append(step) or False, lambda c: None, 100
+        budget,
+        [1.0, 2.0, 3.0] * 4,
+        lambda step, value: reports.append(step) or False,
+        lambda c: None,
+        100,
     )
     x, y = _known_batches()
-    _constant_model().fit(x, y, batch_size=4, shuffle=False, epochs=100, verbose=0, callbacks=[callback])
+    _constant_model().fit(
+        x, y, batch_size=4, shuffle=False, epochs=100, verbose=0, callbacks=[callback]
+    )
     assert callback.steps == 30 and reports == [30]

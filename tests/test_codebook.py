@@ -12,15 +12,23 @@ from aae.render import Light, Renderer
 from aae.synthetic import make_object
 from aae.training import NetworkSettings
 
-QUARTER_K = tuple(tuple(v * (0.25 if i < 2 else 1.0) for v in row) for i, row in enumerate(TEMPLATE_K))
-CAMERA = TrainingSetConfig(n_images=8, image_size=32, render_width=180, render_height=135, K=QUARTER_K)
+QUARTER_K = tuple(
+    tuple(v * (0.25 if i < 2 else 1.0) for v in row) for i, row in enumerate(TEMPLATE_K)
+)
+CAMERA = TrainingSetConfig(
+    n_images=8, image_size=32, render_width=180, render_height=135, K=QUARTER_K
+)
 SETTINGS = NetworkSettings(image_size=32, width=0.0625, latent_dim=16)
 
 
 def test_view_rotations_cover_the_sphere_and_the_plane():
     rotations = view_rotations(42, 6)
     assert rotations.shape == (252, 3, 3)
-    np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1), np.broadcast_to(np.eye(3), (252, 3, 3)), atol=1e-12)
+    np.testing.assert_allclose(
+        rotations @ rotations.transpose(0, 2, 1),
+        np.broadcast_to(np.eye(3), (252, 3, 3)),
+        atol=1e-12,
+    )
     np.testing.assert_allclose(np.linalg.det(rotations), 1.0)
     # The camera's optical axis in the model frame (third row) visits 42 directions.
     assert len(np.unique(np.round(rotations[:, 2], 6), axis=0)) == 42
@@ -33,7 +41,9 @@ def test_view_rotations_cover_the_sphere_and_the_plane():
 
 @pytest.fixture(scope="module")
 def views():
-    return CodebookViews.render(make_object("bracket"), CAMERA, n_views=12, n_inplane=2, progress=False)
+    return CodebookViews.render(
+        make_object("bracket"), CAMERA, n_views=12, n_inplane=2, progress=False
+    )
 
 
 def test_pose_from_view_recovers_an_off_axis_pose(views):
@@ -46,8 +56,20 @@ def test_pose_from_view_recovers_an_off_axis_pose(views):
     with Renderer(320, 240) as renderer:
         for index, t in ((3, np.array([60.0, -35.0, 820.0])), (17, np.array([-40.0, 30.0, 650.0]))):
             alpha_x, alpha_y = -np.arctan(t[0] / t[2]), -np.arctan(t[1] / t[2])
-            about_x = np.array([[1, 0, 0], [0, np.cos(alpha_y), -np.sin(alpha_y)], [0, np.sin(alpha_y), np.cos(alpha_y)]])
-            about_y = np.array([[np.cos(alpha_x), 0, -np.sin(alpha_x)], [0, 1, 0], [np.sin(alpha_x), 0, np.cos(alpha_x)]])
+            about_x = np.array(
+                [
+                    [1, 0, 0],
+                    [0, np.cos(alpha_y), -np.sin(alpha_y)],
+                    [0, np.sin(alpha_y), np.cos(alpha_y)],
+                ]
+            )
+            about_y = np.array(
+                [
+                    [np.cos(alpha_x), 0, -np.sin(alpha_x)],
+                    [0, 1, 0],
+                    [np.sin(alpha_x), 0, np.cos(alpha_x)],
+                ]
+            )
             R_gt = about_y @ about_x @ views.rotations[index]
             _, depth = renderer.render(mesh, R_gt, t, K_test, Light.fixed())
             R, t_est = codebook.pose_from_view(index, bbox_from_mask(depth > 0), K_test)
@@ -71,7 +93,11 @@ def test_files_round_trip_and_the_encoder_check(views, tmp_path):
     loaded.check_encoder(encoder)
     with pytest.raises(ValueError, match="built with another network"):
         loaded.check_encoder(SETTINGS.build(SUNDERMEYER).get_layer("encoder"))
-    other_size = NetworkSettings(image_size=64, width=0.0625, latent_dim=16).build(SUNDERMEYER).get_layer("encoder")
+    other_size = (
+        NetworkSettings(image_size=64, width=0.0625, latent_dim=16)
+        .build(SUNDERMEYER)
+        .get_layer("encoder")
+    )
     with pytest.raises(ValueError, match=r"takes .* images but the codebook is for"):
         loaded.check_encoder(other_size)
 

@@ -18,8 +18,12 @@ from aae.training import NetworkSettings, train_network
 from aae.visualize import save_reconstructions
 
 # The original camera at a quarter of its resolution, 32x32 crops, 1/8 of the filters.
-QUARTER_K = tuple(tuple(v * (0.25 if i < 2 else 1.0) for v in row) for i, row in enumerate(TEMPLATE_K))
-CAMERA = TrainingSetConfig(n_images=512, image_size=32, render_width=180, render_height=135, K=QUARTER_K)
+QUARTER_K = tuple(
+    tuple(v * (0.25 if i < 2 else 1.0) for v in row) for i, row in enumerate(TEMPLATE_K)
+)
+CAMERA = TrainingSetConfig(
+    n_images=512, image_size=32, render_width=180, render_height=135, K=QUARTER_K
+)
 SETTINGS = NetworkSettings(image_size=32, width=0.125)
 CONFIG = {**SUNDERMEYER, "MB": 32, "LR": 2e-3}
 
@@ -28,9 +32,23 @@ CONFIG = {**SUNDERMEYER, "MB": 32, "LR": 2e-3}
 def trained(tmp_path_factory):
     directory = tmp_path_factory.mktemp("pose")
     mesh = make_object("bracket")
-    data = TrainingData(build_training_set(mesh, CAMERA, directory / "cache", progress=False), BackgroundPool.builtin(32, 128))
-    network = train_network(CONFIG, SETTINGS, data, steps=400, directory=directory / "network", workers=1)
-    test_set = BopDataset(make_bop_dataset(directory / "bop", ["bracket"], n_images=20, seed=1, image_size=(320, 240), occluders=False))
+    data = TrainingData(
+        build_training_set(mesh, CAMERA, directory / "cache", progress=False),
+        BackgroundPool.builtin(32, 128),
+    )
+    network = train_network(
+        CONFIG, SETTINGS, data, steps=400, directory=directory / "network", workers=1
+    )
+    test_set = BopDataset(
+        make_bop_dataset(
+            directory / "bop",
+            ["bracket"],
+            n_images=20,
+            seed=1,
+            image_size=(320, 240),
+            occluders=False,
+        )
+    )
     return mesh, data, network, test_set, directory
 
 
@@ -47,8 +65,13 @@ def test_trained_encoder_estimates_rotations_far_better_than_untrained(trained):
     trained_error = np.median(results["trained"].rotation_errors)
     untrained_error = np.median(results["untrained"].rotation_errors)
     # Random rotations are ~126 degrees apart in the median.
-    print(f"median rotation error: trained {trained_error:.1f}, untrained {untrained_error:.1f} degrees")
-    assert trained_error < 60 and trained_error < 0.5 * untrained_error, (trained_error, untrained_error)
+    print(
+        f"median rotation error: trained {trained_error:.1f}, untrained {untrained_error:.1f} degrees"
+    )
+    assert trained_error < 60 and trained_error < 0.5 * untrained_error, (
+        trained_error,
+        untrained_error,
+    )
     assert results["trained"].recall >= results["untrained"].recall
     assert results["trained"].metric == "ADD" and len(results["trained"].errors) == 20
 
@@ -56,16 +79,22 @@ def test_trained_encoder_estimates_rotations_far_better_than_untrained(trained):
 def test_reconstruction_image(trained):
     _, data, network, _, directory = trained
     inputs, targets = data.batches(8, seed=3, workers=0)[0]
-    path = save_reconstructions(network.model, inputs, targets, directory / "reconstructions.png", "tiny AAE")
+    path = save_reconstructions(
+        network.model, inputs, targets, directory / "reconstructions.png", "tiny AAE"
+    )
     image = np.asarray(Image.open(path))
     assert image.shape[0] > 200 and image.shape[1] > 500 and image.std() > 10
 
 
 def test_network_folder_round_trip_and_resume(trained):
     _, data, network, _, directory = trained
-    again = train_network(CONFIG, SETTINGS, data, steps=400, directory=directory / "network", workers=1)
+    again = train_network(
+        CONFIG, SETTINGS, data, steps=400, directory=directory / "network", workers=1
+    )
     np.testing.assert_array_equal(again.losses, network.losses)  # loaded, not retrained
     for a, b in zip(again.model.get_weights(), network.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="already holds another network"):
-        train_network({**CONFIG, "LR": 2e-4}, SETTINGS, data, steps=400, directory=directory / "network")
+        train_network(
+            {**CONFIG, "LR": 2e-4}, SETTINGS, data, steps=400, directory=directory / "network"
+        )

@@ -203,6 +203,8 @@ def test_renders_in_a_process_that_imported_tensorflow_first():
         " np.array([0, 0, 700.0]), np.array([[50, 0, 16], [0, 50, 16], [0, 0, 1.0]]), Light.fixed())\n"
         "print(round(float(depth.max())))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == "650"

@@ -31,8 +31,10 @@ def test_kill_between_trials(tmp_path):
     at_kill = wait_until(
         first,
         tmp_path,
-        lambda s: sum(r["status"] == "complete" for r in s["records"].values()) >= 3
-        and not any(r["status"] == "running" for r in s["records"].values()),
+        lambda s: (
+            sum(r["status"] == "complete" for r in s["records"].values()) >= 3
+            and not any(r["status"] == "running" for r in s["records"].values())
+        ),
     )
     _kill(first)
     assert state(tmp_path)["records"] == at_kill["records"]
@@ -47,9 +49,11 @@ def test_kill_while_the_predictor_is_fitted(tmp_path):
     at_kill = wait_until(
         first,
         tmp_path,
-        lambda s: s["phase"] == "initial"
-        and len(s["records"]) == SEARCH["initial_trials"]
-        and all(r["status"] == "complete" for r in s["records"].values()),
+        lambda s: (
+            s["phase"] == "initial"
+            and len(s["records"]) == SEARCH["initial_trials"]
+            and all(r["status"] == "complete" for r in s["records"].values())
+        ),
     )
     _kill(first)
     assert state(tmp_path)["phase"] == "initial"  # the fit had not finished
@@ -65,12 +69,14 @@ def test_kill_while_state_is_written(tmp_path):
         "import os, signal, sys\n"
         "from kt_predictive.storage import atomic_write\n"
         "def half_then_die(file):\n"
-        "    file.write(b'{\"records\": {\"0\": \"half')\n"
+        '    file.write(b\'{"records": {"0": "half\')\n'
         "    file.flush()\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "atomic_write(sys.argv[1], half_then_die)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, timeout=60
+    )
     assert result.returncode == -signal.SIGKILL
     assert json.loads(path.read_text()) == {"records": {"0": "kept"}}
     write_json(path, {"records": {"0": "new"}})  # and the next write works
@@ -111,11 +117,15 @@ def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
     path = tmp_path / "training_state.npz"
     save_training_state(path, model, np.zeros(4))
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(CorruptStateError, match=r"training_state.npz cannot be read.*train this trial again"):
+    with pytest.raises(
+        CorruptStateError, match=r"training_state.npz cannot be read.*train this trial again"
+    ):
         load_training_state(path, model)
 
 
-def test_full_disk_is_a_clear_error_and_keeps_the_previous_state(finished_search, tmp_path, monkeypatch):
+def test_full_disk_is_a_clear_error_and_keeps_the_previous_state(
+    finished_search, tmp_path, monkeypatch
+):
     import shutil
 
     shutil.copytree(finished_search / "tiny", tmp_path / "tiny")
@@ -126,7 +136,9 @@ def test_full_disk_is_a_clear_error_and_keeps_the_previous_state(finished_search
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", no_space)
-    with pytest.raises(OSError, match=r"cannot write .*oracle.json: No space left on device; free disk space"):
+    with pytest.raises(
+        OSError, match=r"cannot write .*oracle.json: No space left on device; free disk space"
+    ):
         tuner.oracle.save()
     monkeypatch.undo()
     assert (tmp_path / "tiny" / "oracle.json").read_text() == before
@@ -163,16 +175,23 @@ def test_dead_worker_trial_taken_up_and_late_worker_gets_work(tmp_path):
     try:
         # Kill tuner0 in the middle of one of its trials.
         def doomed_is_mid_trial(current):
-            mine = {trial_id for pid, trial_id in logged(log) if pid == doomed.pid} if log.exists() else set()
+            mine = (
+                {trial_id for pid, trial_id in logged(log) if pid == doomed.pid}
+                if log.exists()
+                else set()
+            )
             return any(
-                t in mine and r["status"] == "running" and r["steps"] >= SEARCH["window"] for t, r in current["records"].items()
+                t in mine and r["status"] == "running" and r["steps"] >= SEARCH["window"]
+                for t, r in current["records"].items()
             )
 
         at_kill = wait_until(doomed, tmp_path, doomed_is_mid_trial)
         _kill(doomed)
         orphan = next(
-            t for t, r in at_kill["records"].items()
-            if r["status"] == "running" and t in {trial for pid, trial in logged(log) if pid == doomed.pid}
+            t
+            for t, r in at_kill["records"].items()
+            if r["status"] == "running"
+            and t in {trial for pid, trial in logged(log) if pid == doomed.pid}
         )
         late = start(tmp_path, log, *common, env={**env, "KERASTUNER_TUNER_ID": "tuner2"})
         for worker in (survivor, late):
@@ -206,9 +225,21 @@ def test_live_workers_with_long_silent_trainings_are_not_taken_for_dead(tmp_path
     handed to the second worker while the first still trained it.)"""
     log = tmp_path / "trials.log"
     env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(free_port())}
-    common = ("--worker-timeout", "5", "--step-delay", "0.5", "--checkpoint-every", "24", "--heartbeat-seconds", "1")
+    common = (
+        "--worker-timeout",
+        "5",
+        "--step-delay",
+        "0.5",
+        "--checkpoint-every",
+        "24",
+        "--heartbeat-seconds",
+        "1",
+    )
     chief = start(tmp_path, log, *common, env={**env, "KERASTUNER_TUNER_ID": "chief"})
-    workers = [start(tmp_path, log, *common, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)]
+    workers = [
+        start(tmp_path, log, *common, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"})
+        for i in range(2)
+    ]
     try:
         for worker in workers:
             assert worker.wait(timeout=600) == 0, worker.stderr.read().decode()[-3000:]

@@ -62,7 +62,10 @@ def test_all_four_phases_run(finished):
     # Explored trials say their score is a prediction.
     for r in explored:
         assert oracle.get_trial(r.trial_id).metrics.exists("predicted_final")
-    assert oracle.best_finalized_trial().trial_id == min(continued, key=lambda r: r.real_final).trial_id
+    assert (
+        oracle.best_finalized_trial().trial_id
+        == min(continued, key=lambda r: r.real_final).trial_id
+    )
 
 
 def test_probabilities_and_best_by_real_loss(finished):
@@ -119,12 +122,23 @@ def test_changed_settings_refuse_to_continue(finished):
 
 def test_diverging_trials_are_failed_with_the_worst_loss(tmp_path):
     def build(hp):
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(hp.Choice("units", [4, 8])), keras.layers.Dense(1)])
-        model.compile(optimizer=keras.optimizers.SGD(hp.Choice("lr", [1e-3, 1e-2, 1e9])), loss="mse")
+        model = keras.Sequential(
+            [
+                keras.Input((8,)),
+                keras.layers.Dense(hp.Choice("units", [4, 8])),
+                keras.layers.Dense(1),
+            ]
+        )
+        model.compile(
+            optimizer=keras.optimizers.SGD(hp.Choice("lr", [1e-3, 1e-2, 1e9])), loss="mse"
+        )
         return model
 
     tuner = PredictiveSearch(
-        build, directory=tmp_path, project_name="nan", **{**SEARCH, "initial_trials": 6, "max_iterations": 3}
+        build,
+        directory=tmp_path,
+        project_name="nan",
+        **{**SEARCH, "initial_trials": 6, "max_iterations": 3},
     )
     x, y = regression_data()
     tuner.search(x, y, batch_size=32, verbose=0)
@@ -133,10 +147,14 @@ def test_diverging_trials_are_failed_with_the_worst_loss(tmp_path):
     failed = [r for r in oracle.records() if r.failed]
     assert failed and all(r.values["lr"] == 1e9 for r in failed)
     for r in failed:
-        assert r.real_final is None and r.diverged_at is not None and r.diverged_at <= SEARCH["window"]
+        assert (
+            r.real_final is None and r.diverged_at is not None and r.diverged_at <= SEARCH["window"]
+        )
     # Failed trials never train the predictor.
     assert not {r.trial_id for r in failed} & set(oracle._predictor_trials)
-    assert all(np.isfinite(p) for values in oracle.probabilities().values() for p in values.values())
+    assert all(
+        np.isfinite(p) for values in oracle.probabilities().values() for p in values.values()
+    )
     # The diverging learning rate is the least likely one.
     assert min(oracle.probabilities()["lr"], key=oracle.probabilities()["lr"].get) == 1e9
     assert tuner.get_best_hyperparameters()[0].values["lr"] != 1e9
@@ -145,7 +163,9 @@ def test_diverging_trials_are_failed_with_the_worst_loss(tmp_path):
 def test_float_without_grid_fails_at_construction(tmp_path):
     def build(hp):
         model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
-        model.compile(optimizer=keras.optimizers.SGD(hp.Float("lr", 1e-4, 1e-1, sampling="log")), loss="mse")
+        model.compile(
+            optimizer=keras.optimizers.SGD(hp.Float("lr", 1e-4, 1e-1, sampling="log")), loss="mse"
+        )
         return model
 
     with pytest.raises(errors.FatalValueError, match="without a step"):
@@ -167,4 +187,8 @@ def test_bad_oracle_arguments(kwargs, message):
 
 def test_tuner_needs_the_predictive_oracle(tmp_path):
     with pytest.raises(ValueError, match="PredictiveOracle"):
-        PredictiveTuner(build_model, oracle=keras_tuner.oracles.RandomSearchOracle(max_trials=2), directory=tmp_path)
+        PredictiveTuner(
+            build_model,
+            oracle=keras_tuner.oracles.RandomSearchOracle(max_trials=2),
+            directory=tmp_path,
+        )

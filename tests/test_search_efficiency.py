@@ -49,7 +49,9 @@ def curve(values, seed) -> np.ndarray:
     steps = np.arange(1, SETTINGS.budget.full_steps + 1)
     lr, width = values["lr"], values["width"]
     floor = 0.1 + abs(math.log10(lr / 0.1)) + 0.05 * abs(math.log2(width / 32))
-    noise = np.random.default_rng([seed, LRS.index(lr), WIDTHS.index(width)]).normal(0, 0.01, len(steps))
+    noise = np.random.default_rng([seed, LRS.index(lr), WIDTHS.index(width)]).normal(
+        0, 0.01, len(steps)
+    )
     losses = floor + 2.0 * np.exp(-lr * steps) + noise
     if lr == 0.3 and width == 64:
         losses[25:] = np.inf
@@ -98,7 +100,12 @@ def test_predictive_counts_every_step_once(reward):
     b = SETTINGS.budget
     # Continuations resume at early_steps: no step is trained twice.
     assert outcome.steps == problem.served == outcome.budget
-    assert outcome.steps <= SETTINGS.initial_trials * b.full_steps + SETTINGS.max_iterations * b.early_steps + SETTINGS.top_k * (b.full_steps - b.early_steps)
+    assert (
+        outcome.steps
+        <= SETTINGS.initial_trials * b.full_steps
+        + SETTINGS.max_iterations * b.early_steps
+        + SETTINGS.top_k * (b.full_steps - b.early_steps)
+    )
     assert outcome.diagnostics["phase1_steps"] <= SETTINGS.initial_trials * b.full_steps
     assert set(outcome.fixed_iterations) <= {"lr", "width"}
     check_trace(outcome)
@@ -141,16 +148,25 @@ def test_diverged_trials_get_a_finite_worst_score():
     ledger = se.StepLedger(len(LRS) * len(WIDTHS) * SETTINGS.budget.full_steps)
     with tempfile.TemporaryDirectory() as directory:
         tuner = se.BudgetedTuner(
-            se.keras_tuner_oracle("RandomSearch", problem, seed=4), problem, 4, ledger, directory=directory, project_name="kt"
+            se.keras_tuner_oracle("RandomSearch", problem, seed=4),
+            problem,
+            4,
+            ledger,
+            directory=directory,
+            project_name="kt",
         )
         tuner.search()
         order = [tuner.oracle.trials[t] for t in tuner.oracle.end_order]
-        (position,) = [i for i, t in enumerate(order) if t.hyperparameters.values == {"lr": 0.3, "width": 64}]
+        (position,) = [
+            i for i, t in enumerate(order) if t.hyperparameters.values == {"lr": 0.3, "width": 64}
+        ]
         assert len(order) == 16
         # The worst score so far, or an untrained network's loss if that is worse.
         score = order[position].score
         assert math.isfinite(score)
-        assert score >= max([t.score for t in order[:position]] + [curve({"lr": 0.3, "width": 64}, 4)[0]])
+        assert score >= max(
+            [t.score for t in order[:position]] + [curve({"lr": 0.3, "width": 64}, 4)[0]]
+        )
     # Every configuration once; the diverged one stopped after its first non-finite loss.
     assert ledger.used == problem.served == 15 * SETTINGS.budget.full_steps + 26
 
@@ -179,7 +195,9 @@ def test_benchmark_report(tmp_path):
         runs = [o for o in outcomes if o.seed == seed]
         limit = runs[0].steps
         assert all(o.budget == limit and o.steps <= limit for o in runs[2:])
-    markdown = se.problem_markdown(problem, outcomes, [1, 2], 1.0, "python bench/search_efficiency.py", image_dir=tmp_path)
+    markdown = se.problem_markdown(
+        problem, outcomes, [1, 2], 1.0, "python bench/search_efficiency.py", image_dir=tmp_path
+    )
     assert (tmp_path / "search_efficiency_fake.png").stat().st_size > 0
     for method in se.METHODS:
         assert f"| {method} |" in markdown
@@ -188,11 +206,15 @@ def test_benchmark_report(tmp_path):
 
 def test_benchmark_store_resumes(tmp_path):
     problem = CountingProblem()
-    first = se.benchmark(problem, seeds=[1], methods=se.METHODS[:3], log=lambda line: None, store=tmp_path)
+    first = se.benchmark(
+        problem, seeds=[1], methods=se.METHODS[:3], log=lambda line: None, store=tmp_path
+    )
     served = problem.served
     assert served > 0 and (tmp_path / "fake-seed1.json").is_file()
     # A rerun with one more method reuses the saved outcomes and the B they set.
-    again = se.benchmark(problem, seeds=[1], methods=se.METHODS[:4], log=lambda line: None, store=tmp_path)
+    again = se.benchmark(
+        problem, seeds=[1], methods=se.METHODS[:4], log=lambda line: None, store=tmp_path
+    )
     assert again[:3] == first
     assert again[3].budget == first[0].steps
     assert problem.served > served

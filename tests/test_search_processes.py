@@ -12,7 +12,9 @@ from tiny_problem import SEARCH
 def _mid_initial(current):
     records = list(current["records"].values())
     done = sum(r["status"] == "complete" for r in records)
-    return done >= 2 and any(r["status"] == "running" and r["steps"] >= SEARCH["window"] for r in records)
+    return done >= 2 and any(
+        r["status"] == "running" and r["steps"] >= SEARCH["window"] for r in records
+    )
 
 
 def _mid_explore(current):
@@ -23,10 +25,16 @@ def _mid_explore(current):
 
 
 def _mid_finalize(current):
-    return current["phase"] == "finalize" and any(r["status"] == "running" for r in current["records"].values())
+    return current["phase"] == "finalize" and any(
+        r["status"] == "running" for r in current["records"].values()
+    )
 
 
-@pytest.mark.parametrize("kill_point", [_mid_initial, _mid_explore, _mid_finalize], ids=["initial", "explore", "finalize"])
+@pytest.mark.parametrize(
+    "kill_point",
+    [_mid_initial, _mid_explore, _mid_finalize],
+    ids=["initial", "explore", "finalize"],
+)
 def test_sigkill_and_rerun_loses_nothing(tmp_path, kill_point):
     log = tmp_path / "trials.log"
     first = start(tmp_path, log, "--step-delay", "0.08")
@@ -44,7 +52,9 @@ def test_chief_and_two_workers_complete_all_phases(tmp_path):
     port = str(free_port())
     env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
     chief = start(tmp_path, log, env={**env, "KERASTUNER_TUNER_ID": "chief"})
-    workers = [start(tmp_path, log, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)]
+    workers = [
+        start(tmp_path, log, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)
+    ]
     try:
         for worker in workers:
             assert worker.wait(timeout=400) == 0, worker.stderr.read().decode()[-3000:]

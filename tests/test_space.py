@@ -28,7 +28,9 @@ def test_grids_of_every_supported_type():
 def test_float_without_step_names_the_fix():
     hp = keras_tuner.HyperParameters()
     hp.Float("lr", 1e-4, 1e-1, sampling="log")
-    with pytest.raises(errors.FatalValueError, match=r"'lr' is a Float without a step.*step=\.\.\."):
+    with pytest.raises(
+        errors.FatalValueError, match=r"'lr' is a Float without a step.*step=\.\.\."
+    ):
         value_grids(hp)
 
 

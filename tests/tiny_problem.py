@@ -32,7 +32,9 @@ def build_model(hp):
             keras.layers.Dense(1),
         ]
     )
-    optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[hp.Choice("opt", ["sgd", "adam"])]
+    optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[
+        hp.Choice("opt", ["sgd", "adam"])
+    ]
     model.compile(optimizer=optimizer(hp.Choice("lr", [1e-3, 1e-2, 1e-1])), loss="mse")
     return model
 
@@ -76,17 +78,29 @@ def main():
     parser.add_argument("directory")
     parser.add_argument("--log", required=True)
     parser.add_argument("--step-delay", type=float, default=0.0, help="seconds to sleep per step")
-    parser.add_argument("--pause-after-trial", type=float, default=0.0, help="seconds to sleep between trials")
+    parser.add_argument(
+        "--pause-after-trial", type=float, default=0.0, help="seconds to sleep between trials"
+    )
     parser.add_argument("--tuning-trials", type=int, default=SEARCH["tuning_trials"])
     parser.add_argument("--worker-timeout", type=float, default=None)
-    parser.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=None, help="steps between checkpoints"
+    )
     parser.add_argument("--heartbeat-seconds", type=float, default=30.0)
     args = parser.parse_args()
     callbacks = []
     if args.step_delay:
-        callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: time.sleep(args.step_delay)))
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_train_batch_end=lambda batch, logs: time.sleep(args.step_delay)
+            )
+        )
     x, y = regression_data()
-    settings = {**SEARCH, "tuning_trials": args.tuning_trials, "worker_timeout": args.worker_timeout}
+    settings = {
+        **SEARCH,
+        "tuning_trials": args.tuning_trials,
+        "worker_timeout": args.worker_timeout,
+    }
     tuner = LoggingSearch(
         build_model,
         directory=args.directory,

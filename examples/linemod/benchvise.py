@@ -1,7 +1,7 @@
 """Architecture search of the AAE for LineMOD's benchvise (see aae.search for the options).
 
-    python examples/linemod/benchvise.py                                  # quick profile, stand-in
-    python examples/linemod/benchvise.py --profile paper --bop-root /data/bop/lm
+python examples/linemod/benchvise.py                                  # quick profile, stand-in
+python examples/linemod/benchvise.py --profile paper --bop-root /data/bop/lm
 """
 
 import sys

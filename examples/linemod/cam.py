@@ -1,7 +1,7 @@
 """Architecture search of the AAE for LineMOD's cam (see aae.search for the options).
 
-    python examples/linemod/cam.py                                  # quick profile, stand-in
-    python examples/linemod/cam.py --profile paper --bop-root /data/bop/lm
+python examples/linemod/cam.py                                  # quick profile, stand-in
+python examples/linemod/cam.py --profile paper --bop-root /data/bop/lm
 """
 
 import sys

@@ -1,8 +1,8 @@
 """Architecture search of the AAE for LineMOD's driller (see aae.search for the options).
 
-    python examples/linemod/driller.py                                  # quick profile, stand-in
-    python examples/linemod/driller.py --bop-root ../shared/data/lmo   # real mesh, synthetic scenes
-    python examples/linemod/driller.py --profile paper --bop-root /data/bop/lm
+python examples/linemod/driller.py                                  # quick profile, stand-in
+python examples/linemod/driller.py --bop-root ../shared/data/lmo   # real mesh, synthetic scenes
+python examples/linemod/driller.py --profile paper --bop-root /data/bop/lm
 """
 
 import sys

@@ -1,8 +1,8 @@
 """Architecture search of the AAE for LineMOD's holepuncher (see aae.search for the options).
 
-    python examples/linemod/holepuncher.py                                  # quick profile, stand-in
-    python examples/linemod/holepuncher.py --bop-root ../shared/data/lmo   # real mesh, synthetic scenes
-    python examples/linemod/holepuncher.py --profile paper --bop-root /data/bop/lm
+python examples/linemod/holepuncher.py                                  # quick profile, stand-in
+python examples/linemod/holepuncher.py --bop-root ../shared/data/lmo   # real mesh, synthetic scenes
+python examples/linemod/holepuncher.py --profile paper --bop-root /data/bop/lm
 """
 
 import sys

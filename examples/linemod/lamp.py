@@ -1,7 +1,7 @@
 """Architecture search of the AAE for LineMOD's lamp (see aae.search for the options).
 
-    python examples/linemod/lamp.py                                  # quick profile, stand-in
-    python examples/linemod/lamp.py --profile paper --bop-root /data/bop/lm
+python examples/linemod/lamp.py                                  # quick profile, stand-in
+python examples/linemod/lamp.py --profile paper --bop-root /data/bop/lm
 """
 
 import sys

@@ -14,4 +14,8 @@ from aae.search import main
 if __name__ == "__main__":
     dark = "--dark" in sys.argv
     argv = [arg for arg in sys.argv[1:] if arg != "--dark"]
-    sys.exit(main(argv, object_name="phone", defaults={"network.bootstrap_ratio": "16"} if dark else None))
+    sys.exit(
+        main(
+            argv, object_name="phone", defaults={"network.bootstrap_ratio": "16"} if dark else None
+        )
+    )
