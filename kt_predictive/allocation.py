@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from scipy.stats import rankdata
 
 from kt_predictive.space import Value, ValueGrid
 
@@ -91,13 +92,7 @@ def rank_quantiles(losses) -> np.ndarray:
     n = len(losses)
     if n < 2:
         return np.zeros(n)
-    order = np.argsort(losses, kind="stable")
-    ranks = np.empty(n)
-    ranks[order] = np.arange(n, dtype=float)
-    for value in np.unique(losses):  # ties: their mean rank
-        tied = losses == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks / (n - 1)
+    return (rankdata(losses, method="average") - 1) / (n - 1)
 
 
 def allocate(
