@@ -1332,6 +1332,56 @@ def main() -> None:
             "\n\n".join([INTRO, *(_block(n, blocks[n]) for n in ("digits", "aae") if n in blocks)]),
         )
         print(f"wrote section {SECTION} of {RESULTS_PATH}")
+    write_section(README_BLOCK, readme_summary(args.store), path=README_PATH)
+    print(f"wrote the {README_BLOCK} block of {README_PATH}")
+
+
+README_PATH = BENCH.parent / "README.md"
+README_BLOCK = "search-efficiency-summary"
+PROBLEM_TITLES = {
+    "digits": "digits CNN (real training)",
+    "aae": "AAE space (surrogate of 252 real AAE curves)",
+}
+
+
+def readme_summary(store: Path) -> str:
+    """The README's table: mean ± std of the best real final loss per method and problem,
+    read from the stored outcomes (so it always matches RESULTS.md)."""
+    bests: dict[str, dict[str, list[float]]] = {}
+    seeds: dict[str, set[int]] = {}
+    for path in sorted(store.glob("*-seed*.json")):
+        problem = path.name.split("-seed")[0]
+        saved = read_json(path, "Delete it to run that seed again.")
+        for outcome in saved["outcomes"]:
+            bests.setdefault(outcome["method"], {}).setdefault(problem, []).append(outcome["best"])
+            seeds.setdefault(problem, set()).add(outcome["seed"])
+    problems = [p for p in PROBLEM_TITLES if p in seeds]
+    means = {(m, p): statistics.mean(v) for m, per in bests.items() for p, v in per.items() if v}
+    lines = [
+        "| best real final loss at an equal number of steps (mean ± std over seeds) | "
+        + " | ".join(f"{PROBLEM_TITLES[p]}, {len(seeds[p])} seeds" for p in problems)
+        + " |",
+        "| --- |" + " --- |" * len(problems),
+    ]
+    for method in [m for m in METHODS if m in bests]:
+        cells = []
+        for problem in problems:
+            values = bests[method].get(problem, [])
+            if not values:
+                cells.append("-")
+                continue
+            best = min(means[m, problem] for m in bests if (m, problem) in means)
+            text = f"{statistics.mean(values):.4g} ± {_std(values):.2g}"
+            cells.append(f"**{text}**" if means[method, problem] == best else text)
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "PredictiveOracle (exp) and (linear) are the paper's rule with its own schedule (their steps "
+        "set the budget B of each seed); PredictiveOracle (default) is this plugin's default, "
+        "`search_budget` = B. Bold: the lowest mean per problem. Paired per-seed comparisons and "
+        "Wilcoxon tests are in bench/RESULTS.md.",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
