@@ -148,7 +148,7 @@ def main() -> None:
         "Records a search holds: the quick profile 10 + 20 + 3, the paper 100 + 800 + 20 (about 10³). "
         f"At 10³ records the oracle takes {per_trial_at[1000] * 1e3:.0f} ms per trial; a paper exploration trial "
         "is 6000 steps, minutes even at a few milliseconds per step on a GPU, so the oracle stays far below "
-        "1% of it. At 10⁴ records (ten times the paper's search) the state file and Algorithm 2.2 "
+        "1% of it. At 10⁴ records (ten times the paper's search) Algorithm 2.2 "
         "(linear in the records) make the oracle a visible share of a 3-second CPU trial, not of a real one. "
         "A refit happens once after phase 1 (plus once per phase-4 result with `refit_predictor=True`), "
         "not per decision.",
