@@ -149,7 +149,7 @@ def main() -> None:
         f"At 10³ records the oracle takes {per_trial_at[1000] * 1e3:.0f} ms per trial; a paper exploration trial "
         "is 6000 steps, minutes even at a few milliseconds per step on a GPU, so the oracle stays far below "
         "1% of it. At 10⁴ records (ten times the paper's search) Algorithm 2.2 "
-        "(linear in the records) make the oracle a visible share of a 3-second CPU trial, not of a real one. "
+        "(linear in the records) makes the oracle a visible share of a 3-second CPU trial, not of a real one. "
         "A refit happens once after phase 1 (plus once per phase-4 result with `refit_predictor=True`), "
         "not per decision.",
     ]
