@@ -309,8 +309,14 @@ class PredictiveTuner(keras_tuner.Tuner):
         self.hypermodel.fit(trial.hyperparameters, model, *args, **kwargs)
 
     def _save_final_weights(self, trial_id: str, model) -> None:
-        # keras-tuner's load_model() and get_best_models() read these two files.
-        model.save_weights(self._get_checkpoint_fname(trial_id))
+        # keras-tuner's load_model() and get_best_models() read these two files. A fully
+        # trained network never resumes: its optimizer's variables (Adam: twice the
+        # weights) are left out where the model is a graph of layers that can be re-wrapped.
+        path = self._get_checkpoint_fname(trial_id)
+        try:
+            keras.Model(model.inputs, model.outputs).save_weights(path)
+        except (AttributeError, ValueError, TypeError):  # a subclassed model has no graph
+            model.save_weights(path)
         write_json(self._get_build_config_fname(trial_id), model.get_build_config())
 
     def save(self):
@@ -319,12 +325,18 @@ class PredictiveTuner(keras_tuner.Tuner):
         write_json(self._get_tuner_fname(), self.get_state())
 
     def load_model(self, trial):
-        """The fully trained model of ``trial``, with its optimizer state."""
+        """The fully trained model of ``trial`` (its weights; the optimizer starts afresh
+        unless the model is subclassed, whose file holds the optimizer's variables too)."""
         model = self._try_build(trial.hyperparameters)
-        # The weights file holds the optimizer's variables too; they load once it is built.
-        if model.optimizer is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(self._get_checkpoint_fname(trial.trial_id))
+        path = self._get_checkpoint_fname(trial.trial_id)
+        try:
+            graph = keras.Model(model.inputs, model.outputs)
+        except (AttributeError, ValueError, TypeError):  # a subclassed model
+            if model.optimizer is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(path)
+        else:
+            graph.load_weights(path)
         return model
 
     def get_best_models(self, num_models=1):

@@ -81,6 +81,14 @@ def test_probabilities_and_best_by_real_loss(finished):
     model = tuner.get_best_models()[0]
     x, _ = regression_data()
     assert model.predict(x[:2], verbose=0).shape == (2, 1)
+    # A fully trained network's file holds its weights, not Adam's moments (3x the bytes).
+    import h5py
+
+    best_dir = tuner.get_trial_dir(tuner.oracle.get_best_trials()[0].trial_id)
+    with h5py.File(f"{best_dir}/checkpoint.weights.h5") as weights:
+        names = []
+        weights.visit(names.append)
+    assert names and not any("optimizer" in name for name in names)
     report = oracle.predictor_report
     assert set(report) == {"svr", "rf", "hyb"} and report["hyb"]["mae"] > 0
 
