@@ -123,12 +123,25 @@ def allocate(
     probabilities = {}
     for grid in grids:
         sums = np.full(len(grid), float(prior))
+        position = _positions_of(grid)
         for (values, _), score in zip(entries, scores, strict=True):
             if grid.name in values:
-                sums[grid.index(values[grid.name])] += score
+                sums[position(values[grid.name])] += score
         total = sums.sum()
         probabilities[grid.name] = sums / total if total > 0 else np.full(len(grid), 1 / len(grid))
     return probabilities
+
+
+def _positions_of(grid: ValueGrid):
+    """``position(value)`` for one grid: exact values by a dict built once per call (the
+    allocation looks up every record's value), others through ``grid.index``."""
+    exact = {(type(value), value): i for i, value in reversed(list(enumerate(grid.values)))}
+
+    def position(value) -> int:
+        found = exact.get((type(value), value))
+        return found if found is not None else grid.index(value)
+
+    return position
 
 
 def value_counts(
@@ -139,9 +152,10 @@ def value_counts(
     counts = {}
     for grid in grids:
         n = np.zeros(len(grid), dtype=int)
+        position = _positions_of(grid)
         for values, _ in entries:
             if grid.name in values:
-                n[grid.index(values[grid.name])] += 1
+                n[position(values[grid.name])] += 1
         counts[grid.name] = n
     return counts
 
