@@ -193,20 +193,6 @@ class RecordBook:
         child = self._children.get(parent_id)
         return self.records[child] if child is not None else None
 
-    def worst_real(self) -> float | None:
-        finals = [r.real_final for r in self.records.values() if r.is_real]
-        return max(finals) if finals else None
-
-    def to_json(self) -> list[dict[str, Any]]:
-        return [r.to_json() for r in self.records.values()]
-
-    @classmethod
-    def from_json(cls, rows: Iterable[Mapping[str, Any]]) -> RecordBook:
-        book = cls()
-        for row in rows:
-            book.add(TrialRecord.from_json(row))
-        return book
-
 
 @dataclass
 class SearchSnapshot:
