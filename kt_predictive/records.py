@@ -224,7 +224,7 @@ def read_search(project_dir: str | os.PathLike) -> SearchSnapshot:
     oracle_file = project_dir / "oracle.json"
     if not oracle_file.is_file():
         raise FileNotFoundError(
-            f"{project_dir} holds no search (no oracle.json); pass the project folder"
+            f"{oracle_file} does not exist; pass the folder of a search (directory/project_name)"
         )
     recovery = "Restore it from a backup; the search cannot be read without it"
     saved = read_json(oracle_file, recovery).get("predictive")

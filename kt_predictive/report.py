@@ -22,7 +22,6 @@ import argparse
 import csv
 import dataclasses
 import math
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,9 +33,8 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from kt_predictive.oracle import RECORD_FILE
-from kt_predictive.records import TrialRecord
-from kt_predictive.storage import CorruptStateError, read_json
+from kt_predictive.records import TrialRecord, read_search
+from kt_predictive.storage import CorruptStateError
 
 #: Exit status of a report stopped by a missing or unreadable search folder (as argparse's).
 INPUT_ERROR_STATUS = 2
@@ -79,14 +77,9 @@ class SearchSummary:
 
     @classmethod
     def from_project(cls, project_dir: str | Path) -> SearchSummary:
-        """Reads ``project_dir/oracle.json`` (keras-tuner's ``directory/project_name``)."""
-        path = Path(project_dir) / "oracle.json"
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path} does not exist; pass the folder of a search (directory/project_name)"
-            )
-        state = read_json(path, "Reports need a readable search state.")
-        return cls.from_state(state, read_records(project_dir, state))
+        """Reads the search in ``project_dir`` (keras-tuner's ``directory/project_name``)."""
+        snapshot = read_search(project_dir)
+        return cls.from_state({"predictive": snapshot.state}, list(snapshot.records.values()))
 
     @classmethod
     def from_oracle(cls, oracle) -> SearchSummary:
@@ -103,18 +96,6 @@ class SearchSummary:
         """Completed trials with a real (measured) final loss, best first."""
         real = sorted((r for r in self.records if r.is_real), key=lambda r: r.real_final)
         return real[: k if k is not None else len(real)]
-
-
-def read_records(project_dir: str | os.PathLike, state: dict) -> list[TrialRecord]:
-    """The records of the search in ``project_dir``, in creation order: the one function that
-    knows where the oracle keeps them (``trial_<id>/record.json``, listed in its state)."""
-    recovery = "Reports need every trial's record; rerun the search to rewrite it."
-    return [
-        TrialRecord.from_json(
-            read_json(Path(project_dir) / f"trial_{trial_id}" / RECORD_FILE, recovery)
-        )
-        for trial_id in state["predictive"]["trial_ids"]
-    ]
 
 
 def _subplots(n: int, size: float = 3.2):
@@ -373,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         summary = SearchSummary.from_project(args.project_dir)
-    except (FileNotFoundError, CorruptStateError) as error:
+    except (FileNotFoundError, CorruptStateError, ValueError) as error:
         # A wrong folder is a mistake in the input, not a bug: one line, no traceback.
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return INPUT_ERROR_STATUS
