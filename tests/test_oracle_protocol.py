@@ -44,9 +44,10 @@ def loss_of(values) -> float:
 
 def run(oracle, trial, *, diverge_at=None, until=None) -> None:
     """Reports a trial's windows (and final mean) the way PredictiveTuner does; ends it."""
-    base = loss_of(
-        {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
-    )
+    configuration = {
+        k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")
+    }
+    base = loss_of(configuration)
     start = 4 if "tuner/trial_id" not in trial.hyperparameters.values else BUDGET["early_steps"] + 4
     for step in range(start, BUDGET["full_steps"] + 1, 4):
         if until is not None and step > until:
@@ -55,7 +56,9 @@ def run(oracle, trial, *, diverge_at=None, until=None) -> None:
             oracle.update_trial(trial.trial_id, {"loss": math.inf}, step=step)
             oracle.end_trial(_completed(trial))
             return
-        value = base + 1.0 / step
+        # How far the early windows sit above the final loss depends on the configuration,
+        # so the predictor's improvement target is not a constant.
+        value = base + (1.0 + configuration["a"]) / step
         if step == BUDGET["full_steps"]:
             oracle.update_trial(trial.trial_id, {"loss": base}, step=step)
             break
