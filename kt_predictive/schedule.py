@@ -78,8 +78,13 @@ def size_phases(
         )
     initial = max(MIN_INITIAL_TRIALS, round(initial_share * search_budget))
     top_k = max(MIN_TOP_K, round(final_share * search_budget / (1 - early)))
-    left = search_budget - initial - top_k * (1 - early)
-    iterations = math.floor(left / early + 1e-9)
+    # A small budget cannot continue more candidates than it explored: fewer continuations.
+    while True:
+        left = search_budget - initial - top_k * (1 - early)
+        iterations = math.floor(left / early + 1e-9)
+        if iterations >= top_k or top_k == MIN_TOP_K:
+            break
+        top_k -= 1
     if iterations < top_k:
         smallest = PhaseSizes(MIN_INITIAL_TRIALS, MIN_TOP_K, MIN_TOP_K).cost(steps)
         raise ValueError(
