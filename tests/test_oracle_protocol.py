@@ -20,6 +20,12 @@ from tiny_problem import build_model
 BUDGET = dict(full_steps=24, early_steps=8, window=4, final_window=4)
 
 
+def small_search(hypermodel, **overrides) -> PredictiveSearch:
+    """A PredictiveSearch of a few trials on the tiny budget; overrides change any argument."""
+    settings = dict(initial_trials=3, max_iterations=1, top_k=1, tuning_trials=1, report_splits=0)
+    return PredictiveSearch(hypermodel, **{**settings, **BUDGET, **overrides})
+
+
 def space() -> keras_tuner.HyperParameters:
     hp = keras_tuner.HyperParameters()
     hp.Choice("a", [1, 2, 3])
@@ -183,17 +189,8 @@ def test_old_state_and_changed_space_are_refused(tmp_path):
 
 
 def test_a_continuation_without_its_parent_checkpoint_is_one_clear_error(tmp_path):
-    tuner = PredictiveSearch(
-        build_model,
-        directory=tmp_path,
-        project_name="tiny",
-        initial_trials=3,
-        max_iterations=2,
-        top_k=1,
-        tuning_trials=1,
-        report_splits=0,
-        seed=2,
-        **BUDGET,
+    tuner = small_search(
+        build_model, directory=tmp_path, project_name="tiny", max_iterations=2, seed=2
     )
     # Run phase 1 and exploration by hand-rolled trials through the real tuner, then delete
     # the candidate's early checkpoint (as a worker without a shared directory would lack it).
@@ -228,18 +225,7 @@ def test_read_search_gives_typed_records(tmp_path):
 def _first_trial_record(directory, seed):
     from tiny_problem import regression_data
 
-    tuner = PredictiveSearch(
-        build_model,
-        directory=directory,
-        project_name="seeded",
-        seed=seed,
-        initial_trials=3,
-        max_iterations=1,
-        top_k=1,
-        tuning_trials=1,
-        report_splits=0,
-        **BUDGET,
-    )
+    tuner = small_search(build_model, directory=directory, project_name="seeded", seed=seed)
     x, y = regression_data()
     trial = tuner.oracle.create_trial("tuner0")
     tuner.run_trial(trial, x, y, batch_size=32, verbose=0)
@@ -259,18 +245,7 @@ def test_the_same_search_seed_gives_the_same_trial(tmp_path):
 def test_an_objective_the_model_does_not_log_stops_the_search_at_once(tmp_path):
     from tiny_problem import regression_data
 
-    tuner = PredictiveSearch(
-        build_model,
-        objective="mae",
-        directory=tmp_path,
-        project_name="mae",
-        initial_trials=3,
-        max_iterations=1,
-        top_k=1,
-        tuning_trials=1,
-        report_splits=0,
-        **BUDGET,
-    )
+    tuner = small_search(build_model, objective="mae", directory=tmp_path, project_name="mae")
     x, y = regression_data()
     with pytest.raises(errors.FatalValueError, match="logs no 'mae'"):
         tuner.search(x, y, batch_size=32, verbose=0)
@@ -287,17 +262,8 @@ def test_a_callback_that_stops_training_gives_one_story(tmp_path):
             if self.model.optimizer.iterations.numpy() >= 14:
                 self.model.stop_training = True
 
-    tuner = PredictiveSearch(
-        build_model,
-        directory=tmp_path,
-        project_name="stop",
-        initial_trials=3,
-        max_iterations=1,
-        top_k=1,
-        tuning_trials=1,
-        report_splits=0,
-        max_consecutive_failed_trials=1,
-        **BUDGET,
+    tuner = small_search(
+        build_model, directory=tmp_path, project_name="stop", max_consecutive_failed_trials=1
     )
     x, y = regression_data()
     with pytest.raises(RuntimeError):
@@ -397,33 +363,13 @@ def test_a_maximised_validation_objective(tmp_path):
         )
         return model
 
-    tuner = PredictiveSearch(
-        build,
-        objective="val_accuracy",
-        directory=tmp_path,
-        project_name="acc",
-        initial_trials=3,
-        max_iterations=1,
-        top_k=1,
-        tuning_trials=1,
-        report_splits=0,
-        seed=1,
-        **BUDGET,
+    tuner = small_search(
+        build, objective="val_accuracy", directory=tmp_path, project_name="acc", seed=1
     )
     with pytest.raises(errors.FatalValueError, match="validation_data"):
         tuner.search(x, y, batch_size=32, verbose=0)
-    tuner = PredictiveSearch(
-        build,
-        objective="val_accuracy",
-        directory=tmp_path,
-        project_name="acc2",
-        initial_trials=3,
-        max_iterations=1,
-        top_k=1,
-        tuning_trials=1,
-        report_splits=0,
-        seed=1,
-        **BUDGET,
+    tuner = small_search(
+        build, objective="val_accuracy", directory=tmp_path, project_name="acc2", seed=1
     )
     tuner.search(x[:192], y[:192], batch_size=32, verbose=0, validation_data=(x[192:], y[192:]))
     best = tuner.oracle.get_best_trials()[0]
