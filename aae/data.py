@@ -19,7 +19,6 @@ import numbers
 import os
 import tempfile
 from dataclasses import dataclass
-from multiprocessing import shared_memory
 from pathlib import Path
 
 import keras
@@ -476,16 +475,21 @@ def _is_int_at_least(value: object, minimum: int) -> bool:
 
 
 class _SharedBatchArray(np.ndarray):
-    """A batch array that a worker process hands over through shared memory.
+    """A batch array that a worker process hands over through a file in shared memory.
 
     Keras' worker pool pickles every batch through a pipe, and the training process pays
     for receiving and unpickling the bytes: at 128² that was the training process's largest
     cost per image, and one process must receive every batch the GPU consumes. Pickling this
-    array (in the worker) copies it into a new shared-memory block and sends only the
-    block's name; unpickling (in the training process) copies it out into a plain ndarray
-    and unlinks the block. One memcpy on each side instead of the pipe. Keras' pool hands
-    every result it computed to its result thread, which unpickles (and so unlinks) it even
-    when training stops mid-epoch; only a killed training process leaves blocks in /dev/shm.
+    array (in the worker) writes it to a new file in /dev/shm (memory, not disk) and sends
+    only the file's path; unpickling (in the training process) reads it into a plain ndarray
+    and unlinks the file. One copy on each side instead of the pipe. Keras' pool hands every
+    result it computed to its result thread, which unpickles (and so unlinks) it even when
+    training stops mid-epoch; only a killed training process leaves files behind.
+
+    Plain files rather than `multiprocessing.shared_memory`: SharedMemory registers every
+    block with the resource tracker under a lock, and a process forked while another thread
+    holds that lock never gets it back (Keras forks a new worker pool every epoch while its
+    result thread may still be receiving the last epoch's batches): a test hung in CI so.
     """
 
     @classmethod
@@ -498,27 +502,23 @@ class _SharedBatchArray(np.ndarray):
         return self.__reduce__()
 
     def __reduce__(self):
-        block = shared_memory.SharedMemory(create=True, size=max(1, self.nbytes))
-        np.ndarray(self.shape, self.dtype, buffer=block.buf)[...] = self
-        name = block.name
-        block.close()
-        # The receiver unlinks the block; the worker's resource tracker must not (it would
-        # when the worker exits, possibly before the block is read).
-        _untrack(name)
-        return _receive_shared_batch, (name, self.shape, self.dtype.str)
+        fd, path = tempfile.mkstemp(prefix="aae-batch-", dir=_SHARED_MEMORY_DIR)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                self.view(np.ndarray).tofile(file)
+        except BaseException:
+            os.unlink(path)
+            raise
+        return _receive_shared_batch, (path, self.shape, self.dtype.str)
 
 
-def _untrack(name: str) -> None:
-    from multiprocessing import resource_tracker
-
-    resource_tracker.unregister(f"/{name}", "shared_memory")
+#: Where worker processes leave batches for the training process: memory-backed on Linux.
+_SHARED_MEMORY_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
 
 
-def _receive_shared_batch(name: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
-    """Unpickles a _SharedBatchArray: a plain ndarray copy of the block, which is unlinked."""
-    block = shared_memory.SharedMemory(name=name)
+def _receive_shared_batch(path: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """Unpickles a _SharedBatchArray: the file's array, after which the file is unlinked."""
     try:
-        return np.array(np.ndarray(shape, np.dtype(dtype), buffer=block.buf))
+        return np.fromfile(path, dtype=np.dtype(dtype)).reshape(shape)
     finally:
-        block.close()
-        block.unlink()
+        os.unlink(path)

@@ -305,16 +305,25 @@ def _batch_in_a_worker(batches, index):
 
 
 def test_worker_batches_arrive_through_shared_memory_unchanged(training_set):
-    # A worker process hands its batch over through shared memory (aae.data._SharedBatchArray):
-    # the training process gets the same plain uint8 arrays as an in-process batch, and no
-    # shared-memory block is left behind.
+    # A worker process hands its batch over through a file in /dev/shm
+    # (aae.data._SharedBatchArray): the training process gets the same plain uint8 arrays as
+    # an in-process batch, and no file is left behind. The worker is forked while this
+    # process holds multiprocessing's resource-tracker lock, as Keras' result thread may when
+    # Keras forks the next epoch's pool: a worker that needs that lock (SharedMemory did)
+    # never gets it, and the batch never arrives.
     import multiprocessing
+    from multiprocessing import resource_tracker
 
     data = TrainingData(training_set, BackgroundPool.builtin(32, 16, seed=0))
     batches = data.batches(4, seed=5, workers=0)
     before = set(os.listdir("/dev/shm"))
-    with multiprocessing.get_context("fork").Pool(1) as pool:
-        kind, received = pool.apply(_batch_in_a_worker, (batches, 3))
+    with resource_tracker._resource_tracker._lock:
+        pool = multiprocessing.get_context("fork").Pool(1)
+    try:
+        kind, received = pool.apply_async(_batch_in_a_worker, (batches, 3)).get(timeout=120)
+    finally:
+        pool.terminate()
+        pool.join()
     assert kind == "_SharedBatchArray"  # what the worker pickled
     for got, expected in zip(received, batches[3], strict=True):
         assert type(got) is np.ndarray and got.dtype == np.uint8
