@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import optuna
 from results import environment, write_section
-from search_efficiency import RunPredictiveTuner, StepLedger, aae_problem, predictive_arguments
+from search.ledger import StepLedger
+from search.methods import OBJECTIVE, RunPredictiveTuner
+from search.problems import aae_problem
 
 from kt_predictive import AllocationRule, HybridPredictor, PredictiveOracle, read_json, write_json
 from kt_predictive.schedule import PhaseSizes
@@ -61,12 +63,26 @@ CANDIDATES = {
     "improvement target, 1/2 to continuations": Candidate(2, "improvement", 0.5),
 }
 STORE = Path(__file__).resolve().parent / "data" / "default_selection.json"
+#: The budget of every candidate: the cost of the paper-rule schedule the AAE benchmark used
+#: when the candidates ran (20 / 80 / 5 networks).
+PAPER_RULE_SIZES = PhaseSizes(20, 80, 5)
 
 
 def run(problem, candidate: Candidate, seed: int, budget: float) -> tuple[float, int]:
     """One budget-sized search; returns its best real final loss and the steps it used."""
-    limit = round(budget * problem.settings.budget.full_steps)
-    arguments = predictive_arguments(problem.settings, "default", seed, limit)
+    b = problem.settings.budget
+    limit = round(budget * b.full_steps)
+    arguments = dict(
+        objective=OBJECTIVE.name,
+        full_steps=b.full_steps,
+        early_steps=b.early_steps,
+        window=b.window,
+        final_window=b.final_window,
+        tuning_trials=problem.settings.tuning_trials,
+        report_splits=0,
+        seed=seed,
+        search_budget=limit / b.full_steps,
+    )
     oracle = PredictiveOracle(
         hyperparameters=problem.space(),
         allocation=AllocationRule.evidence(),
@@ -90,8 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     problem = aae_problem()
-    s = problem.settings
-    budget = PhaseSizes(s.initial_trials, s.max_iterations, s.top_k).cost(s.budget)
+    budget = PAPER_RULE_SIZES.cost(problem.settings.budget)
     seeds = list(range(HELD_OUT_FIRST_SEED, HELD_OUT_FIRST_SEED + args.seeds))
     stored = read_json(STORE, "Delete it to rerun every candidate.") if STORE.is_file() else {}
     rows, means = [], {}

@@ -1,0 +1,296 @@
+"""The report: tables through pandas, paired tests through scipy, figures through matplotlib.
+
+Everything here reads stored outcomes (``search.ledger.Outcome``); nothing trains.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr, wilcoxon
+
+from .ledger import Outcome, steps_to_reach
+from .methods import DEFAULT, METHODS, PREDICTIVE
+
+#: "Within 5% of the best known configuration": best so far <= (1 + TOLERANCE) * best known.
+TOLERANCE = 0.05
+ALPHA = 0.05
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub markdown table (pandas through tabulate), index left out."""
+    return frame.to_markdown(index=False, disable_numparse=True)
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """``mean ± std`` of the finite values (sample std), noting seeds that found nothing."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return "none found"
+    std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
+    text = f"{np.mean(finite):.4g} ± {std:.2g}"
+    if len(finite) < len(values):
+        text += f" ({len(values) - len(finite)} seeds found none)"
+    return text
+
+
+def paired(ours: dict[int, float], theirs: dict[int, float]) -> dict:
+    """Seed-by-seed comparison of two methods' best losses (lower is better).
+
+    Returns the seeds both have, ``ours``'s wins, losses and ties, the mean of
+    ``ours - theirs``, and the two-sided Wilcoxon signed-rank p of those differences (scipy;
+    zero differences dropped; NaN when every difference is zero or fewer than 2 remain). A
+    seed where one method found no fully trained network counts as a loss for it.
+    """
+    seeds = sorted(set(ours) & set(theirs))
+    big = 1e300
+    diffs = [min(ours[s], big) - min(theirs[s], big) for s in seeds]
+    wins, losses = sum(d < 0 for d in diffs), sum(d > 0 for d in diffs)
+    nonzero = [d for d in diffs if d != 0]
+    p = float(wilcoxon(nonzero).pvalue) if len(nonzero) > 1 else math.nan
+    finite = [d for d in diffs if abs(d) < 1e299]
+    return {
+        "seeds": len(seeds),
+        "wins": wins,
+        "losses": losses,
+        "ties": len(seeds) - wins - losses,
+        "mean_diff": float(np.mean(finite)) if finite else math.nan,
+        "p": p,
+    }
+
+
+def _bests(outcomes: Sequence[Outcome], method: str) -> dict[int, float]:
+    return {o.seed: o.best for o in outcomes if o.method == method}
+
+
+def methods_in(outcomes: Sequence[Outcome]) -> list[str]:
+    present = {o.method for o in outcomes}
+    return [m for m in METHODS if m in present] + sorted(present - set(METHODS))
+
+
+def mean_best(outcomes: Sequence[Outcome], method: str) -> float:
+    """Mean best loss over seeds (inf when a seed found nothing)."""
+    values = list(_bests(outcomes, method).values())
+    return float(np.mean(values)) if values else math.nan
+
+
+def level_table(outcomes: Sequence[Outcome], best_known: float) -> pd.DataFrame:
+    """One problem and level: every method's numbers and the default's paired comparison."""
+    ours = _bests(outcomes, DEFAULT)
+    order = sorted(methods_in(outcomes), key=lambda m: mean_best(outcomes, m))
+    target = (1 + TOLERANCE) * best_known
+    rows = []
+    for method in methods_in(outcomes):
+        runs = [o for o in outcomes if o.method == method]
+        reached = [s for s in (steps_to_reach(o.trace, target) for o in runs) if s is not None]
+        row = {
+            "method": method,
+            "rank": str(order.index(method) + 1),
+            "best real final loss (mean ± std)": mean_std([o.best for o in runs]),
+        }
+        if method == DEFAULT or not ours:
+            row.update({"default W/L/T": "", "default - method (mean)": "", "p": ""})
+        else:
+            c = paired(ours, _bests(outcomes, method))
+            row.update(
+                {
+                    "default W/L/T": f"{c['wins']}/{c['losses']}/{c['ties']}",
+                    "default - method (mean)": f"{c['mean_diff']:+.3g}",
+                    "p": f"{c['p']:.2g}",
+                }
+            )
+        row.update(
+            {
+                "steps used (mean)": f"{np.mean([o.steps for o in runs]):,.0f}",
+                "full trainings (mean)": f"{np.mean([o.finals for o in runs]):.1f}",
+                f"steps to within {TOLERANCE:.0%} of best known (median; seeds)": (
+                    f"{np.median(reached):,.0f} ({len(reached)}/{len(runs)})"
+                    if reached
+                    else f"never (0/{len(runs)})"
+                ),
+                "s per search": f"{np.mean([o.seconds for o in runs]):.1f}",
+            }
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_rows(outcomes: Sequence[Outcome], problem: str, level: float) -> dict:
+    """One problem and level in one line: the default against its best competitor."""
+    others = [m for m in methods_in(outcomes) if m != DEFAULT]
+    rival = min(others, key=lambda m: mean_best(outcomes, m))
+    ours = _bests(outcomes, DEFAULT)
+    c = paired(ours, _bests(outcomes, rival))
+    comparisons = {m: paired(ours, _bests(outcomes, m)) for m in others}
+    better = sum(x["p"] < ALPHA and x["wins"] > x["losses"] for x in comparisons.values())
+    worse = sum(x["p"] < ALPHA and x["losses"] > x["wins"] for x in comparisons.values())
+    ranking = sorted(methods_in(outcomes), key=lambda m: mean_best(outcomes, m))
+    d, r = mean_best(outcomes, DEFAULT), mean_best(outcomes, rival)
+    return {
+        "problem": problem,
+        "budget (full trainings)": f"{level:g}",
+        "seeds": str(len(ours)),
+        "default (mean ± std)": mean_std(list(ours.values())),
+        "default's rank": f"{ranking.index(DEFAULT) + 1} of {len(ranking)}",
+        "best other method": rival,
+        "its mean": f"{r:.4g}",
+        "default vs it": f"{(d - r) / r:+.1%}",
+        "default W/L/T vs it": f"{c['wins']}/{c['losses']}/{c['ties']}",
+        "p (Wilcoxon)": f"{c['p']:.2g}",
+        f"methods the default beats / loses to at p < {ALPHA}": f"{better} / {worse}",
+    }
+
+
+def losses_text(outcomes: Sequence[Outcome], problem: str, level: float) -> list[str]:
+    """A sentence per method whose mean is lower than the default's, with the paired test."""
+    d = mean_best(outcomes, DEFAULT)
+    ours = _bests(outcomes, DEFAULT)
+    lines = []
+    for method in methods_in(outcomes):
+        m = mean_best(outcomes, method)
+        if method == DEFAULT or not m < d:
+            continue
+        c = paired(ours, _bests(outcomes, method))
+        verdict = "significant" if c["p"] < ALPHA else "not significant"
+        lines.append(
+            f"{problem}, {level:g} full trainings: {method} has the lower mean, {m:.4g} vs "
+            f"{d:.4g} (the default is {(d - m) / m:.1%} worse); the default wins {c['wins']} "
+            f"and loses {c['losses']} of {c['seeds']} seeds (p = {c['p']:.2g}, {verdict} at "
+            f"{ALPHA})."
+        )
+    return lines
+
+
+def fixed_table(outcomes: Sequence[Outcome], names: Sequence[str]) -> pd.DataFrame:
+    """Per hyperparameter: when the default and the paper preset fixed it (mean iteration)."""
+    rows = []
+    for name in names:
+        row = {"hyperparameter": name}
+        for method in PREDICTIVE:
+            runs = [o for o in outcomes if o.method == method]
+            iterations = [o.fixed_iterations[name] for o in runs if name in o.fixed_iterations]
+            explored = [o.diagnostics["explored"] for o in runs if name in o.fixed_iterations]
+            row[f"{method}: mean iteration fixed (seeds fixing it)"] = (
+                f"{np.mean(iterations):.1f} ({len(iterations)}/{len(runs)}); "
+                f"{np.mean([i / max(e, 1) for i, e in zip(iterations, explored, strict=True)]):.0%}"
+                " of exploration"
+                if iterations
+                else f"never (0/{len(runs)})"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def exploration_summary(outcomes: Sequence[Outcome]) -> pd.DataFrame:
+    """Per predictive method: phase sizes, exploration length and early fixing."""
+    rows = []
+    for method in PREDICTIVE:
+        runs = [o for o in outcomes if o.method == method]
+        if not runs:
+            continue
+        sizes = runs[0].diagnostics["sizes"]
+        hps = runs[0].diagnostics["hyperparameters"]
+        early = [
+            sum(it < max(1, 0.1 * o.diagnostics["explored"]) for it in o.fixed_iterations.values())
+            for o in runs
+        ]
+        at_zero = [sum(it == 0 for it in o.fixed_iterations.values()) for o in runs]
+        ends: dict[str, int] = {}
+        for o in runs:
+            end = o.diagnostics["exploration_end"] or "did not end"
+            ends[end] = ends.get(end, 0) + 1
+        best_from = {}
+        for o in runs:
+            best_from[o.diagnostics["best_phase"]] = (
+                best_from.get(o.diagnostics["best_phase"], 0) + 1
+            )
+        rows.append(
+            {
+                "method": method,
+                "phases (initial / max explored / continued)": "/".join(map(str, sizes)),
+                "explored (mean)": f"{np.mean([o.diagnostics['explored'] for o in runs]):.1f}",
+                f"fixed in the first 10% of exploration (mean of {hps})": f"{np.mean(early):.1f}",
+                "fixed at iteration 0 (mean)": f"{np.mean(at_zero):.1f}",
+                "fixed by the end (mean)": (
+                    f"{np.mean([len(o.fixed_iterations) for o in runs]):.1f}"
+                ),
+                "exploration ended by": "; ".join(f"{k} x{v}" for k, v in ends.items()),
+                "best network from": "; ".join(
+                    f"{k} x{v}" for k, v in sorted(best_from.items(), key=str)
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot(title: str, by_level: dict[float, Sequence[Outcome]], best: float, path: Path) -> None:
+    """Best real final loss so far vs cumulative steps (mean over seeds), one panel per level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = sorted(by_level)
+    fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4.8), squeeze=False)
+    for ax, level in zip(axes[0], levels, strict=True):
+        outcomes = by_level[level]
+        end = max(o.budget for o in outcomes)
+        grid = np.linspace(0, end, 400)
+        for method in methods_in(outcomes):
+            curves = []
+            for o in (o for o in outcomes if o.method == method):
+                steps = np.array([p[0] for p in o.trace] + [math.inf])
+                bests = np.array([math.inf] + [p[1] for p in o.trace])
+                # The best so far at x is that of the last full training finished at or before x.
+                curve = bests[np.searchsorted(steps, grid, side="right")]
+                curve[grid > o.steps] = np.nan
+                curves.append(curve)
+            with np.errstate(invalid="ignore"):
+                mean = np.mean(curves, axis=0)
+            mean[~np.isfinite(mean)] = np.nan
+            style = "-" if method in PREDICTIVE else ("-." if method.startswith("i-") else "--")
+            width = 2.2 if method == DEFAULT else 1.2
+            ax.plot(grid, mean, label=method, linestyle=style, linewidth=width)
+        ax.axhline(best, color="grey", linewidth=0.8, linestyle=":", label="best known")
+        ax.set_yscale("log")
+        ax.set_xlabel("cumulative training steps")
+        ax.set_title(f"{level:g} full trainings")
+    axes[0][0].set_ylabel("best real final loss so far (mean over seeds)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def real_check(real: Sequence[Outcome], replay: Sequence[Outcome]) -> tuple[pd.DataFrame, float]:
+    """Methods' means with real training vs the replay (same seeds); Spearman of the means."""
+    methods = [m for m in methods_in(real) if m in {o.method for o in replay}]
+    seeds = sorted({o.seed for o in real})
+    replay = [o for o in replay if o.seed in seeds]
+    real_means = [mean_best(real, m) for m in methods]
+    replay_means = [mean_best(replay, m) for m in methods]
+    real_rank = pd.Series(real_means).rank().astype(int).tolist()
+    replay_rank = pd.Series(replay_means).rank().astype(int).tolist()
+    frame = pd.DataFrame(
+        {
+            "method": methods,
+            "real Keras training (mean ± std)": [
+                mean_std(list(_bests(real, m).values())) for m in methods
+            ],
+            "rank (real)": [str(r) for r in real_rank],
+            "replayed curves (mean ± std)": [
+                mean_std(list(_bests(replay, m).values())) for m in methods
+            ],
+            "rank (replay)": [str(r) for r in replay_rank],
+            "s per search (real)": [
+                f"{np.mean([o.seconds for o in real if o.method == m]):.0f}" for m in methods
+            ],
+        }
+    )
+    rho = float(spearmanr(real_means, replay_means).statistic) if len(methods) > 2 else math.nan
+    return frame, rho

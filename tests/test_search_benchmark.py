@@ -1,0 +1,404 @@
+"""The search benchmark (bench/search/): every method's budget accounting, the i-epoch
+baseline, the replay of curve tables and the report's tables, by hand-checkable arithmetic.
+
+A fake two-hyperparameter problem with analytic learning curves stands in for real training;
+it counts every step it serves, which every method's own count must equal.
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import keras_tuner
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from search import methods, report, runner
+from search.ledger import Outcome, StepLedger, steps_to_reach
+from search.problems import CurveProblem, CurveRun, Settings, TableProblem
+from search.tables import CurveTable
+
+from kt_predictive import StepBudget
+
+# keras-tuner's BayesianOptimization fits a Gaussian process to a handful of trials here; its
+# length-scale hitting a bound is expected at that size and says nothing about the adapters.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+SETTINGS = Settings(
+    budget=StepBudget(full_steps=40, early_steps=10, window=5, final_window=10),
+    tuning_trials=1,
+    hyperband_chunk=5,
+    bo_initial_points=3,
+)
+LRS = (0.3, 0.1, 0.03, 0.01)
+WIDTHS = (8, 16, 32, 64)
+
+
+def space() -> keras_tuner.HyperParameters:
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("lr", list(LRS))
+    hp.Choice("width", list(WIDTHS))
+    return hp
+
+
+def curve(values, seed) -> np.ndarray:
+    """Decays to a floor that is lowest at lr 0.1, width 32; lr 0.3 with width 64 diverges."""
+    steps = np.arange(1, SETTINGS.budget.full_steps + 1)
+    lr, width = values["lr"], values["width"]
+    floor = 0.1 + abs(math.log10(lr / 0.1)) + 0.05 * abs(math.log2(width / 32))
+    noise = np.random.default_rng([seed, LRS.index(lr), WIDTHS.index(width)]).normal(
+        0, 0.01, len(steps)
+    )
+    losses = floor + 2.0 * np.exp(-lr * steps) + noise
+    if lr == 0.3 and width == 64:
+        losses[25:] = np.inf
+    return losses
+
+
+class CountingRun(CurveRun):
+    def __init__(self, problem, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.problem = problem
+
+    def train(self, steps, after_step=None):
+        before = len(self.losses)
+        super().train(steps, after_step)
+        self.problem.served += len(self.losses) - before
+
+
+class CountingProblem(CurveProblem):
+    """The fake problem, counting every training step it serves."""
+
+    def __init__(self):
+        super().__init__("fake", "Fake problem", SETTINGS, curve, space, best_known=0.1)
+        self.served = 0
+
+    def start(self, values, seed):
+        return CountingRun(self, curve(values, seed))
+
+    def resume(self, values, checkpoint, seed):
+        return CountingRun(self, curve(values, seed), trained=checkpoint)
+
+
+def check_trace(outcome):
+    steps = [s for s, _ in outcome.trace]
+    bests = [b for _, b in outcome.trace]
+    assert steps == sorted(steps) and bests == sorted(bests, reverse=True)
+    assert not steps or steps[-1] <= outcome.steps
+    assert outcome.finals == len(outcome.trace)
+    assert outcome.best == (bests[-1] if bests else math.inf)
+
+
+# ---------------------------------------------------------------------- accounting
+
+
+@pytest.mark.parametrize("method", methods.PREDICTIVE)
+def test_predictive_counts_every_step_once_within_the_budget(method):
+    problem = CountingProblem()
+    outcome = methods.run_method(problem, method, seed=1, level=10)
+    # Continuations resume at early_steps: no step is trained twice.
+    assert outcome.steps == problem.served <= outcome.budget == 400
+    initial, explored, top_k = outcome.diagnostics["sizes"]
+    assert outcome.diagnostics["phase1_steps"] <= initial * 40
+    assert outcome.steps <= initial * 40 + explored * 10 + top_k * 30
+    assert set(outcome.fixed_iterations) <= {"lr", "width"}
+    check_trace(outcome)
+
+
+def test_paper_sizes_scale_the_papers_proportions():
+    # e = 60/300: the paper's schedule costs 100 + 400 * 0.2 + 20 * 0.8 = 196 full trainings.
+    # Level 10: 100 * 10/196 = 5.1 -> 5, 20 * 10/196 = 1.02 -> 1, (10 - 5 - 0.8) / 0.2 = 21.
+    budget = StepBudget(full_steps=300, early_steps=60, window=20, final_window=40)
+    assert methods.paper_sizes(10, budget) == (5, 21, 1)
+    # Level 98 = half the paper: 50, 10 and (98 - 50 - 8) / 0.2 = 200.
+    assert methods.paper_sizes(98, budget) == (50, 200, 10)
+
+
+@pytest.mark.parametrize("method", ["RandomSearch", "BayesianOptimization"])
+def test_full_trial_methods_stop_when_the_next_trial_does_not_fit(method):
+    problem = CountingProblem()
+    outcome = methods.run_method(problem, method, seed=2, level=7.6)
+    # 7.6 * 40 = 304 steps: a trial starts only while 40 steps are left (a diverged one
+    # stops early and leaves its unused steps to the next).
+    assert outcome.budget == 304
+    assert outcome.steps == problem.served <= 304
+    assert 304 - outcome.steps < 40
+    check_trace(outcome)
+
+
+def test_hyperband_counts_resumed_chunks_and_stays_in_budget():
+    problem = CountingProblem()
+    outcome = methods.run_method(problem, "Hyperband", seed=3, level=37.5)
+    assert outcome.steps == problem.served <= 1500
+    assert outcome.finals >= 1
+    check_trace(outcome)
+
+
+def test_hyperband_finishes_a_pick_it_did_not_train_fully():
+    problem = CountingProblem()
+    # max_epochs 8, factor 3: the first bracket's trials train ceil(8 / 3) = 3 chunks = 15
+    # steps. Room for two of them and for finishing the better one (25 more steps): 55 steps.
+    outcome = methods.run_method(problem, "Hyperband", seed=3, level=55 / 40)
+    assert outcome.diagnostics["finished_pick"]
+    assert outcome.steps == problem.served == 55
+    assert outcome.finals == 1 and math.isfinite(outcome.best)
+
+
+def test_diverged_trials_get_a_finite_worst_score(tmp_path):
+    problem = CountingProblem()
+    ledger = StepLedger(len(LRS) * len(WIDTHS) * SETTINGS.budget.full_steps)
+    tuner = methods.BudgetedTuner(
+        methods.keras_tuner_oracle("RandomSearch", problem, seed=4),
+        problem,
+        4,
+        ledger,
+        directory=str(tmp_path),
+        project_name="kt",
+    )
+    tuner.search()
+    order = [tuner.oracle.trials[t] for t in tuner.oracle.end_order]
+    (position,) = [
+        i for i, t in enumerate(order) if t.hyperparameters.values == {"lr": 0.3, "width": 64}
+    ]
+    assert len(order) == 16
+    score = order[position].score
+    assert math.isfinite(score)
+    assert score >= max(
+        [t.score for t in order[:position]] + [curve({"lr": 0.3, "width": 64}, 4)[0]]
+    )
+    # Every configuration once; the diverged one stopped after its first non-finite loss.
+    assert ledger.used == problem.served == 15 * 40 + 26
+
+
+@pytest.mark.parametrize("method", [methods.TPE_MEDIAN, methods.TPE_HYPERBAND])
+def test_optuna_uses_the_whole_budget_and_prunes(method):
+    problem = CountingProblem()
+    outcome = methods.run_method(problem, method, seed=5, level=20.175)
+    # 20.175 * 40 = 807 steps: every one is spent; the last trial is cut by the budget.
+    assert outcome.budget == 807
+    assert outcome.steps == problem.served == 807
+    # Pruned trials stop early, so more trials ran than full trainings fit.
+    assert outcome.diagnostics["pruned"] > 0
+    assert outcome.diagnostics["trials"] > outcome.finals
+    check_trace(outcome)
+
+
+def test_hyperband_pruner_spans_window_to_full_steps():
+    pruner = methods.optuna_pruner(methods.TPE_HYPERBAND, SETTINGS.budget)
+    assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == (5, 40, 3)
+
+
+# ---------------------------------------------------------------------- i-epoch
+
+
+def early_loss(values, i):
+    return float(np.mean(curve(values, 6)[i - min(5, i) : i]))
+
+
+def final_loss(values):
+    return float(np.mean(curve(values, 6)[-10:]))
+
+
+def test_i_epoch_screens_half_the_budget_and_finishes_the_best(tmp_path):
+    problem = CountingProblem()
+    ledger = StepLedger(400)
+    counts = methods.run_i_epoch(problem, 6, ledger, i=10, directory=tmp_path)
+    # B = 400: (400 // 2) // 10 = 20 screens, capped at the 16 configurations: 160 steps
+    # (lr 0.3 x width 64 diverges only at step 26). Left 240: 240 // (40 - 10) = 8 finished.
+    assert counts == {"screened": 16, "finished": 8, "i": 10}
+    configs = [{"lr": lr, "width": w} for lr in LRS for w in WIDTHS]
+    top = sorted(configs, key=lambda v: early_loss(v, 10))[:8]
+    # The diverging configuration screens well (its lr is the fastest) and is among the
+    # eight: it stops at step 26, 16 steps into its continuation, and gives no final loss.
+    assert {"lr": 0.3, "width": 64} in top
+    assert ledger.used == problem.served == 16 * 10 + 7 * 30 + 16 == 386
+    assert ledger.finals == 7
+    assert ledger.best == pytest.approx(min(final_loss(v) for v in top))
+
+
+def test_i_epoch_with_a_short_screen(tmp_path):
+    problem = CountingProblem()
+    ledger = StepLedger(400)
+    counts = methods.run_i_epoch(problem, 6, ledger, i=2, directory=tmp_path)
+    # 16 configurations screened for 2 steps: 32 steps; 368 // 38 = 9 finished, one of them
+    # the diverging configuration (24 steps, to step 26).
+    assert counts == {"screened": 16, "finished": 9, "i": 2}
+    assert ledger.used == problem.served == 32 + 8 * 38 + 24 == 360
+
+
+def test_i_epoch_screens_fewer_than_the_space_when_half_the_budget_is_less(tmp_path):
+    problem = CountingProblem()
+    ledger = StepLedger(120)
+    counts = methods.run_i_epoch(problem, 7, ledger, i=10, directory=tmp_path)
+    # (120 // 2) // 10 = 6 screened (60 steps); 60 // 30 = 2 finished (60 steps).
+    assert counts == {"screened": 6, "finished": 2, "i": 10}
+    assert ledger.used == problem.served == 120
+
+
+def test_the_methods_i_values():
+    assert SETTINGS.screen_steps == (10, 2)
+    outcome = methods.run_method(CountingProblem(), methods.I_QUARTER, seed=1, level=10)
+    assert outcome.diagnostics["i"] == 2
+
+
+# ---------------------------------------------------------------------- replayed tables
+
+
+def small_table() -> CurveTable:
+    """A 2 x 2 grid, 4 steps per run; (a=1, b="x") has two runs, (a=2, b="y") diverges."""
+    table = CurveTable({"a": [1, 2], "b": ["x", "y"]}, {"made": "by hand"}, full_steps=4)
+    table.add((0, 0), 1, [4.0, 3.0, 2.0, 1.0], 1.0)
+    table.add((0, 0), 2, [4.0, 3.0, 2.0, 1.5], 1.0)
+    table.add((0, 1), 1, [5.0, 4.0, 3.0, 2.0], 1.0)
+    table.add((1, 0), 1, [3.0, 2.0, 1.0, 0.5], 1.0)
+    table.add((1, 1), 1, [3.0, math.inf], 1.0)
+    return table
+
+
+def test_table_curve_lookup():
+    table = small_table()
+    np.testing.assert_array_equal(table.curve({"a": 2, "b": "x"}, 7), [3.0, 2.0, 1.0, 0.5])
+    diverged = table.curve({"a": 2, "b": "y"}, 7)
+    assert diverged[0] == 3.0 and diverged[1] == math.inf and np.isnan(diverged[2:]).all()
+    # Two runs: the seed picks one, always the same for the same seed, both over seeds.
+    picks = {float(table.curve({"a": 1, "b": "x"}, seed)[-1]) for seed in range(1, 21)}
+    assert picks == {1.0, 1.5}
+    for seed in range(1, 6):
+        first = table.curve({"a": 1, "b": "x"}, seed)
+        np.testing.assert_array_equal(first, table.curve({"a": 1, "b": "x"}, seed))
+    with pytest.raises(KeyError, match="not in the table's grid"):
+        table.curve({"a": 3, "b": "x"}, 1)
+
+
+def test_table_round_trip_and_final_means(tmp_path):
+    table = small_table()
+    table.save(tmp_path / "t.npz")
+    loaded = CurveTable.load(tmp_path / "t.npz")
+    assert loaded.space == table.space and loaded.meta == table.meta
+    assert loaded.hp_index == table.hp_index and loaded.train_seed == [1, 2, 1, 1, 1]
+    # Final means over the last 2 steps: 1.5, 1.75, 2.5, 0.75 and inf (diverged).
+    np.testing.assert_array_equal(loaded.final_means(2), [1.5, 1.75, 2.5, 0.75, math.inf])
+    assert loaded.best_final(2) == 0.75
+
+
+def test_table_problem_replays_exact_curves():
+    settings = Settings(
+        StepBudget(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
+    )
+    problem = TableProblem("small", "Small", settings, small_table())
+    assert problem.best_known == 0.75
+    assert [hp.name for hp in problem.space().space] == ["a", "b"]
+    run = problem.start({"a": 2, "b": "x"}, seed=3)
+    run.train(2)
+    assert run.losses == [3.0, 2.0]
+    resumed = problem.resume({"a": 2, "b": "x"}, run.checkpoint(None), seed=3)
+    resumed.train(5)
+    assert resumed.losses == [3.0, 2.0, 1.0, 0.5]
+    stopped = problem.start({"a": 2, "b": "y"}, seed=3)
+    stopped.train(4)
+    assert stopped.losses == [3.0, math.inf] and stopped.diverged
+
+
+def test_table_problem_needs_the_whole_grid():
+    table = CurveTable({"a": [1, 2]}, {}, full_steps=2)
+    table.add((0,), 1, [1.0, 0.5], 1.0)
+    settings = Settings(
+        StepBudget(2, 1, 1, 1), tuning_trials=1, hyperband_chunk=1, bo_initial_points=2
+    )
+    with pytest.raises(ValueError, match="lacks 1 configurations"):
+        TableProblem("t", "T", settings, table)
+
+
+# ---------------------------------------------------------------------- report
+
+
+def outcome(method, seed, best, level=10.0):
+    return Outcome(method, level, seed, best, 380, 400, 3, [(200, best + 1), (380, best)], 2.0)
+
+
+def test_paired_comparison_by_hand():
+    ours = {1: 0.10, 2: 0.30, 3: 0.30, 4: 0.30}
+    theirs = {1: 0.20, 2: 0.10, 3: 0.30, 4: 0.60}
+    c = report.paired(ours, theirs)
+    # Differences -0.1, +0.2, 0, -0.3: two wins, one loss, one tie; mean -0.05.
+    assert (c["seeds"], c["wins"], c["losses"], c["ties"]) == (4, 2, 1, 1)
+    assert c["mean_diff"] == pytest.approx(-0.05)
+    # The zero dropped; |d| ranks 1, 2, 3, the positive one has rank 2: W+ = 2. Of the 8
+    # equally likely sign patterns, W+ <= 2 in 3 ({}, {1}, {2}): p = 2 * 3/8 = 0.75.
+    assert c["p"] == pytest.approx(0.75)
+    # All three negative: W+ = 0, p = 2 * 1/8.
+    assert report.paired({1: 0.1, 2: 0.1, 3: 0.1}, {1: 0.2, 2: 0.3, 3: 0.4})["p"] == 0.25
+    # A seed where a method found nothing counts against it.
+    assert report.paired({1: math.inf}, {1: 0.5})["losses"] == 1
+
+
+def test_mean_std_and_table_rendering():
+    assert report.mean_std([0.1, 0.3]) == "0.2 ± 0.14"
+    assert report.mean_std([0.1, 0.3, math.inf]) == "0.2 ± 0.14 (1 seeds found none)"
+    outcomes = [
+        *(outcome(methods.DEFAULT, s, b) for s, b in [(1, 0.1), (2, 0.3), (3, 0.2)]),
+        *(outcome("RandomSearch", s, b) for s, b in [(1, 0.2), (2, 0.4), (3, 0.1)]),
+    ]
+    frame = report.level_table(outcomes, best_known=0.1)
+    text = report.markdown(frame)
+    lines = text.splitlines()
+    assert lines[0].startswith("| method") and set(lines[1]) <= set("|-: ")
+    default = next(line for line in lines if "PredictiveOracle (default)" in line)
+    rival = next(line for line in lines if "RandomSearch" in line)
+    # Default 0.1, 0.3, 0.2: mean 0.2, std 0.1; RandomSearch mean 0.2333, std 0.153.
+    assert "0.2 ± 0.1 " in default and "| 1 " in default
+    assert "0.2333 ± 0.15" in rival and "| 2 " in rival
+    # Default - RandomSearch per seed: -0.1, -0.1, +0.1: 2 wins, 1 loss, mean -0.0333.
+    assert "2/1/0" in rival and "-0.0333" in rival
+    # Steps to within 5% of 0.1 (0.105): only seeds reaching 0.1 or less, at 380 steps.
+    assert "380 (1/3)" in default and "380 (1/3)" in rival
+    row = report.summary_rows(outcomes, "fake", 10)
+    assert row["best other method"] == "RandomSearch"
+    assert row["default's rank"] == "1 of 2" and row["default W/L/T vs it"] == "2/1/0"
+    assert row["default vs it"] == "-14.3%"  # (0.2 - 0.2333) / 0.2333
+    assert report.losses_text(outcomes, "fake", 10) == []
+
+
+def test_losses_are_reported():
+    outcomes = [
+        *(outcome(methods.DEFAULT, s, 0.3) for s in (1, 2, 3)),
+        *(outcome("Hyperband", s, 0.2) for s in (1, 2, 3)),
+    ]
+    (line,) = report.losses_text(outcomes, "fake", 30)
+    assert line.startswith("fake, 30 full trainings: Hyperband has the lower mean, 0.2 vs 0.3")
+    assert "50.0% worse" in line and "wins 0 and loses 3 of 3 seeds" in line
+
+
+# ---------------------------------------------------------------------- runner and figures
+
+
+def test_run_seed_stores_and_resumes(tmp_path):
+    problem = CountingProblem()
+    first = runner.run_seed(problem, 10, 1, methods.METHODS[:3], tmp_path, log=lambda _: None)
+    served = problem.served
+    assert served > 0 and (tmp_path / "fake-b10-seed1.json").is_file()
+    again = runner.run_seed(problem, 10, 1, methods.METHODS[:4], tmp_path, log=lambda _: None)
+    assert again[:3] == first and problem.served > served
+    rerun = problem.served
+    runner.run_seed(problem, 10, 1, methods.METHODS[:4], tmp_path, log=lambda _: None)
+    assert problem.served == rerun
+    loaded = runner.load_outcomes(tmp_path, "fake", [10], [1, 2])
+    assert [o.method for o in loaded] == list(methods.METHODS[:4])
+    other = CountingProblem()
+    other.settings = Settings(**{**vars(SETTINGS), "tuning_trials": 2})
+    with pytest.raises(ValueError, match="other settings"):
+        runner.run_seed(other, 10, 1, methods.METHODS[:1], tmp_path, log=lambda _: None)
+
+
+def test_plot_writes_a_figure(tmp_path):
+    outcomes = [outcome(m, s, 0.1 * s) for m in methods.METHODS[:3] for s in (1, 2)]
+    report.plot("Fake", {10.0: outcomes, 30.0: outcomes}, 0.1, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_steps_to_reach():
+    trace = [(40, 1.0), (80, 0.5), (120, 0.4)]
+    assert steps_to_reach(trace, 0.5) == 80
+    assert steps_to_reach(trace, 0.3) is None
