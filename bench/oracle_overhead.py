@@ -50,7 +50,7 @@ def make_oracle(n_records: int, folder: str, seed: int = 0) -> PredictiveOracle:
     for i in range(n_records):
         values = {name: values[rng.integers(len(values))] for name, values in SEARCH_SPACE.items()}
         loss = float(rng.uniform(0.002, 0.2))
-        oracle._records.add(
+        oracle._decisions.records.add(
             TrialRecord(
                 trial_id=str(i),
                 values=values,
@@ -62,8 +62,8 @@ def make_oracle(n_records: int, folder: str, seed: int = 0) -> PredictiveOracle:
                 steps=6000,
             )
         )
-    oracle._bounds = (0.002, 0.2)
-    oracle._phase = "explore"
+    oracle._decisions.bounds = (0.002, 0.2)
+    oracle._decisions.phase = "explore"
     return oracle
 
 
@@ -83,10 +83,10 @@ def main() -> None:
     for n in SIZES:
         with tempfile.TemporaryDirectory() as folder:
             oracle = make_oracle(n, folder)
-            allocate = time_call(oracle._allocate, repeats=20 if n <= 1000 else 5)
+            allocate = time_call(oracle._decisions.allocate, repeats=20 if n <= 1000 else 5)
             sample = time_call(lambda oracle=oracle: oracle._sample(uniform=False), repeats=50)
-            records = list(oracle._records)
-            X = oracle._encoder().encode_many([(r.values, r.early) for r in records])
+            records = list(oracle._decisions.records)
+            X = oracle._decisions.encoder().encode_many([(r.values, r.early) for r in records])
             y = np.array([r.predicted for r in records])
             predictor = HybridPredictor(random_state=0)
             refit = time_call(

@@ -10,7 +10,9 @@ from kt_predictive.allocation import AllocationRule, exponential_reward, linear_
 from kt_predictive.budget import StepBudget, early_means, final_mean, window_mean
 from kt_predictive.callbacks import StepBudgetCallback, StepLossRecorder
 from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
-from kt_predictive.oracle import PredictiveOracle, report_test_size
+from kt_predictive.decisions import SearchDecisions, report_test_size
+from kt_predictive.errors import FatalSearchError, SearchError
+from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
 from kt_predictive.records import TrialRecord
 from kt_predictive.reporting import TrialReporter
@@ -21,12 +23,15 @@ from kt_predictive.tuner import PredictiveSearch, PredictiveTuner
 __all__ = [
     "AllocationRule",
     "CorruptStateError",
+    "FatalSearchError",
     "FeatureEncoder",
     "HybridPredictor",
     "PhaseSizes",
     "PredictiveOracle",
     "PredictiveSearch",
     "PredictiveTuner",
+    "SearchDecisions",
+    "SearchError",
     "StepBudget",
     "StepBudgetCallback",
     "StepLossRecorder",

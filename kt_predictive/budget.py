@@ -57,6 +57,10 @@ class StepBudget:
         """Number of early windows (the predictor's loss features)."""
         return self.early_steps // self.window
 
+    def is_window_end(self, step: int) -> bool:
+        """Whether an early window ends at ``step``."""
+        return step <= self.early_steps and step % self.window == 0
+
     def window_ends(self) -> list[int]:
         """The steps at which each early window ends: window, 2·window, …, early_steps."""
         return list(range(self.window, self.early_steps + 1, self.window))

@@ -58,6 +58,14 @@ class WorkerLiveness:
     def trial_is_silent(self, trial_id: str) -> bool:
         return self.timeout is not None and self.silent_for(trial_id) > self.timeout
 
+    def requeue_message(self, tuner_id: str, trial_id: str) -> str:
+        """What the search says when a silent worker's trial goes to another worker."""
+        return (
+            f"worker {tuner_id} sent nothing about trial {trial_id} for "
+            f"{self.silent_for(trial_id):.0f} s (worker_timeout "
+            f"{self.timeout:g} s); the trial goes to another worker"
+        )
+
     def stale_workers(self, tuner_ids: Iterable[str]) -> set[str]:
         """Workers silent for longer than the timeout (none without a timeout)."""
         if self.timeout is None:

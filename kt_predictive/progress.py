@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kt_predictive.records import TrialRecord
+from kt_predictive.records import RecordBook, TrialRecord
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,17 @@ class Position:
     phase: str  # "phase 1", "explore" or "finalize"
     index: int
     total: int
+
+
+def phase_position(
+    record: TrialRecord, records: RecordBook, initial_trials: int, max_iterations: int, top_k: int
+) -> Position:
+    """Where ``record`` stands in its phase, out of the phase's planned size."""
+    if record.role == "initial":
+        return Position("phase 1", len(records.by_role("initial")), initial_trials)
+    if record.role == "explore":
+        return Position("explore", record.iteration, max_iterations)
+    return Position("finalize", len(records.by_role("continuation")), top_k)
 
 
 def progress_line(
@@ -55,6 +66,22 @@ def progress_line(
     if fixed:
         line += " | fixed " + ", ".join(f"{name}={value}" for name, value in fixed.items())
     return line
+
+
+def settled_line(
+    record: TrialRecord,
+    records: RecordBook,
+    sizes: tuple[int, int, int],
+    objective: str,
+    fixed: dict,
+    sign: float = 1.0,
+) -> str:
+    """:func:`progress_line` of a settled ``record`` of ``records``, with the best real loss
+    so far; ``sizes`` are the phases' planned sizes (initial_trials, max_iterations, top_k)."""
+    real = records.real()
+    best = real[0].real_final if real else None
+    position = phase_position(record, records, *sizes)
+    return progress_line(record, position, objective, best, fixed, sign=sign)
 
 
 class SearchProgress:

@@ -115,6 +115,14 @@ class TrialRecord:
     def early_complete(self) -> bool:
         return bool(self.early) and None not in self.early
 
+    @property
+    def score(self) -> float:
+        """The trial's score ("lower is better"): the measured final loss, else the
+        prediction of an explored trial, else infinity (failed or unsettled)."""
+        if self.is_real:
+            return self.real_final
+        return self.predicted if self.is_predicted_only else math.inf
+
     def loss(self) -> float | None:
         """The final loss the allocation counts: measured if there is one, else predicted."""
         if self.real_final is not None:
@@ -235,8 +243,31 @@ def read_search(project_dir: str | os.PathLike) -> SearchSnapshot:
             f"{project_dir} holds a search saved by an older kt_predictive (state version "
             f"{saved.get('version', 1)}; this one reads {STATE_VERSION})"
         )
-    records = {}
-    for trial_id in saved["trial_ids"]:
-        path = project_dir / f"trial_{trial_id}" / RECORD_FILE
-        records[trial_id] = TrialRecord.from_json(read_json(path, recovery))
+    records = read_records(project_dir, saved["trial_ids"], recovery).records
     return SearchSnapshot(saved["phase"], records, saved)
+
+
+def read_records(
+    project_dir: str | os.PathLike, trial_ids: Iterable[str], recovery: str
+) -> RecordBook:
+    """The records of ``trial_ids``, each from its trial folder in ``project_dir``.
+
+    Raises:
+        CorruptStateError: naming an unreadable record file and ``recovery``.
+    """
+    from kt_predictive.storage import read_json
+
+    book = RecordBook()
+    for trial_id in trial_ids:
+        path = Path(project_dir) / f"trial_{trial_id}" / RECORD_FILE
+        book.add(TrialRecord.from_json(read_json(path, recovery)))
+    return book
+
+
+def first_line(message: str | None) -> str | None:
+    """The last non-empty line of an error message (a traceback's), at most 200 characters:
+    a failed record's ``failure``."""
+    if not message:
+        return None
+    lines = [line for line in str(message).strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else None

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 
 import keras_tuner
-from keras_tuner import errors
+
+from kt_predictive.errors import FatalSearchError
 
 Value = bool | int | float | str
 
@@ -75,7 +76,7 @@ def _plain(value: object) -> Value:
         value = value.item()
     if isinstance(value, bool | int | float | str):
         return value
-    raise errors.FatalValueError(
+    raise FatalSearchError(
         f"hyperparameter value {value!r} of type {type(value).__name__} cannot be stored; "
         "use bool, int, float or str values"
     )
@@ -85,7 +86,7 @@ def grid_of(hp: keras_tuner.engine.hyperparameters.HyperParameter) -> ValueGrid:
     """Returns the value grid of one keras-tuner hyperparameter.
 
     Raises:
-        keras_tuner.errors.FatalValueError: for an Int or Float without ``step``.
+        FatalSearchError: for an Int or Float without ``step``.
     """
     hp_types = keras_tuner.engine.hyperparameters
     if isinstance(hp, hp_types.Boolean):
@@ -106,7 +107,7 @@ def grid_of(hp: keras_tuner.engine.hyperparameters.HyperParameter) -> ValueGrid:
         if hp.step is None:
             kind = type(hp).__name__
             article = "an" if kind == "Int" else "a"
-            raise errors.FatalValueError(
+            raise FatalSearchError(
                 f"hyperparameter {hp.name!r} is {article} {kind} without a step, so it has no finite "
                 "list of values to allocate probabilities to. Give it a grid: "
                 f"hp.{kind}({hp.name!r}, {hp.min_value}, {hp.max_value}, step=..., "
@@ -114,7 +115,7 @@ def grid_of(hp: keras_tuner.engine.hyperparameters.HyperParameter) -> ValueGrid:
             )
         values = tuple(_plain(v) for v in hp.values)
         return ValueGrid(hp.name, values, "numeric", _spans_decades(values))
-    raise errors.FatalValueError(
+    raise FatalSearchError(
         f"hyperparameter {hp.name!r} has unsupported type {type(hp).__name__}; "
         "use Choice, Boolean, Fixed, or Int/Float with a step"
     )
@@ -129,11 +130,11 @@ def value_grids(hyperparameters: keras_tuner.HyperParameters) -> list[ValueGrid]
     """The grids of every hyperparameter of a search space, in declaration order.
 
     Raises:
-        keras_tuner.errors.FatalValueError: for an empty space or a hyperparameter without
+        FatalSearchError: for an empty space or a hyperparameter without
             a finite grid.
     """
     if not hyperparameters.space:
-        raise errors.FatalValueError(
+        raise FatalSearchError(
             "the search space is empty: declare hyperparameters in the hypermodel's build() "
             "(hp.Choice, hp.Int(..., step=...), ...) or pass hyperparameters= to the oracle"
         )
@@ -143,3 +144,53 @@ def value_grids(hyperparameters: keras_tuner.HyperParameters) -> list[ValueGrid]
 def space_size(grids: list[ValueGrid]) -> int:
     """Number of configurations of the grids (ignoring conditional scopes)."""
     return math.prod(len(grid) for grid in grids)
+
+
+def check_values_kept(known: list[ValueGrid], declared: list[ValueGrid]) -> None:
+    """Refuses a space that gives a known hyperparameter other values.
+
+    keras-tuner keeps an existing hyperparameter's old values silently; a search whose records
+    and probabilities refer to the old grid cannot continue on a new one.
+    """
+    by_name = {g.name: g for g in known}
+    incoming = {g.name: g for g in declared if g.name in by_name and g != by_name[g.name]}
+    if incoming:
+        raise FatalSearchError(
+            "the search space changed: "
+            + describe_change(known, [incoming.get(n, by_name[n]) for n in by_name])
+            + "; continue with the same space, or start over with a new project_name or "
+            "overwrite=True"
+        )
+
+
+def check_settled(known: list[ValueGrid], grids: list[ValueGrid]) -> None:
+    """Refuses a space that changed after phase 1.
+
+    Hyperparameters declared in HyperModel.fit() appear only once a trial ran (keras-tuner's
+    own behaviour); that is fine while phase 1 samples uniformly, but the predictor and the
+    probabilities need a settled space.
+    """
+    if grids != known:
+        raise FatalSearchError(
+            "the search space changed after phase 1: "
+            + describe_change(known, grids)
+            + "; declare every hyperparameter before the first trial ends, or start "
+            "over with a new project_name or overwrite=True"
+        )
+
+
+def describe_change(before, after) -> str:
+    """Which hyperparameters or values differ between two spaces (grids or {name: values})."""
+
+    def as_dict(grids):
+        return grids if isinstance(grids, dict) else {g.name: list(g.values) for g in grids}
+
+    before, after = as_dict(before), as_dict(after)
+    parts = [f"{name} added" for name in after if name not in before]
+    parts += [f"{name} removed" for name in before if name not in after]
+    parts += [
+        f"{name} values {before[name]} -> {after[name]}"
+        for name in before
+        if name in after and list(before[name]) != list(after[name])
+    ]
+    return ", ".join(parts) or "order of hyperparameters changed"

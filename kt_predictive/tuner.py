@@ -20,7 +20,12 @@ from keras_tuner import errors
 from kt_predictive import lock
 from kt_predictive.budget import window_mean
 from kt_predictive.callbacks import StepBudgetCallback
-from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
+from kt_predictive.checkpoint import (
+    load_training_state,
+    remove_training_states,
+    save_training_state,
+    training_state_path,
+)
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.records import PARENT_VALUE
 from kt_predictive.reporting import TrialReporter
@@ -113,6 +118,10 @@ class PredictiveTuner(keras_tuner.Tuner):
         # Every process of a search (chief or worker) builds its oracle with the same seed;
         # workers only see keras-tuner's client of it, so the seed is kept here.
         self._search_seed = oracle.seed
+        # The oracle says which early checkpoints will never be continued; the tuner, which
+        # wrote them, deletes them (set before keras-tuner reloads a search: an extended
+        # search releases checkpoints while it reloads).
+        oracle.release_checkpoints = self._remove_training_states
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
         if self._project_lock is not None:
             lock.acquire(project_dir)
@@ -156,6 +165,10 @@ class PredictiveTuner(keras_tuner.Tuner):
         # The window means and the final mean reach the oracle from StepBudgetCallback while
         # the model trains, so nothing is left to report afterwards.
         self.run_trial(trial, *fit_args, **fit_kwargs)
+
+    def _remove_training_states(self, trial_ids: list[str]) -> None:
+        """Deletes the training states of trials that will never be resumed or continued."""
+        remove_training_states(self.get_trial_dir(t) for t in trial_ids)
 
     def _starting_state(self, trial, model) -> tuple[np.ndarray, float]:
         """The curve and seconds a trial starts from: its own checkpoint (a resumed trial),

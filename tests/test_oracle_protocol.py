@@ -130,7 +130,7 @@ def test_a_trial_failing_after_the_early_budget_never_trains_the_predictor(tmp_p
     failed = [r for r in oracle.records() if r.failed]
     assert [r.trial_id for r in failed] == [trials[0].trial_id]
     assert failed[0].early_complete and failed[0].real_final is None
-    assert trials[0].trial_id not in oracle._predictor_trials
+    assert trials[0].trial_id not in oracle._decisions.predictor_trials
 
 
 def test_a_crashing_continuation_has_its_own_retry_budget(tmp_path):
@@ -313,7 +313,7 @@ def test_real_phase_4_results_refit_the_predictor_and_rerank(tmp_path):
             before = {r.trial_id: r.predicted for r in oracle.records() if r.role == "explore"}
         run(oracle, trial)
     continued = [r for r in oracle.records() if r.role == "continuation"]
-    assert {r.trial_id for r in continued} <= set(oracle._predictor_trials)
+    assert {r.trial_id for r in continued} <= set(oracle._decisions.predictor_trials)
     after = {r.trial_id: r.predicted for r in oracle.records() if r.role == "explore"}
     waiting = [t for t in after if t not in {r.parent_id for r in continued}]
     assert waiting and any(after[t] != before[t] for t in waiting)

@@ -118,7 +118,7 @@ def test_state_round_trip(finished):
     # The random stream continues where it was saved.
     expected = np.random.default_rng()
     expected.bit_generator.state = state["predictive"]["rng"]
-    assert oracle._rng.random() == expected.random()
+    assert oracle._decisions.rng.random() == expected.random()
 
 
 def test_changed_settings_refuse_to_continue(finished):
@@ -159,7 +159,7 @@ def test_diverging_trials_are_failed_with_the_worst_loss(tmp_path):
             r.real_final is None and r.diverged_at is not None and r.diverged_at <= SEARCH["window"]
         )
     # Failed trials never train the predictor.
-    assert not {r.trial_id for r in failed} & set(oracle._predictor_trials)
+    assert not {r.trial_id for r in failed} & set(oracle._decisions.predictor_trials)
     assert all(
         np.isfinite(p) for values in oracle.probabilities().values() for p in values.values()
     )

@@ -1,0 +1,730 @@
+"""The search method's decisions: what to train next, and what the results mean.
+
+:class:`SearchDecisions` is the method of Lombardi et al. on a :class:`RecordBook`, without
+keras-tuner's protocol. Its phases (``phase``):
+
+- ``"initial"`` (dataset generation): ``initial_trials`` distinct configurations, drawn
+  uniformly, train to ``full_steps``;
+- between phases 1 and 3 (:meth:`~SearchDecisions.start_exploration`) m and M are set, the
+  performance predictor is tuned once and fitted on them, and the probabilities allocated;
+- ``"explore"``: Algorithms 2.1/2.2: each trial draws a configuration from the current
+  probabilities (fixed values stay fixed), trains to ``early_steps`` only and gets a
+  predicted final loss; the probabilities are recomputed after every record, and a value
+  whose probability reaches its threshold is fixed. It ends after ``max_iterations`` trials,
+  when every hyperparameter is fixed, or when no untried configuration is left
+  (``exploration_end`` says which);
+- ``"finalize"``: the ``top_k`` explored configurations with the lowest predicted loss are
+  continued, each by a new trial that resumes from its parent's early checkpoint and trains
+  on to ``full_steps`` (with ``refit_predictor``, each real result refits the predictor and
+  re-ranks the candidates);
+- ``"done"``. Raising ``max_iterations`` (or ``top_k``) and rerunning takes a finished search
+  back to exploration (or phase 4): the paper's 400 → 800 of Table 5 (:meth:`extend`).
+
+It also says which early checkpoints can no longer be continued
+(:meth:`~SearchDecisions.release_checkpoints`).
+:class:`~kt_predictive.oracle.PredictiveOracle` adapts it to keras-tuner: it turns trial
+requests and reports into calls here, moves between the phases when one is over, and saves
+what changed. Changing the search method means changing this class.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from kt_predictive.allocation import (
+    AllocationRule,
+    FixedValue,
+    newly_fixed,
+    resolve_thresholds,
+    value_counts,
+)
+from kt_predictive.budget import StepBudget
+from kt_predictive.errors import FatalSearchError, SearchError
+from kt_predictive.predictor import FeatureEncoder, HybridPredictor
+from kt_predictive.records import STATE_VERSION, RecordBook, TrialRecord, first_line
+from kt_predictive.schedule import FINAL_SHARE, PAPER_SIZES, PAPER_STEPS, size_phases
+from kt_predictive.space import Value, ValueGrid, describe_change, space_size
+
+# With refit_predictor, the predictions of explored trials change during phase 4, so twice
+# top_k candidates keep their early checkpoints to be re-ranked; otherwise top_k suffice.
+REFIT_CANDIDATE_FACTOR = 2
+
+# Why exploration ended (oracle.exploration_end).
+END_MAX_ITERATIONS = "max_iterations reached"
+END_ALL_FIXED = "every hyperparameter fixed"
+END_EXHAUSTED = "no untried configuration left"
+
+PHASES = ("initial", "explore", "finalize", "done")
+
+# Attempts at drawing a configuration not tried before, before the space counts as exhausted
+# (keras-tuner's own oracles use 20).
+MAX_COLLISIONS = 100
+
+# Settings that give recorded results their meaning: a search can only be continued with
+# the same ones (max_iterations and top_k may grow: that extends the search).
+FIXED_SETTINGS = (
+    "full_steps",
+    "early_steps",
+    "window",
+    "final_window",
+    "initial_trials",
+    "allocation",
+    "objective",
+)
+
+# The arguments of PredictiveOracle that are the method's (SearchDecisions' keywords).
+METHOD_SETTINGS = (
+    "search_budget",
+    "final_share",
+    "initial_trials",
+    "max_iterations",
+    "top_k",
+    "allocation",
+    "reward",
+    "beta",
+    "thresholds",
+    "predictor",
+    "refit_predictor",
+    "tuning_trials",
+    "min_tuning_networks",
+    "report_splits",
+)
+
+# draw(uniform, keep_fixed): a configuration not tried before, or None if none was found.
+Draw = Callable[..., "dict | None"]
+
+
+def report_test_size(n_networks: int) -> int:
+    """Test networks per split of the predictor report made from ``n_networks`` phase-1 trials.
+
+    A fifth of them, as the paper's 20 of 100, capped at 20; at least two, as R² needs.
+    """
+    return max(2, min(20, n_networks // 5))
+
+
+def paper_settings(reward: str = "exp", seed: int | None = None) -> dict:
+    """PredictiveOracle's arguments for the paper's schedule exactly: 100 / 400 / 20
+    networks, 40000 / 6000 / 1000 / 500 steps, Algorithm 2.2 with s_i = 2/|V_i| and m, M
+    from phase 1, HYB (the paper's target) fitted on phase 1 only."""
+    steps = ("full_steps", "early_steps", "window", "final_window")
+    return {
+        **vars(PAPER_SIZES),
+        **{f: getattr(PAPER_STEPS, f) for f in steps},
+        "allocation": AllocationRule.paper(reward),
+        "refit_predictor": False,
+        "predictor": HybridPredictor(random_state=seed, target="final"),
+    }
+
+
+def _ignore(*_args) -> None:
+    return None
+
+
+class SearchDecisions:
+    """The decisions of a predictive search, and the state they depend on.
+
+    The arguments are :class:`~kt_predictive.PredictiveOracle`'s (see there), except:
+
+    Args:
+        grids: Returns the search space's value grids (the space can grow during phase 1).
+        say: Shows a one-off message about the search (a phase change, a fixed value).
+        record_changed: Called with a record this class created or changed outside a
+            report (so that it can be saved).
+    """
+
+    def __init__(
+        self,
+        budget: StepBudget,
+        *,
+        search_budget: float | None = None,
+        final_share: float = FINAL_SHARE,
+        initial_trials: int | None = None,
+        max_iterations: int | None = None,
+        top_k: int | None = None,
+        allocation: AllocationRule | None = None,
+        reward: str | None = None,
+        beta: float | None = None,
+        thresholds: float | Mapping[str, float] | None = None,
+        predictor=None,
+        refit_predictor: bool = True,
+        tuning_trials: int = 30,
+        min_tuning_networks: int = 20,
+        report_splits: int = 100,
+        seed: int | None = None,
+        grids: Callable[[], list[ValueGrid]] = list,
+        say: Callable[[str], None] = _ignore,
+        record_changed: Callable[[TrialRecord], None] = _ignore,
+    ):
+        self.budget = budget
+        counts = (initial_trials, max_iterations, top_k)
+        if search_budget is not None:
+            if any(c is not None for c in counts):
+                raise SearchError(
+                    "give either search_budget (the oracle sizes its phases) or initial_trials, "
+                    "max_iterations and top_k, not both"
+                )
+            sizes = size_phases(search_budget, budget, final_share=final_share)
+            initial_trials, max_iterations, top_k = (
+                sizes.initial_trials,
+                sizes.max_iterations,
+                sizes.top_k,
+            )
+        elif None in counts:
+            defaults = PAPER_SIZES
+            initial_trials = defaults.initial_trials if initial_trials is None else initial_trials
+            max_iterations = defaults.max_iterations if max_iterations is None else max_iterations
+            top_k = defaults.top_k if top_k is None else top_k
+        for name, value, minimum in (
+            ("initial_trials", initial_trials, 2),
+            ("max_iterations", max_iterations, 0),
+            ("top_k", top_k, 0),
+            ("tuning_trials", tuning_trials, 1),
+            ("min_tuning_networks", min_tuning_networks, 2),
+            ("report_splits", report_splits, 0),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise SearchError(f"{name} must be an integer >= {minimum} (got {value!r})")
+        rule = allocation if allocation is not None else AllocationRule.evidence()
+        if reward is not None or beta is not None:
+            rule = dataclasses.replace(
+                rule,
+                reward=reward if reward is not None else rule.reward,
+                beta=float(beta) if beta is not None else rule.beta,
+            )
+        self.initial_trials = initial_trials
+        self.max_iterations = max_iterations
+        self.top_k = top_k
+        self.allocation = rule
+        self.thresholds = thresholds
+        # The default predictor learns the improvement over the last early window: with few
+        # phase-1 networks it then ranks like the early loss itself (held-out seeds:
+        # bench/RESULTS.md, section default-selection); paper() uses the paper's target.
+        self.predictor = (
+            predictor
+            if predictor is not None
+            else HybridPredictor(random_state=seed, target="improvement")
+        )
+        self.refit_predictor = refit_predictor
+        self.tuning_trials = tuning_trials
+        self.min_tuning_networks = min_tuning_networks
+        self.report_splits = report_splits
+        self._grids = grids
+        self._say = say
+        self._record_changed = record_changed
+
+        self.phase = "initial"
+        self.records = RecordBook()
+        self.bounds: tuple[float, float] | None = None
+        self.probabilities: dict[str, list[float]] = {}
+        self.history: list[dict] = []
+        self.fixed: dict[str, FixedValue] = {}
+        self.exploration_end: str | None = None
+        self.targets: list[str] = []
+        self.pruned: set[str] = set()  # explored trials whose early checkpoint was released
+        self.predictor_trials: list[str] = []
+        self.predictor_params: dict | None = None
+        self._predictor_report: dict | None = None
+        self._predictor_fitted = False
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def grids(self) -> list[ValueGrid]:
+        return self._grids()
+
+    def resolve_thresholds(self, grids: list[ValueGrid]) -> dict[str, float]:
+        """The fixing threshold of every hyperparameter of ``grids`` (checks the given ones)."""
+        return resolve_thresholds(grids, self.thresholds, self.allocation)
+
+    def check_space(self, grids: list[ValueGrid]) -> None:
+        """Refuses a search space the settings cannot search (thresholds, size)."""
+        self.resolve_thresholds(grids)
+        if space_size(grids) < self.initial_trials:
+            raise FatalSearchError(
+                f"the search space has {space_size(grids)} configurations, fewer than "
+                f"initial_trials={self.initial_trials}; lower initial_trials or widen the space"
+            )
+
+    # ------------------------------------------------------------------ new trials
+
+    def new_record(
+        self,
+        trial_id: str,
+        values: Mapping[str, Value],
+        role: str,
+        iteration: int | None = None,
+        parent: TrialRecord | None = None,
+    ) -> TrialRecord:
+        record = TrialRecord(
+            trial_id=trial_id,
+            values=dict(values),
+            role=role,
+            early=list(parent.early) if parent else [None] * self.budget.n_windows,
+            predicted=parent.predicted if parent else None,
+            iteration=iteration,
+            parent_id=parent.trial_id if parent else None,
+        )
+        # Saved before the oracle's state, which lists it.
+        self._record_changed(record)
+        return self.records.add(record)
+
+    def next_trial(self, trial_id: str, draw: Draw) -> TrialRecord | None:
+        """The record of the trial to start now in the current phase, or None to wait.
+
+        ``draw(uniform=..., keep_fixed=...)`` turns :meth:`draw_value` into a configuration
+        of the search space not tried before, or None when it finds none.
+        """
+        if self.phase == "initial":
+            if self.initial_drawn():
+                return None  # the last phase-1 trials are running
+            values = draw(uniform=True)
+            if values is None:
+                raise FatalSearchError(
+                    f"could not draw a configuration not tried before after {MAX_COLLISIONS} "
+                    "attempts; the search space is too small for initial_trials="
+                    f"{self.initial_trials}"
+                )
+            return self.new_record(trial_id, values, "initial")
+        if self.phase == "explore":
+            if self.exploration_end is not None:
+                return None  # waiting for running trials
+            values = draw(uniform=False)
+            if values is None and self.allocation.relax_fixed:
+                values = draw(uniform=False, keep_fixed=False)
+            if values is None:
+                self.end_exploration(END_EXHAUSTED)
+                return None
+            iteration = self.next_iteration()
+            return self.new_record(trial_id, values, "explore", iteration=iteration)
+        if self.phase == "finalize":
+            parent = self.next_continuation()
+            if parent is None:
+                return None
+            return self.new_record(trial_id, parent.values, "continuation", parent=parent)
+        return None
+
+    def report(self, record: TrialRecord, value: float, step: int) -> bool:
+        """Records a report of the objective ("lower is better") at ``step``; returns
+        whether the trial must stop (it diverged, or an explored trial reached the early
+        budget)."""
+        budget = self.budget
+        stop = False
+        if not math.isfinite(value):
+            record.diverged_at = step
+            stop = True
+        elif step == budget.full_steps:
+            record.real_final = value
+        elif budget.is_window_end(step):
+            record.early[step // budget.window - 1] = value
+            stop = record.role == "explore" and step >= budget.early_steps
+        record.steps = max(record.steps, step)
+        return stop
+
+    def initial_drawn(self) -> bool:
+        """Every phase-1 configuration has been drawn (some may still be training)."""
+        return len(self.records.by_role("initial")) >= self.initial_trials
+
+    def next_iteration(self) -> int:
+        """The exploration iteration of the next explored configuration (1-based)."""
+        return len(self.records.by_role("explore")) + 1
+
+    def draw_value(self, grid: ValueGrid, uniform: bool, keep_fixed: bool = True) -> Value:
+        """One hyperparameter's value for a new configuration.
+
+        ``uniform``: every value equally likely (phase 1); else from the probabilities, with
+        a fixed value kept unless ``keep_fixed`` is False.
+        """
+        if not uniform and keep_fixed and grid.name in self.fixed:
+            return self.fixed[grid.name].value
+        p = None if uniform else self.probabilities[grid.name]
+        return grid.values[int(self.rng.choice(len(grid), p=p))]
+
+    def next_continuation(self) -> TrialRecord | None:
+        """The best-predicted target not continued yet, until top_k targets are continued.
+
+        With refit_predictor the targets' predictions change as real results arrive, so the
+        order is decided anew each time, among the targets chosen when phase 4 began.
+        """
+        targets = [self.records[t] for t in self.targets]
+        waiting = [r for r in targets if self.records.continuation_of(r.trial_id) is None]
+        if not waiting or len(targets) - len(waiting) >= self.top_k:
+            return None
+        return min(waiting, key=lambda r: r.predicted)
+
+    # ------------------------------------------------------------------ phases
+
+    def exploration_over(self) -> bool:
+        if self.exploration_end is None:
+            if len(self.records.by_role("explore")) >= self.max_iterations:
+                self.end_exploration(END_MAX_ITERATIONS)
+            elif self.grids and all(grid.name in self.fixed for grid in self.grids):
+                self.end_exploration(END_ALL_FIXED)
+        return self.exploration_end is not None
+
+    def end_exploration(self, reason: str) -> None:
+        self.exploration_end = reason
+        explored = len(self.records.by_role("explore"))
+        self._say(f"exploration ends after {explored} iterations: {reason}")
+
+    def start_exploration(self) -> None:
+        """Phase 2: m and M, the predictor (tuned once), then the first allocation."""
+        initial = self.records.by_role("initial")
+        finals = sorted({r.real_final for r in initial if r.is_real})
+        if len(finals) < 2:
+            failed = sum(r.failed for r in initial)
+            raise FatalSearchError(
+                f"phase 1 produced {len(finals)} distinct finite final losses ({failed} of "
+                f"{len(initial)} trials failed or diverged); the reward needs the lowest and "
+                "highest to differ. Increase initial_trials or narrow the search space to "
+                "values that train (e.g. smaller learning rates)"
+            )
+        self.bounds = (finals[0], finals[-1])
+        # Failed trials never train the predictor: their final loss is unknown.
+        self.predictor_trials = self.initial_predictor_trials()
+        X, y = self.training_set(self.predictor_trials)
+        if len(y) < 2:
+            raise FatalSearchError(
+                f"only {len(y)} phase-1 trials have a complete early curve; the predictor needs "
+                "at least 2. Increase initial_trials"
+            )
+        if hasattr(self.predictor, "tune") and len(y) < self.min_tuning_networks:
+            self._say(
+                f"phase 2: {len(y)} phase-1 networks are too few to tune the predictor by "
+                f"cross-validation (min_tuning_networks={self.min_tuning_networks}); it keeps "
+                "its default settings"
+            )
+        elif hasattr(self.predictor, "tune"):
+            self._say(
+                f"phase 2: tuning the predictor on {len(y)} phase-1 networks "
+                f"({self.tuning_trials} Optuna trials per model; workers wait meanwhile)"
+            )
+            order = self.rng.permutation(len(y))
+            train = order[: max(2, round(0.8 * len(y)))]
+            self.predictor.tune(X[train], y[train], n_trials=self.tuning_trials)
+            self.predictor_params = self.predictor.get_params(deep=False)
+        self.fit_predictor()
+        self.phase = "explore"
+        self.allocate()
+
+    def ranked_explored(self) -> list[TrialRecord]:
+        """Explored configurations known by a prediction, best predicted first."""
+        explored = [
+            r
+            for r in self.records.by_role("explore")
+            if r.status == "complete" and r.predicted is not None
+        ]
+        return sorted(explored, key=lambda r: r.predicted)
+
+    def candidate_pool(self) -> int:
+        return self.top_k * (REFIT_CANDIDATE_FACTOR if self.refit_predictor else 1)
+
+    def start_finalize(self) -> None:
+        """Phase 4 begins: the best-predicted explored configurations become the targets."""
+        # A search extended after it was done released the checkpoints of its old candidates
+        # that were never continued; those can no longer be targets.
+        resumable = [
+            r
+            for r in self.ranked_explored()
+            if self.records.continuation_of(r.trial_id) is not None or r.trial_id not in self.pruned
+        ]
+        self.targets = [r.trial_id for r in resumable[: self.candidate_pool()]]
+        self.phase = "finalize"
+
+    def extend(self, saved_max_iterations: int, saved_top_k: int) -> bool:
+        """A finished search rerun with a larger max_iterations or top_k goes on; returns
+        whether phase 4 must choose its targets again."""
+        more_iterations = self.max_iterations > saved_max_iterations
+        if more_iterations and self.exploration_end == END_MAX_ITERATIONS:
+            self.exploration_end = None
+            if self.phase in ("finalize", "done"):
+                self.phase = "explore"
+        return self.phase == "done" and (more_iterations or self.top_k > saved_top_k)
+
+    # ------------------------------------------------------------------ results
+
+    def conclude(self, record: TrialRecord) -> None:
+        """Settles a record whose run completed: real, predicted or diverged."""
+        if record.diverged_at is not None:
+            record.status = "failed"
+            record.failure = f"diverged at step {record.diverged_at}"
+        elif record.real_final is not None:
+            record.status = "complete"
+        elif record.role == "explore" and record.early_complete:
+            self.ensure_predictor()
+            (predicted,) = self.predictor.predict(
+                self.encoder().encode_many([(record.values, record.early)])
+            )
+            record.predicted = float(predicted)
+            record.status = "complete"
+        else:
+            record.status = "failed"
+            record.failure = (
+                f"ended after {record.steps} steps without the reports its phase needs (was it "
+                "run by a PredictiveTuner, or did its data run out?)"
+            )
+
+    def fail(self, record: TrialRecord, message: str | None) -> bool:
+        """Settles a running record whose trial failed for good (``message``: the error);
+        returns whether it did."""
+        if not record.running:
+            return False
+        record.status = "failed"
+        record.failure = record.failure or first_line(message)
+        self._record_changed(record)
+        return True
+
+    def settled(self, record: TrialRecord) -> None:
+        """What a settled record changes: explored ones re-allocate the probabilities, real
+        continuations refit the predictor (with refit_predictor)."""
+        if record.role == "explore":
+            self.allocate()
+        elif record.role == "continuation" and self.refit_predictor and record.is_real:
+            self.refit_with_real_results()
+
+    def entries(self) -> list[tuple[dict, float]]:
+        """(configuration, loss) of every settled phase-1 and explored record.
+
+        An explored configuration that was continued counts with its measured loss; a failed
+        one with the worst loss (M for the paper's range normalisation, the worst rank else).
+        """
+        worst = self.bounds[1] if self.allocation.normalisation == "range" else math.inf
+        entries = []
+        for record in self.records:
+            if record.role == "continuation" or record.running:
+                continue
+            continuation = self.records.continuation_of(record.trial_id)
+            if continuation is not None and continuation.is_real:
+                loss = continuation.real_final
+            else:
+                loss = record.loss() if not record.failed else worst
+            entries.append((record.values, loss if loss is not None else worst))
+        return entries
+
+    def allocate(self) -> None:
+        """Algorithm 2.2 on every settled record, then fixing of values at their threshold."""
+        low, high = self.bounds
+        entries = self.entries()
+        probabilities = self.allocation.probabilities(self.grids, entries, low, high)
+        self.probabilities = {name: [float(p) for p in ps] for name, ps in probabilities.items()}
+        iteration = sum(r.settled for r in self.records.by_role("explore"))
+        self.history.append(
+            {"iteration": iteration, "probabilities": copy.deepcopy(self.probabilities)}
+        )
+        thresholds = self.resolve_thresholds(self.grids)
+        fixed_now = newly_fixed(
+            self.grids,
+            probabilities,
+            thresholds,
+            self.fixed,
+            iteration,
+            counts=value_counts(self.grids, entries),
+            min_evidence=self.allocation.min_evidence,
+        )
+        for name, fixed in fixed_now.items():
+            self._say(f"{name} fixed to {fixed.value} at iteration {iteration}")
+        self.fixed.update(fixed_now)
+
+    # ------------------------------------------------------------------ predictor
+
+    def encoder(self) -> FeatureEncoder:
+        return FeatureEncoder(self.grids, self.budget.n_windows)
+
+    def training_set(self, trial_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        records = [self.records[t] for t in trial_ids]
+        X = self.encoder().encode_many([(r.values, r.early) for r in records])
+        return X, np.array([r.real_final for r in records], dtype=np.float64)
+
+    def initial_predictor_trials(self) -> list[str]:
+        return [
+            r.trial_id for r in self.records.by_role("initial") if r.is_real and r.early_complete
+        ]
+
+    def fit_predictor(self) -> None:
+        if self.predictor_params is not None:
+            self.predictor.set_params(**self.predictor_params)
+        self.predictor.fit(*self.training_set(self.predictor_trials))
+        self._predictor_fitted = True
+
+    def ensure_predictor(self) -> None:
+        # After a reload the predictor is refitted from the stored records and parameters.
+        if not self._predictor_fitted:
+            self.fit_predictor()
+
+    def refit_with_real_results(self) -> None:
+        """Adds every measured continuation to the predictor's data and re-predicts the
+        explored configurations not continued yet."""
+        continued = [
+            r.trial_id
+            for r in self.records.by_role("continuation")
+            if r.is_real and r.early_complete
+        ]
+        self.predictor_trials = self.predictor_trials + [
+            t for t in continued if t not in self.predictor_trials
+        ]
+        self.fit_predictor()
+        waiting = [
+            r
+            for r in self.records.by_role("explore")
+            if r.status == "complete" and self.records.continuation_of(r.trial_id) is None
+        ]
+        if waiting:
+            rows = [(r.values, r.early) for r in waiting]
+            for record, predicted in zip(
+                waiting, self.predictor.predict(self.encoder().encode_many(rows)), strict=True
+            ):
+                record.predicted = float(predicted)
+                self._record_changed(record)
+
+    @property
+    def predictor_report(self) -> dict | None:
+        """MAE, its std and R² of each predictor part over random splits of phase 1.
+
+        Computed on first access (outside the search's critical path), then kept.
+        """
+        if self._predictor_report is None and self.predictor_trials:
+            X, y = self.training_set(self.initial_predictor_trials())
+            test_size = report_test_size(len(y))
+            if (
+                hasattr(self.predictor, "evaluate_splits")
+                and self.report_splits
+                and len(y) >= test_size + 3
+            ):
+                self._predictor_report = self.predictor.evaluate_splits(
+                    X, y, n_splits=self.report_splits, test_size=test_size
+                )
+        return copy.deepcopy(self._predictor_report)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoints_needed(self) -> set[str]:
+        """Explored trials whose early checkpoint may still be continued."""
+        if self.phase == "done":
+            return set()
+        if self.phase == "explore":
+            pool = [r.trial_id for r in self.ranked_explored()[: self.candidate_pool()]]
+        elif self.next_continuation() is not None:
+            pool = self.targets
+        else:
+            pool = []  # every target has started: only running continuations need a parent
+        keep = {t for t in pool if self.records.continuation_of(t) is None}
+        keep |= {r.parent_id for r in self.records.running("continuation")}
+        return keep
+
+    def release_checkpoints(self) -> list[str]:
+        """The explored trials whose early checkpoint can no longer be continued, released
+        now (each once): their training states may be deleted."""
+        keep = self.checkpoints_needed()
+        released = [
+            r.trial_id
+            for r in self.records.by_role("explore")
+            if r.settled and r.trial_id not in keep and r.trial_id not in self.pruned
+        ]
+        self.pruned.update(released)
+        return released
+
+    # ------------------------------------------------------------------ state
+
+    def settings(self) -> dict:
+        """The settings that give recorded results their meaning (with the oracle's
+        ``objective``: :data:`FIXED_SETTINGS`)."""
+        budget = self.budget
+        return {
+            "full_steps": budget.full_steps,
+            "early_steps": budget.early_steps,
+            "window": budget.window,
+            "final_window": budget.final_window,
+            "initial_trials": self.initial_trials,
+            "allocation": self.allocation.to_json(),
+        }
+
+    def state(self, grids: list[ValueGrid]) -> dict:
+        """The decisions, as saved in ``oracle.json`` (records are saved per trial); ``grids``
+        is the search space (empty before it is known)."""
+        return {
+            "max_iterations": self.max_iterations,
+            "top_k": self.top_k,
+            # The values behind each probability vector, for reports that read this file.
+            "grids": {grid.name: list(grid.values) for grid in grids},
+            "thresholds": self.resolve_thresholds(grids) if grids else {},
+            "phase": self.phase,
+            # Records live in their trial folders; this list says which belong to the search.
+            "trial_ids": list(self.records.records),
+            "bounds": list(self.bounds) if self.bounds else None,
+            "probabilities": self.probabilities,
+            "history": self.history,
+            "fixed": {name: [fixed.value, fixed.iteration] for name, fixed in self.fixed.items()},
+            "exploration_end": self.exploration_end,
+            "targets": self.targets,
+            "pruned": sorted(self.pruned),
+            "predictor_trials": self.predictor_trials,
+            "predictor_params": self.predictor_params,
+            "predictor_report": self._predictor_report,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def check_saved(
+        self, saved: dict, current: dict, declared: list[ValueGrid] | None, where: object
+    ) -> None:
+        """Refuses a saved :meth:`state` (in folder ``where``) of another state version, or
+        saved with other settings or another search space than ``current`` and ``declared``."""
+        if saved.get("version") != STATE_VERSION:
+            raise FatalSearchError(
+                f"{where} holds a search saved by an older kt_predictive (state "
+                f"version {saved.get('version', 1)}, this one reads {STATE_VERSION}); finish it "
+                "with kt-predictive 0.1, or start over with a new project_name or overwrite=True"
+            )
+        changed = self.changed_settings(saved, current, declared)
+        if changed:
+            raise FatalSearchError(
+                f"the project in {where} was searched with other settings ("
+                + "; ".join(changed)
+                + "). Continue it with the same settings, or start over with a new "
+                "project_name or overwrite=True"
+            )
+
+    @staticmethod
+    def changed_settings(
+        saved: dict, current: dict, declared: list[ValueGrid] | None = None
+    ) -> list[str]:
+        """What differs between a saved :meth:`state` (with its ``settings``) and the current
+        settings and declared space, one item each."""
+        settings = saved["settings"]
+        # A setting added to the allocation rule after the search was saved: the search
+        # continues with its value (nothing recorded depends on it yet).
+        saved_rule = settings.get("allocation")
+        if isinstance(saved_rule, dict):
+            settings["allocation"] = {**current["allocation"], **saved_rule}
+        changed = [
+            f"{key}: saved {settings.get(key)!r}, now {current[key]!r}"
+            for key in FIXED_SETTINGS
+            if settings.get(key) != current[key]
+        ]
+        if declared is not None and saved["grids"]:
+            values = {g.name: list(g.values) for g in declared}
+            if values != saved["grids"]:
+                changed.append("search space: " + describe_change(saved["grids"], values))
+        return changed
+
+    def restore(self, saved: dict, records: RecordBook) -> None:
+        """The decisions of :meth:`state`, with the records it lists."""
+        self.phase = saved["phase"]
+        self.records = records
+        self.bounds = tuple(saved["bounds"]) if saved["bounds"] else None
+        self.probabilities = saved["probabilities"]
+        self.history = saved["history"]
+        self.fixed = {
+            name: FixedValue(value, iteration)
+            for name, (value, iteration) in saved["fixed"].items()
+        }
+        self.exploration_end = saved["exploration_end"]
+        self.targets = saved["targets"]
+        self.pruned = set(saved["pruned"])
+        self.predictor_trials = saved["predictor_trials"]
+        self.predictor_params = saved["predictor_params"]
+        self._predictor_report = saved["predictor_report"]
+        self._predictor_fitted = False
+        self.rng.bit_generator.state = saved["rng"]
