@@ -86,8 +86,9 @@ def main() -> None:
     what = (
         "the digits CNN of examples/digits_cnn.py trained with Keras (TensorFlow, one thread) "
         f"on scikit-learn's digits for {DIGITS_FULL_STEPS} optimizer steps; the curve is the "
-        "training loss of every step. This invocation ran for "
-        f"{seconds / 60:.1f} min of wall time."
+        "training loss of every step. The last invocation ran for "
+        f"{seconds / 60:.1f} min of wall time (a resumed collection trains only what is "
+        "missing)."
     )
     command = shlex.join(["python", "bench/collect_digits_curves.py", *sys.argv[1:]])
     write_section(

@@ -237,6 +237,11 @@ def test_i_epoch_screens_fewer_than_the_space_when_half_the_budget_is_less(tmp_p
     assert ledger.used == problem.served == 120
 
 
+def test_bayesian_optimization_runs_at_the_smallest_level_only():
+    assert "BayesianOptimization" in methods.methods_at(10)
+    assert methods.methods_at(30) == [m for m in methods.METHODS if m != "BayesianOptimization"]
+
+
 def test_the_methods_i_values():
     assert SETTINGS.screen_steps == (10, 2)
     outcome = methods.run_method(CountingProblem(), methods.I_QUARTER, seed=1, level=10)

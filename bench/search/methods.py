@@ -56,9 +56,19 @@ METHODS = (
     I_QUARTER,
 )
 PREDICTIVE = (DEFAULT, PAPER)
+#: keras-tuner's BayesianOptimization fits its Gaussian process (20 optimizer restarts) and
+#: maximises the acquisition from 50 starting points at every trial: measured 15-30 s per
+#: trial on the AAE space on this shared 2-core machine, over 10 minutes per search at 30
+#: full trainings. It runs at the smallest budget only; larger budgets leave it out.
+BO_MAX_LEVEL = 10
 
 # The paper's proportions: 100 phase-1 networks, 400 explored, 20 continued.
 PAPER_INITIAL, PAPER_ITERATIONS, PAPER_TOP_K = 100, 400, 20
+
+
+def methods_at(level: float, methods=METHODS) -> list[str]:
+    """The methods run at a budget level (BayesianOptimization only up to BO_MAX_LEVEL)."""
+    return [m for m in methods if m != "BayesianOptimization" or level <= BO_MAX_LEVEL]
 
 
 # ------------------------------------------------------------------------ predictive

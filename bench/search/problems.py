@@ -247,7 +247,7 @@ def digits_problem(path: Path = DIGITS_TABLE) -> TableProblem:
 def mlp_problem(path: Path = MLP_TABLE) -> TableProblem:
     return TableProblem(
         "mlp",
-        "MLPClassifier (replayed real scikit-learn curves, 288 configurations)",
+        "MLPClassifier (replayed real scikit-learn curves, 192 configurations)",
         MLP_SETTINGS,
         CurveTable.load(path),
     )
@@ -336,6 +336,10 @@ class DigitsRealProblem(Problem):
 
         self.hypermodel = DigitsCNN()
         self.x, _, self.y, _ = load_data()
+        if DIGITS_TABLE.is_file():
+            self.best_known = CurveTable.load(DIGITS_TABLE).best_final(
+                self.settings.budget.final_window
+            )
 
     def space(self):
         return grid_space(DIGITS_GRID)

@@ -267,10 +267,23 @@ def plot(title: str, by_level: dict[float, Sequence[Outcome]], best: float, path
     plt.close(fig)
 
 
-def real_check(real: Sequence[Outcome], replay: Sequence[Outcome]) -> tuple[pd.DataFrame, float]:
-    """Methods' means with real training vs the replay (same seeds); Spearman of the means."""
+def real_check(
+    real: Sequence[Outcome], replay: Sequence[Outcome]
+) -> tuple[pd.DataFrame, float, list[int]]:
+    """Methods' means with real training vs the replay (same seeds); Spearman of the means;
+    the seeds compared."""
     methods = [m for m in methods_in(real) if m in {o.method for o in replay}]
-    seeds = sorted({o.seed for o in real})
+    # Only seeds that every method finished, with real training and replayed.
+    seeds = sorted(
+        s
+        for s in {o.seed for o in real}
+        if all(
+            any(o.seed == s and o.method == m for o in outs)
+            for outs in (real, replay)
+            for m in methods
+        )
+    )
+    real = [o for o in real if o.seed in seeds]
     replay = [o for o in replay if o.seed in seeds]
     real_means = [mean_best(real, m) for m in methods]
     replay_means = [mean_best(replay, m) for m in methods]
@@ -293,4 +306,4 @@ def real_check(real: Sequence[Outcome], replay: Sequence[Outcome]) -> tuple[pd.D
         }
     )
     rho = float(spearmanr(real_means, replay_means).statistic) if len(methods) > 2 else math.nan
-    return frame, rho
+    return frame, rho, seeds

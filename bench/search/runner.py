@@ -19,7 +19,7 @@ from pathlib import Path
 from kt_predictive import read_json, write_json
 
 from .ledger import Outcome
-from .methods import METHODS, run_method, serializable
+from .methods import METHODS, methods_at, run_method, serializable
 from .problems import PROBLEMS, Problem
 
 STORE = Path(__file__).resolve().parents[1] / "data" / "search_benchmark"
@@ -95,7 +95,7 @@ def run_seed(
         else None
     )
     outcomes = []
-    for method in methods:
+    for method in methods_at(level, methods):
         outcome = saved.get(method) if saved is not None else None
         if outcome is None:
             outcome = run_method(problem, method, seed, level)
@@ -149,13 +149,9 @@ def benchmark(
     jobs: int = 1,
     log: Callable[[str], None] = print,
 ) -> None:
-    """Runs every (problem, level, seed) not fully stored yet; largest levels first."""
-    tasks = [
-        (name, level, seed)
-        for level in sorted(levels, reverse=True)
-        for name in names
-        for seed in seeds
-    ]
+    """Runs every (problem, level, seed) not fully stored yet, smallest levels first (an
+    interrupted run then leaves whole levels)."""
+    tasks = [(name, level, seed) for level in sorted(levels) for name in names for seed in seeds]
     if jobs <= 1:
         _quiet_worker()
         for name, level, seed in tasks:
