@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from aae.errors import AAEError
+
 #: File suffixes `from_folder` reads (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 #: Crop side as a fraction of the photo's shorter side. The original's native 128-px crops of
@@ -52,7 +54,7 @@ class BackgroundPool:
             or images.shape[1] != images.shape[2]
             or images.shape[3] != 3
         ):
-            raise ValueError(
+            raise AAEError(
                 "BackgroundPool.images must be a uint8 array (N, size, size, 3) with N >= 1, got "
                 f"{getattr(images, 'dtype', type(images).__name__)} "
                 f"{getattr(images, 'shape', '')}; build one with BackgroundPool.from_folder "
@@ -88,12 +90,12 @@ class BackgroundPool:
         _check_size_n(size, n)
         root = Path(path)
         if not root.is_dir():
-            raise ValueError(f"Background folder {str(root)!r} does not exist or is not a folder.")
+            raise AAEError(f"Background folder {str(root)!r} does not exist or is not a folder.")
         files = sorted(
             p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
         )
         if not files:
-            raise ValueError(
+            raise AAEError(
                 f"No {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images under {str(root)!r}; "
                 "point it at a folder of photos such as VOC2012/JPEGImages, or use "
                 "BackgroundPool.builtin()."
@@ -129,7 +131,7 @@ class BackgroundPool:
                 stacklevel=2,
             )
         if filled == 0:
-            raise ValueError(
+            raise AAEError(
                 f"None of the {len(files)} image files under {str(root)!r} could be read; "
                 "check that they are valid jpg/png/bmp images."
             )
@@ -155,7 +157,7 @@ class BackgroundPool:
 def _check_size_n(size: int, n: int) -> None:
     for name, value in (("size", size), ("n", n)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"BackgroundPool {name} must be a positive integer, got {value!r}.")
+            raise AAEError(f"BackgroundPool {name} must be a positive integer, got {value!r}.")
 
 
 def _read_rgb(file: Path) -> np.ndarray | None:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import trimesh
 
+from aae.errors import AAEError, MissingFileError, UnknownNameError
 from aae.mesh import load_mesh
 
 #: The BOP'19 challenge's list of test targets, at the dataset's root.
@@ -73,7 +74,7 @@ _LINEMOD_BY_NAME = {o.name: o for o in LINEMOD_OBJECTS}
 
 def _linemod(obj_id: int) -> LinemodObject:
     if obj_id not in _LINEMOD_BY_ID:
-        raise KeyError(
+        raise UnknownNameError(
             f"{obj_id} is not a LineMOD object id; LineMOD ids are {sorted(_LINEMOD_BY_ID)}"
         )
     return _LINEMOD_BY_ID[obj_id]
@@ -92,7 +93,7 @@ def object_name(obj_id: int) -> str:
 def object_id(name: str) -> int:
     """The BOP object id of LineMOD object `name` ("ape" -> 1)."""
     if name not in _LINEMOD_BY_NAME:
-        raise KeyError(
+        raise UnknownNameError(
             f"{name!r} is not a LineMOD object; LineMOD objects are {sorted(_LINEMOD_BY_NAME)}"
         )
     return _LINEMOD_BY_NAME[name].obj_id
@@ -151,18 +152,18 @@ class ImageAnnotation:
         """The image as RGB uint8 (H, W, 3)."""
         bgr = cv2.imread(str(self.rgb_path), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise ValueError(f"could not read image {self.rgb_path}; is the file complete?")
+            raise AAEError(f"could not read image {self.rgb_path}; is the file complete?")
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     def load_depth(self) -> np.ndarray:
         """The depth map as float32 (H, W) in mm, 0 where there is no measurement."""
         if self.depth_path is None:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"scene {self.scene_id} image {self.im_id} has no depth image in depth/"
             )
         raw = cv2.imread(str(self.depth_path), cv2.IMREAD_UNCHANGED)
         if raw is None:
-            raise ValueError(f"could not read depth image {self.depth_path}; is the file complete?")
+            raise AAEError(f"could not read depth image {self.depth_path}; is the file complete?")
         return raw.astype(np.float32) * np.float32(self.depth_scale)
 
 
@@ -176,7 +177,7 @@ class BopModels:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         if not (self.root / "models" / "models_info.json").is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{self.root} is not a BOP dataset folder: missing models/models_info.json; {BOP_LAYOUT}"
             )
 
@@ -215,12 +216,12 @@ class BopModels:
     def model_path(self, obj_id: int) -> Path:
         """Path of the model `models/obj_XXXXXX.ply` of object `obj_id`."""
         if obj_id not in self.models_info:
-            raise KeyError(
+            raise UnknownNameError(
                 f"object id {obj_id} is not in {self.root}; its object ids are {list(self.obj_ids)}"
             )
         path = self.root / "models" / f"obj_{obj_id:06d}.ply"
         if not path.is_file():
-            raise FileNotFoundError(f"model file {path} is missing; {BOP_LAYOUT}")
+            raise MissingFileError(f"model file {path} is missing; {BOP_LAYOUT}")
         return path
 
     def load_model(self, obj_id: int) -> trimesh.Trimesh:
@@ -260,7 +261,7 @@ class BopDataset(BopModels):
         required = [self.root / "models" / "models_info.json", self.root / split]
         missing = [str(p.relative_to(self.root)) for p in required if not p.exists()]
         if missing:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{self.root} is not a BOP dataset folder for split {split!r}: missing "
                 f"{', '.join(missing)}; {BOP_LAYOUT}"
             )
@@ -282,7 +283,7 @@ class BopDataset(BopModels):
                 for e in entries
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(
+            raise AAEError(
                 f"{path} must be a list of {{scene_id, im_id, obj_id, inst_count}} entries "
                 f"(the BOP'19 test targets); {error!r}"
             ) from None
@@ -315,7 +316,7 @@ class BopDataset(BopModels):
             obj_id: if given, only images showing this object, with only its instances.
         """
         if obj_id is not None and obj_id not in self.models_info:
-            raise KeyError(
+            raise UnknownNameError(
                 f"object id {obj_id} is not in {self.root}; its object ids are {list(self.obj_ids)}"
             )
         for scene_id in self.scenes() if scene_ids is None else scene_ids:
@@ -329,7 +330,7 @@ class BopDataset(BopModels):
         names = ("scene_gt.json", "scene_camera.json", "scene_gt_info.json")
         missing = [n for n in names if not (scene_dir / n).is_file()]
         if missing:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"scene folder {scene_dir} lacks {', '.join(missing)}; {BOP_LAYOUT}"
             )
         scene_gt, scene_camera, scene_gt_info = (_read_json(scene_dir / n) for n in names)
@@ -347,7 +348,7 @@ class BopDataset(BopModels):
                 or key not in scene_gt_info
                 or len(scene_gt_info[key]) != len(scene_gt[key])
             ):
-                raise ValueError(
+                raise AAEError(
                     f"image {im_id} of {scene_dir} has inconsistent annotations: scene_gt.json, "
                     "scene_camera.json and scene_gt_info.json must list the same images and instances"
                 )
@@ -410,5 +411,5 @@ def _find_image(folder: Path, im_id: int, required: bool) -> Path | None:
         if path.is_file():
             return path
     if required:
-        raise FileNotFoundError(f"no image {im_id:06d} (.png/.jpg/.tif) in {folder}; {BOP_LAYOUT}")
+        raise MissingFileError(f"no image {im_id:06d} (.png/.jpg/.tif) in {folder}; {BOP_LAYOUT}")
     return None

@@ -44,7 +44,7 @@ from aae.data import (
     rendering_digest,
     training_set_path,
 )
-from aae.errors import run_command
+from aae.errors import AAEError, MissingFileError, run_command
 from aae.evaluate import evaluate_on_bop, save_pose_figure
 from aae.mesh import UNITS, load_mesh, mesh_diameter
 from aae.profiles import PROFILES, Profile, get_profile
@@ -253,7 +253,7 @@ def _training_set(mesh: trimesh.Trimesh, camera: TrainingSetConfig, cache: str |
     except ValueError as error:
         if "units=" not in str(error):
             raise
-        raise ValueError(_flag_hint(str(error))) from None
+        raise AAEError(_flag_hint(str(error))) from None
     print(f"training set {path} ({'loaded from the cache' if cached else 'rendered'})")
     return training_set
 
@@ -264,7 +264,7 @@ def _train(args: argparse.Namespace) -> int:
     steps = profile.search.full_steps if args.steps is None else args.steps
     camera = profile.training_set
     if profile.network.image_size != camera.image_size:
-        raise ValueError(
+        raise AAEError(
             f"network.image_size ({profile.network.image_size}) differs from "
             f"training_set.image_size ({camera.image_size}); --set both to the same size"
         )
@@ -405,7 +405,7 @@ def _mesh(spec: str, units: str) -> trimesh.Trimesh:
     if spec.lower().startswith(SYNTHETIC_PREFIX):
         return make_object(spec[len(SYNTHETIC_PREFIX) :].lower())
     if not Path(spec).exists():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"mesh file {spec} does not exist; pass a .ply/.obj model or {SYNTHETIC_PREFIX}NAME "
             f"with NAME one of {', '.join(OBJECTS)}"
         )
@@ -457,15 +457,15 @@ def _config(value: str) -> dict:
         return dict(NAMED_CONFIGS[value.upper()])
     path = Path(value)
     if path.suffix.lower() != ".json":
-        raise ValueError(
+        raise AAEError(
             f"unknown config {value!r}; name one of {', '.join(NAMED_CONFIGS)} or a .json file "
             "with the nine hyperparameters"
         )
     if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
+        raise MissingFileError(f"config file {path} does not exist")
     config = read_json(path, "Fix the file or name a built-in config.")
     if not isinstance(config, dict):
-        raise ValueError(
+        raise AAEError(
             f"config file {path} must hold a JSON object of the nine hyperparameters, e.g. "
             '{"NK1": 128, "NK2": 256, "NK3": 256, "NK4": 512, "KE": 5, "KD": 5, "OPT": "Adam", '
             '"MB": 64, "LR": 0.0002}'
@@ -477,13 +477,13 @@ def _read_camera(network_dir: Path) -> TrainingSetConfig:
     """The training-set settings ``aae train`` stored next to the network."""
     path = network_dir / TRAINING_SET_FILE
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path} does not exist; {network_dir} must be a network folder written by `aae train`"
         )
     fields = read_json(path, "Run `aae train` on the folder again to rewrite it.")
     names = {field.name for field in dataclasses.fields(TrainingSetConfig)}
     if not isinstance(fields, dict) or set(fields) != names:
-        raise ValueError(
+        raise AAEError(
             f"{path} is not a training-set description (it needs exactly the fields "
             f"{sorted(names)}); run `aae train` on the folder again to rewrite it"
         )
@@ -499,7 +499,7 @@ def _check_same_camera(out: Path, camera: TrainingSetConfig) -> None:
         "training_set", dataclasses.asdict(saved), dataclasses.asdict(camera)
     )
     if differences:
-        raise ValueError(
+        raise AAEError(
             f"{out} was trained on another training set ({'; '.join(differences)}); use the same "
             "--profile and --set, or another --out"
         )
@@ -512,7 +512,7 @@ def _check_same_mesh(out: Path, spec: str, mesh: trimesh.Trimesh) -> None:
     if trained is not None and trained.get("digest", rendering_digest(mesh)) != rendering_digest(
         mesh
     ):
-        raise ValueError(
+        raise AAEError(
             f"{out} holds a network trained on another mesh (mesh: {trained['mesh']!r} in the "
             f"folder, {spec!r} now); pass that mesh, or another --out"
         )
@@ -538,13 +538,13 @@ def _finished_steps(out: Path, config: dict, settings: NetworkSettings, steps: i
     differences = _differences("config", meta.get("config", {}), validate_config(config))
     differences += _differences("network", saved_settings, dataclasses.asdict(settings))
     if differences:
-        raise ValueError(
+        raise AAEError(
             f"{out} holds a network trained with other settings ({'; '.join(differences)}); use "
             "the same --config, --profile and --set, or another --out"
         )
     finished = int(meta["steps"])
     if steps < finished:
-        raise ValueError(
+        raise AAEError(
             f"{out} holds a network trained for {finished} steps, more than the {steps} asked "
             f"for; pass --steps {finished} (or more, to continue it), or another --out"
         )

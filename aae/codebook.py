@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from aae.crop import bbox_from_mask, square_crop
 from aae.data import TrainingSetConfig, rendering_digest
+from aae.errors import AAEError, MissingFileError
 from aae.render import Light, Renderer
 
 # Vertices of an icosphere after k subdivisions: 10 * 4**k + 2.
@@ -40,12 +41,12 @@ def view_rotations(n_views: int = 2562, n_inplane: int = 36) -> np.ndarray:
     optical axis by ``n_inplane`` equal steps. Returns ``(n_views * n_inplane, 3, 3)``.
     """
     if n_views not in ICOSPHERE_VIEWS:
-        raise ValueError(
+        raise AAEError(
             f"n_views must be the vertex count of a subdivided icosphere, one of "
             f"{sorted(ICOSPHERE_VIEWS)} (the original uses 2562); got {n_views}"
         )
     if n_inplane < 1:
-        raise ValueError(f"n_inplane must be >= 1 (the original uses 36), got {n_inplane}")
+        raise AAEError(f"n_inplane must be >= 1 (the original uses 36), got {n_inplane}")
     vertices = trimesh.creation.icosphere(subdivisions=ICOSPHERE_VIEWS[n_views]).vertices
     views = []
     for position in vertices:
@@ -303,7 +304,7 @@ class Codebook:
         """Raises a clear error if ``encoder`` is not the network that made this codebook."""
         _check_encoder(encoder, self.camera.image_size)
         if encoder_fingerprint(encoder) != self.fingerprint:
-            raise ValueError(
+            raise AAEError(
                 "this codebook was built with another network (its weights or architecture "
                 "differ); rebuild it with `aae embed` or Codebook.create for this encoder"
             )
@@ -335,11 +336,11 @@ class Codebook:
         """Reads a codebook written by :meth:`save`."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"codebook {path} does not exist; build it with `aae embed`")
+            raise MissingFileError(f"codebook {path} does not exist; build it with `aae embed`")
         with np.load(path) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != CODEBOOK_FORMAT:
-                raise ValueError(
+                raise AAEError(
                     f"codebook {path} has format {meta.get('format')}; rebuild it with `aae embed`"
                 )
             camera = _camera_from_dict(meta["camera"])
@@ -357,7 +358,7 @@ def _camera_from_dict(values: dict) -> TrainingSetConfig:
 def _check_encoder(encoder: keras.Model, image_size: int) -> None:
     expected = (image_size, image_size, 3)
     if tuple(encoder.input_shape[1:]) != expected:
-        raise ValueError(
+        raise AAEError(
             f"the encoder takes {tuple(encoder.input_shape[1:])} images but the codebook is for "
             f"{expected}; use the network trained at image_size={image_size}"
         )

@@ -11,6 +11,8 @@ import numbers
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from aae.errors import AAEError
+
 NK1: tuple[int, ...] = (32, 64, 128, 256)
 NK2: tuple[int, ...] = (32, 64, 128, 256)
 NK3: tuple[int, ...] = (128, 256, 512, 1024)
@@ -97,7 +99,7 @@ def validate_config(config: Mapping[str, object]) -> dict:
     missing = [name for name in SEARCH_SPACE if name not in config]
     unknown = [name for name in config if name not in SEARCH_SPACE]
     if missing or unknown:
-        raise ValueError(
+        raise AAEError(
             f"AAE config keys must be exactly {list(SEARCH_SPACE)}: "
             f"missing {missing}, unknown {unknown}. Start from a named config, e.g. "
             f"{{**aae.configs.SUNDERMEYER, 'LR': 2e-3}}."
@@ -107,7 +109,7 @@ def validate_config(config: Mapping[str, object]) -> dict:
         value = config[name]
         matches = [v for v in allowed if _same_value(v, value)]
         if not matches:
-            raise ValueError(
+            raise AAEError(
                 f"AAE config value {name}={value!r} is outside the search space; "
                 f"allowed values for {name}: {list(allowed)}."
             )

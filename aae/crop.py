@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from aae.errors import AAEError
+
 INTERPOLATIONS = {
     "nearest": cv2.INTER_NEAREST,
     "linear": cv2.INTER_LINEAR,
@@ -23,10 +25,10 @@ def bbox_from_mask(mask: np.ndarray) -> tuple[int, int, int, int]:
     """The (x, y, w, h) box of the non-zero pixels of a 2D mask (e.g. depth > 0)."""
     mask = np.asarray(mask)
     if mask.ndim != 2:
-        raise ValueError(f"the mask must be 2D (H, W), got shape {mask.shape}")
+        raise AAEError(f"the mask must be 2D (H, W), got shape {mask.shape}")
     ys, xs = np.nonzero(mask)
     if xs.size == 0:
-        raise ValueError(
+        raise AAEError(
             "object not visible in the rendering (empty mask); are the vertices in mm and "
             "the object in front of the camera?"
         )
@@ -63,18 +65,18 @@ def square_crop(
     """
     image = np.asarray(image)
     if image.ndim not in (2, 3):
-        raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}")
+        raise AAEError(f"image must be (H, W) or (H, W, C), got shape {image.shape}")
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(
+        raise AAEError(
             f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}"
         )
     if size < 1 or pad_factor <= 0:
-        raise ValueError(
+        raise AAEError(
             f"size must be >= 1 and pad_factor > 0, got size={size}, pad_factor={pad_factor}"
         )
     x, y, w, h = (float(v) for v in box_xywh)
     if w < 0 or h < 0 or max(w, h) * pad_factor < 1:
-        raise ValueError(
+        raise AAEError(
             f"box {tuple(box_xywh)} is empty or less than a pixel across; crop a visible object"
         )
     side = round(max(w, h) * pad_factor)
@@ -101,7 +103,7 @@ def random_offset(
 ) -> tuple[float, float]:
     """A random crop-centre shift U(-m, m) * (w, h), m = max_rel_offset (original: 0.2)."""
     if max_rel_offset < 0:
-        raise ValueError(f"max_rel_offset must be non-negative, got {max_rel_offset}")
+        raise AAEError(f"max_rel_offset must be non-negative, got {max_rel_offset}")
     _, _, w, h = box_xywh
     dx = rng.uniform(-max_rel_offset, max_rel_offset) * w
     dy = rng.uniform(-max_rel_offset, max_rel_offset) * h

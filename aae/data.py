@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from aae.augment import make_augmenter
 from aae.backgrounds import BackgroundPool
 from aae.crop import bbox_from_mask, random_offset, square_crop
+from aae.errors import AAEError
 from aae.render import Light, Renderer
 
 #: Bumped whenever the rendering procedure changes, so old caches are not reused.
@@ -72,28 +73,28 @@ class TrainingSetConfig:
     def __post_init__(self) -> None:
         for name in ("n_images", "image_size", "render_width", "render_height"):
             if not _is_int_at_least(getattr(self, name), 1):
-                raise ValueError(
+                raise AAEError(
                     f"TrainingSetConfig.{name} must be a positive integer, got {getattr(self, name)!r}."
                 )
         if not _is_int_at_least(self.seed, 0):
-            raise ValueError(f"TrainingSetConfig.seed must be an integer >= 0, got {self.seed!r}.")
+            raise AAEError(f"TrainingSetConfig.seed must be an integer >= 0, got {self.seed!r}.")
         K = np.asarray(self.K, dtype=np.float64)
         if K.shape != (3, 3) or not np.all(np.isfinite(K)):
-            raise ValueError(
+            raise AAEError(
                 f"TrainingSetConfig.K must be a finite 3x3 camera matrix, got {self.K!r}."
             )
         # Normalise to nested float tuples so equal cameras hash and compare equal.
         object.__setattr__(self, "K", tuple(tuple(float(v) for v in row) for row in K))
         if not self.radius > 0:
-            raise ValueError(
+            raise AAEError(
                 f"TrainingSetConfig.radius must be > 0 mm (700 in the original), got {self.radius!r}."
             )
         if not self.pad_factor >= 1:
-            raise ValueError(
+            raise AAEError(
                 f"TrainingSetConfig.pad_factor must be >= 1 (1.2 in the original), got {self.pad_factor!r}."
             )
         if not 0 <= self.max_rel_offset < 1:
-            raise ValueError(
+            raise AAEError(
                 f"TrainingSetConfig.max_rel_offset must be in [0, 1) (0.2 in the original), got {self.max_rel_offset!r}."
             )
 
@@ -136,7 +137,7 @@ class TrainingSet:
                 or array.ndim != ndim
                 or len(array) != n
             ):
-                raise ValueError(
+                raise AAEError(
                     f"TrainingSet.{name} must be a {np.dtype(dtype).name} array with {ndim} "
                     f"dimensions and {n} entries, got {getattr(array, 'dtype', type(array).__name__)} "
                     f"{getattr(array, 'shape', '')}; build it with build_training_set()."
@@ -146,7 +147,7 @@ class TrainingSet:
             or self.inputs.shape[1:] != self.targets.shape[1:]
             or self.inputs.shape[1:3] != self.masks.shape[1:]
         ):
-            raise ValueError(
+            raise AAEError(
                 "TrainingSet needs at least one pair and matching shapes (N, S, S, 3) for inputs "
                 f"and targets and (N, S, S) for masks, got {self.inputs.shape}, "
                 f"{self.targets.shape}, {self.masks.shape}."
@@ -249,7 +250,7 @@ def _render(mesh: trimesh.Trimesh, config: TrainingSetConfig, progress: bool) ->
 def _object_box(depth: np.ndarray, config: TrainingSetConfig) -> tuple[int, int, int, int]:
     mask = depth > 0
     if not mask.any():
-        raise ValueError(
+        raise AAEError(
             f"The object is not visible in a {config.render_width}x{config.render_height} "
             f"rendering at {config.radius} mm: is the mesh in millimetres (load_mesh(..., "
             "units='m') for metres) and does K put the principal point inside the image?"
@@ -286,7 +287,7 @@ def _load(path: Path, config: TrainingSetConfig) -> TrainingSet:
             data["inputs"], data["masks"], data["targets"], data["rotations"]
         )
     if len(training_set) != config.n_images or training_set.image_size != config.image_size:
-        raise ValueError(
+        raise AAEError(
             f"The cached training set {path} holds {len(training_set)} images of "
             f"{training_set.image_size} px, not the {config.n_images} of {config.image_size} px "
             "its name promises; delete the file to render it again."
@@ -328,7 +329,7 @@ class TrainingData:
 
 def _check_same_size(training_set: TrainingSet, backgrounds: BackgroundPool) -> None:
     if backgrounds.size != training_set.image_size:
-        raise ValueError(
+        raise AAEError(
             f"Background crops are {backgrounds.size} px but training images are "
             f"{training_set.image_size} px; build the BackgroundPool with "
             f"size={training_set.image_size}."
@@ -386,21 +387,21 @@ class AugmentedBatches(keras.utils.PyDataset):
     ) -> None:
         workers = default_workers() if workers is None else workers
         if not _is_int_at_least(workers, 0):
-            raise ValueError(
+            raise AAEError(
                 f"workers must be an integer >= 0 (0: in the calling process), got {workers!r}."
             )
         super().__init__(
             workers=max(workers, 1), use_multiprocessing=workers > 0, max_queue_size=max_queue_size
         )
         if not _is_int_at_least(batch_size, 1):
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+            raise AAEError(f"batch_size must be a positive integer, got {batch_size!r}.")
         # Drawn without replacement, as in the original: a batch needs that many of each.
         for what, available in (
             ("training images", len(training_set)),
             ("background crops", len(backgrounds)),
         ):
             if batch_size > available:
-                raise ValueError(
+                raise AAEError(
                     f"batch_size {batch_size} exceeds the {available} {what}; a batch draws "
                     f"distinct {what}, so provide at least {batch_size} (TrainingSetConfig.n_images "
                     "or the BackgroundPool's n) or use a smaller batch."
@@ -412,12 +413,10 @@ class AugmentedBatches(keras.utils.PyDataset):
             ("initial_step", initial_step),
         ):
             if not _is_int_at_least(value, 0):
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
+                raise AAEError(f"{name} must be an integer >= 0, got {value!r}.")
         steps = EPOCH_STEPS if steps_per_epoch is None else steps_per_epoch
         if not _is_int_at_least(steps, 1):
-            raise ValueError(
-                f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}."
-            )
+            raise AAEError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}.")
         self.training_set = training_set
         self.backgrounds = backgrounds
         self.batch_size = int(batch_size)

@@ -16,6 +16,8 @@ from pathlib import Path
 import keras
 import matplotlib
 
+from aae.errors import AAEError, UnknownNameError
+
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 import numpy as np
@@ -119,7 +121,7 @@ def evaluate_on_bop(
     codebook.check_encoder(encoder)
     info = dataset.models_info.get(obj_id)
     if info is None:
-        raise KeyError(
+        raise UnknownNameError(
             f"object id {obj_id} is not in {dataset.root}; its object ids are {list(dataset.obj_ids)}"
         )
     points = model_points(dataset.load_model(obj_id))
@@ -180,7 +182,7 @@ def _test_crops(
         if max_instances is not None and len(crops) >= max_instances:
             break
     if not crops:
-        raise ValueError(f"{dataset.root} has no test instance of object {obj_id}")
+        raise AAEError(f"{dataset.root} has no test instance of object {obj_id}")
     n = len(crops) if max_instances is None else max_instances
     return crops[:n], boxes[:n], cameras[:n], truths[:n], where[:n]
 
@@ -222,7 +224,7 @@ def save_pose_figure(
     from aae.render import Light, Renderer
 
     if not evaluation.instances:
-        raise ValueError("the evaluation holds no per-instance results; evaluate again")
+        raise AAEError("the evaluation holds no per-instance results; evaluate again")
     rows = sorted(evaluation.instances, key=lambda i: -i.error)[:max_rows]
     mesh = dataset.load_model(obj_id) if mesh is None else mesh
     points = model_points(mesh, max_points=300)

@@ -8,6 +8,8 @@ import numbers
 import keras
 from keras import ops
 
+from aae.errors import AAEError
+
 
 @keras.saving.register_keras_serializable(package="aae")
 class BootstrappedL2(keras.losses.Loss):
@@ -35,7 +37,7 @@ class BootstrappedL2(keras.losses.Loss):
         target_scale: float = 1.0,
     ) -> None:
         if isinstance(ratio, bool) or not isinstance(ratio, numbers.Integral) or ratio < 1:
-            raise ValueError(
+            raise AAEError(
                 f"BootstrappedL2 ratio must be an integer >= 1 (1 = plain MSE, the original "
                 f"uses 4 or 16), got {ratio!r}."
             )
@@ -44,7 +46,7 @@ class BootstrappedL2(keras.losses.Loss):
             or not isinstance(target_scale, numbers.Real)
             or not target_scale > 0
         ):
-            raise ValueError(
+            raise AAEError(
                 f"BootstrappedL2 target_scale must be a number > 0 (1/255 for uint8 targets), "
                 f"got {target_scale!r}."
             )
@@ -56,14 +58,14 @@ class BootstrappedL2(keras.losses.Loss):
     def call(self, y_true, y_pred):
         """Per-sample bootstrapped L2 of batched images (or any batched tensors)."""
         if any(d is None for d in y_pred.shape[1:]):
-            raise ValueError(
+            raise AAEError(
                 f"BootstrappedL2 needs the per-sample shape to be static to compute k, got "
                 f"{tuple(y_pred.shape)}; give the model a fixed input size."
             )
         n = math.prod(y_pred.shape[1:])
         k = n // self.ratio
         if k < 1:
-            raise ValueError(
+            raise AAEError(
                 f"BootstrappedL2 ratio {self.ratio} keeps no element of a sample with {n} "
                 f"elements; use a ratio <= {n}."
             )

@@ -15,6 +15,8 @@ import trimesh
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 
+from aae.errors import AAEError, MissingFileError
+
 MESH_SUFFIXES = (".ply", ".obj")
 UNITS = {"mm": 1.0, "m": 1000.0}
 
@@ -41,25 +43,25 @@ def load_mesh(path: str | Path, units: str = "mm") -> trimesh.Trimesh:
     """
     path = Path(path)
     if units not in UNITS:
-        raise ValueError(f"units must be one of {sorted(UNITS)}, got {units!r}")
+        raise AAEError(f"units must be one of {sorted(UNITS)}, got {units!r}")
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"mesh file {path} does not exist; pass the path of a .ply or .obj model"
         )
     if path.suffix.lower() not in MESH_SUFFIXES:
-        raise ValueError(f"mesh file {path} has an unsupported format; pass a .ply or .obj model")
+        raise AAEError(f"mesh file {path} has an unsupported format; pass a .ply or .obj model")
     if path.stat().st_size == 0:
-        raise ValueError(f"mesh file {path} is empty; re-export the model as .ply or .obj")
+        raise AAEError(f"mesh file {path} is empty; re-export the model as .ply or .obj")
     try:
         # force="mesh" merges multi-part .obj files (one part per material) into one mesh.
         mesh = trimesh.load(path, force="mesh", process=False)
     except Exception as exc:  # trimesh raises many types for malformed files
-        raise ValueError(
+        raise AAEError(
             f"mesh file {path} could not be read as a mesh ({type(exc).__name__}: {exc}); "
             "check that it is a valid .ply or .obj model"
         ) from exc
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise ValueError(
+        raise AAEError(
             f"mesh file {path} contains no triangles (a point cloud or an unreadable file); "
             "pass a triangle mesh in .ply or .obj format"
         )
@@ -92,7 +94,7 @@ def mesh_diameter(mesh: trimesh.Trimesh) -> float:
     """
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     if len(vertices) < 2:
-        raise ValueError("the mesh has fewer than two vertices, so it has no diameter")
+        raise AAEError("the mesh has fewer than two vertices, so it has no diameter")
     try:
         candidates = vertices[ConvexHull(vertices).vertices]
     except QhullError:
@@ -111,7 +113,7 @@ def model_points(mesh: trimesh.Trimesh, max_points: int | None = None, seed: int
     points = np.unique(np.asarray(mesh.vertices, dtype=np.float64), axis=0)
     if max_points is not None:
         if max_points < 1:
-            raise ValueError(f"max_points must be at least 1, got {max_points}")
+            raise AAEError(f"max_points must be at least 1, got {max_points}")
         if len(points) > max_points:
             rng = np.random.default_rng(seed)
             points = points[rng.choice(len(points), size=max_points, replace=False)]

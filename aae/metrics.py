@@ -9,17 +9,19 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from aae.errors import AAEError
+
 
 def _transform(R: np.ndarray, t: np.ndarray, points: np.ndarray) -> np.ndarray:
     R = np.asarray(R, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64).reshape(-1)
     points = np.asarray(points, dtype=np.float64)
     if R.shape != (3, 3) or t.shape != (3,):
-        raise ValueError(
+        raise AAEError(
             f"a pose needs R of shape (3, 3) and t of 3 values, got {R.shape} and {t.shape}"
         )
     if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
-        raise ValueError(f"points must be a non-empty (N, 3) array, got shape {points.shape}")
+        raise AAEError(f"points must be a non-empty (N, 3) array, got shape {points.shape}")
     return points @ R.T + t
 
 
@@ -58,9 +60,9 @@ def recall(errors: np.ndarray | list[float], diameter: float, threshold: float =
     """Fraction of errors <= threshold * diameter (0.1: the standard ADD(-S) criterion)."""
     errors = np.asarray(errors, dtype=np.float64).reshape(-1)
     if errors.size == 0:
-        raise ValueError("recall of no errors is undefined; pass at least one pose error")
+        raise AAEError("recall of no errors is undefined; pass at least one pose error")
     if diameter <= 0 or threshold <= 0:
-        raise ValueError(f"diameter and threshold must be positive, got {diameter} and {threshold}")
+        raise AAEError(f"diameter and threshold must be positive, got {diameter} and {threshold}")
     return float(np.mean(errors <= threshold * diameter))
 
 
@@ -69,7 +71,7 @@ def rotation_error_deg(R_est: np.ndarray, R_gt: np.ndarray) -> float:
     R_est = np.asarray(R_est, dtype=np.float64)
     R_gt = np.asarray(R_gt, dtype=np.float64)
     if R_est.shape != (3, 3) or R_gt.shape != (3, 3):
-        raise ValueError(f"rotations must be 3x3, got {R_est.shape} and {R_gt.shape}")
+        raise AAEError(f"rotations must be 3x3, got {R_est.shape} and {R_gt.shape}")
     cos_angle = (np.trace(R_est.T @ R_gt) - 1.0) / 2.0
     # Rounding can push the cosine just outside [-1, 1] for (anti)parallel rotations.
     return float(np.degrees(np.arccos(np.clip(cos_angle, -1.0, 1.0))))

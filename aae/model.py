@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import keras
 
 from aae.configs import validate_config
+from aae.errors import AAEError
 from aae.losses import BootstrappedL2
 
 #: Four stride-2 stages: the input side must be a multiple of 2**4.
@@ -44,9 +45,7 @@ def _is_positive_int(value: object) -> bool:
 def scaled_filters(config: Mapping[str, object], width: float = 1.0) -> tuple[int, int, int, int]:
     """The (NK1, NK2, NK3, NK4) filter counts of `config` multiplied by `width` (at least 1)."""
     if not width > 0:
-        raise ValueError(
-            f"width multiplier must be > 0 (1.0 = the paper's network), got {width!r}."
-        )
+        raise AAEError(f"width multiplier must be > 0 (1.0 = the paper's network), got {width!r}.")
     return tuple(max(1, round(config[name] * width)) for name in ("NK1", "NK2", "NK3", "NK4"))
 
 
@@ -62,12 +61,12 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
         return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
     if name == "SGD":
         return keras.optimizers.SGD(learning_rate=learning_rate)
-    raise ValueError(f"Unknown optimizer {name!r}; choose one of 'Adam', 'Momentum', 'SGD'.")
+    raise AAEError(f"Unknown optimizer {name!r}; choose one of 'Adam', 'Momentum', 'SGD'.")
 
 
 def _check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
-        raise ValueError(
+        raise AAEError(
             f"precision must be one of {list(PRECISIONS)} (a keras dtype policy), got {precision!r}."
         )
     return precision
@@ -156,12 +155,12 @@ def build_aae(
     """
     config = validate_config(config)
     if not _is_positive_int(image_size) or image_size % DOWNSAMPLING:
-        raise ValueError(
+        raise AAEError(
             f"image_size must be a positive multiple of {DOWNSAMPLING} (four stride-2 stages), "
             f"got {image_size!r}; e.g. 32, 64 or 128."
         )
     if not _is_positive_int(latent_dim):
-        raise ValueError(
+        raise AAEError(
             f"latent_dim must be a positive integer (128 in the original), got {latent_dim!r}."
         )
     _check_precision(precision)

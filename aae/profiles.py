@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aae.data import TEMPLATE_K, TrainingSetConfig
+from aae.errors import AAEError, UnknownNameError
 from aae.training import NetworkSettings
 
 
@@ -82,7 +83,7 @@ class Profile:
             if not dataclasses.is_dataclass(part) or field not in {
                 f.name for f in dataclasses.fields(part)
             }:
-                raise KeyError(
+                raise UnknownNameError(
                     f"unknown setting {key!r}; settings are: {', '.join(profile.setting_names())}"
                 )
             declared = next(f.type for f in dataclasses.fields(part) if f.name == field)
@@ -121,17 +122,17 @@ def _convert(value: object, current: object, declared: str, key: str) -> object:
     try:
         if isinstance(current, bool):
             if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(value)
+                raise AAEError(value)
             return value.lower() in ("true", "1")
         if isinstance(current, int):
             return int(value)
         if isinstance(current, float):
             return float(value)
     except ValueError:
-        raise ValueError(
+        raise AAEError(
             f"setting {key} needs a value of type {type(current).__name__}, got {value!r}"
         ) from None
-    raise ValueError(f"setting {key} cannot be set from the command line")
+    raise AAEError(f"setting {key} cannot be set from the command line")
 
 
 def _scaled_camera(scale: float) -> tuple[tuple[float, float, float], ...]:
@@ -218,5 +219,5 @@ PROFILES: dict[str, Profile] = {
 def get_profile(name: str) -> Profile:
     """The profile called ``name``."""
     if name not in PROFILES:
-        raise KeyError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+        raise UnknownNameError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
     return PROFILES[name]

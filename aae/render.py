@@ -22,6 +22,8 @@ import glob
 import os
 import sys
 
+from aae.errors import AAEError
+
 # pyrender picks its OpenGL platform at import time; EGL renders without a display.
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
@@ -91,11 +93,11 @@ class Light:
     def __post_init__(self) -> None:
         position = tuple(float(v) for v in np.asarray(self.position, dtype=np.float64).ravel())
         if len(position) != 3:
-            raise ValueError(f"Light.position must have 3 coordinates (mm), got {self.position!r}")
+            raise AAEError(f"Light.position must have 3 coordinates (mm), got {self.position!r}")
         object.__setattr__(self, "position", position)
         for name in ("ambient", "diffuse", "specular"):
             if getattr(self, name) < 0:
-                raise ValueError(f"Light.{name} must be non-negative, got {getattr(self, name)}")
+                raise AAEError(f"Light.{name} must be non-negative, got {getattr(self, name)}")
 
     @classmethod
     def fixed(cls) -> Light:
@@ -141,9 +143,9 @@ class Renderer:
         cache_size: int = 32,
     ) -> None:
         if width < 1 or height < 1:
-            raise ValueError(f"image size must be positive, got {width}x{height}")
+            raise AAEError(f"image size must be positive, got {width}x{height}")
         if not 0 < znear < zfar:
-            raise ValueError(f"need 0 < znear < zfar (mm), got znear={znear}, zfar={zfar}")
+            raise AAEError(f"need 0 < znear < zfar (mm), got znear={znear}, zfar={zfar}")
         self.width = int(width)
         self.height = int(height)
         self._cache_size = cache_size
@@ -190,7 +192,7 @@ class Renderer:
             surface (0: nothing).
         """
         if not 1 <= len(objects) <= _MAX_LABELS:
-            raise ValueError(f"render_scene takes 1 to {_MAX_LABELS} objects, got {len(objects)}")
+            raise AAEError(f"render_scene takes 1 to {_MAX_LABELS} objects, got {len(objects)}")
         self._place(objects, K)
         self._set_light(light)
         rgb, _ = self._offscreen.render(self._scene)
@@ -228,7 +230,7 @@ class Renderer:
         self._offscreen.viewport_width, self._offscreen.viewport_height = self.width, self.height
         K = np.asarray(K, dtype=np.float64)
         if K.shape != (3, 3):
-            raise ValueError(f"K must be a 3x3 intrinsic matrix, got shape {K.shape}")
+            raise AAEError(f"K must be a 3x3 intrinsic matrix, got shape {K.shape}")
         self._camera.fx, self._camera.fy = K[0, 0], K[1, 1]
         # OpenCV puts pixel centres at integer coordinates, OpenGL at half-integers.
         self._camera.cx, self._camera.cy = K[0, 2] + 0.5, K[1, 2] + 0.5
@@ -313,7 +315,7 @@ def pose_matrix(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     R = np.asarray(R, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64).reshape(-1)
     if R.shape != (3, 3) or t.shape != (3,):
-        raise ValueError(
+        raise AAEError(
             f"a pose needs R of shape (3, 3) and t of 3 values, got {R.shape} and {t.shape}"
         )
     pose = np.eye(4)

@@ -18,6 +18,8 @@ from pathlib import Path
 import keras
 import matplotlib
 
+from aae.errors import AAEError, MissingFileError
+
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,7 +29,7 @@ from aae.configs import SEARCH_SPACE
 from aae.data import TrainingData
 from aae.evaluate import PoseEvaluation
 from aae.visualize import save_reconstructions
-from kt_predictive import report_test_size, write_json
+from kt_predictive import SearchError, report_test_size, write_json
 from kt_predictive.records import training_steps
 from kt_predictive.report import SearchSummary, write_report
 
@@ -521,11 +523,11 @@ def update_readme(report_dir: str | os.PathLike, readme: str | os.PathLike) -> P
     report_dir, readme = Path(report_dir), Path(readme)
     summary_path = report_dir / "summary.json"
     if not summary_path.is_file():
-        raise FileNotFoundError(f"{summary_path} does not exist: run the demo first (make demo)")
+        raise MissingFileError(f"{summary_path} does not exist: run the demo first (make demo)")
     text = readme.read_text()
     first, last = text.find(README_START), text.find(README_END)
     if first == -1 or last < first:
-        raise ValueError(
+        raise AAEError(
             f"{readme} needs the lines {README_START} and {README_END}, in that order, around the demo block"
         )
     figures = {}
@@ -554,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path = update_readme(args.report_dir, args.readme)
-    except (FileNotFoundError, ValueError) as error:
+    except (AAEError, SearchError) as error:
         print(f"{parser.prog}: {error}", file=sys.stderr)
         return 2
     print(f"updated {path} from {args.report_dir}/summary.json")

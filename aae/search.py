@@ -38,7 +38,7 @@ from aae.backgrounds import BackgroundPool
 from aae.bop import BopDataset, BopModels, has_split, object_id
 from aae.configs import BOP, SUNDERMEYER
 from aae.data import TrainingData, build_training_set
-from aae.errors import run_command
+from aae.errors import AAEError, UnknownNameError, run_command
 from aae.mesh import load_mesh
 from aae.profiles import Profile, get_profile
 from aae.synthetic import SceneObject, make_bop_dataset, make_object
@@ -97,13 +97,15 @@ def resolve_target(name: str, bop_root: str | os.PathLike | None) -> ObjectTarge
     """The target for LineMOD object ``name``: the model and test split of ``bop_root``, its
     model alone when ``bop_root`` has no test split, or a procedural stand-in."""
     if name not in STAND_INS:
-        raise KeyError(f"unknown LineMOD object {name!r}; choose one of {sorted(STAND_INS)}")
+        raise UnknownNameError(
+            f"unknown LineMOD object {name!r}; choose one of {sorted(STAND_INS)}"
+        )
     if bop_root is None:
         return ObjectTarget(name, None, None, 1)
     models = BopModels(bop_root)
     obj_id = object_id(name)
     if obj_id not in models.models_info:
-        raise KeyError(
+        raise UnknownNameError(
             f"{bop_root} has no model of {name} (obj_id {obj_id}); its object ids are {list(models.obj_ids)}. "
             "Objects without a real model keep the procedural stand-in: leave out --bop-root."
         )
@@ -161,7 +163,7 @@ def claim_run_folder(paths: RunPaths, target: ObjectTarget, profile: Profile) ->
         if saved != identity:
             changed = sorted(set(identity["settings"]) ^ set(saved["settings"]))
             differences = "; ".join(changed) or f"object {saved['object']} vs {identity['object']}"
-            raise ValueError(
+            raise AAEError(
                 f"{paths.root} holds a run with other settings ({differences}); pass --out with "
                 "a new folder, or delete this one to start over"
             )
@@ -231,7 +233,7 @@ def run_search(
     settings = {f.name: getattr(search, f.name) for f in dataclasses.fields(search)}
     rules = {"paper": AllocationRule.paper, "evidence": AllocationRule.evidence}
     if settings["allocation"] not in rules:
-        raise ValueError(
+        raise AAEError(
             f"search.allocation must be one of {sorted(rules)} (got {settings['allocation']!r})"
         )
     settings["allocation"] = rules[settings["allocation"]]()
@@ -456,7 +458,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(
+            raise AAEError(
                 f"--set takes SECTION.FIELD=VALUE, e.g. search.full_steps=1000; got {pair!r}"
             )
         overrides[key.strip()] = value.strip()

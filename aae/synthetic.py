@@ -23,6 +23,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from aae.crop import bbox_from_mask
+from aae.errors import AAEError, ExistingFileError
 from aae.mesh import load_mesh, mesh_diameter
 from aae.render import Light, Renderer
 
@@ -167,7 +168,7 @@ SYMMETRIC_OBJECTS: tuple[str, ...] = tuple(
 
 def _spec(name: str) -> _ObjectSpec:
     if name not in _SPECS:
-        raise ValueError(f"unknown synthetic object {name!r}; choose from {list(OBJECTS)}")
+        raise AAEError(f"unknown synthetic object {name!r}; choose from {list(OBJECTS)}")
     return _SPECS[name]
 
 
@@ -340,24 +341,24 @@ def make_bop_dataset(
             _spec(name)
     labels = [o.name if isinstance(o, SceneObject) else o for o in objects]
     if not objects or len(set(labels)) != len(labels):
-        raise ValueError(
+        raise AAEError(
             f"objects must be a non-empty list of distinct names from {list(OBJECTS)}, got {objects}"
         )
     if n_images < 1:
-        raise ValueError(f"n_images must be at least 1, got {n_images}")
+        raise AAEError(f"n_images must be at least 1, got {n_images}")
     width, height = (int(v) for v in image_size)
     if width < 1 or height < 1:
-        raise ValueError(f"image_size must be (width, height) in pixels, got {image_size}")
+        raise AAEError(f"image_size must be (width, height) in pixels, got {image_size}")
     if K is None:
         K = LINEMOD_K * np.array([[width / _LINEMOD_SIZE[0]], [height / _LINEMOD_SIZE[1]], [1.0]])
     K = np.asarray(K, dtype=np.float64)
     if K.shape != (3, 3):
-        raise ValueError(f"K must be a 3x3 intrinsic matrix, got shape {K.shape}")
+        raise AAEError(f"K must be a 3x3 intrinsic matrix, got shape {K.shape}")
 
     root = Path(root)
     scene_dir = root / "test" / f"{_SCENE_ID:06d}"
     if (root / "models").exists() or scene_dir.exists():
-        raise FileExistsError(f"{root} already holds a dataset; pass an empty or new folder")
+        raise ExistingFileError(f"{root} already holds a dataset; pass an empty or new folder")
     meshes = [o.mesh if isinstance(o, SceneObject) else make_object(o) for o in objects]
     infos = [o.symmetries if isinstance(o, SceneObject) else symmetries(o) for o in objects]
     for mesh in meshes:
@@ -446,7 +447,7 @@ def _write_models(
 def _depth_png(depth: np.ndarray) -> np.ndarray:
     scaled = np.round(depth / DEPTH_SCALE)
     if scaled.max() > np.iinfo(np.uint16).max:
-        raise ValueError(
+        raise AAEError(
             f"depth {depth.max():.0f} mm does not fit a uint16 png at scale {DEPTH_SCALE}"
         )
     return scaled.astype(np.uint16)

@@ -20,6 +20,7 @@ import numpy as np
 
 from aae.configs import validate_config
 from aae.data import TrainingData
+from aae.errors import AAEError, MissingFileError
 from aae.model import build_aae
 from kt_predictive import (
     StepLossRecorder,
@@ -125,7 +126,7 @@ class TrainedNetwork:
         """Reads a network folder written by :meth:`save`."""
         directory = Path(directory)
         if not (directory / NETWORK_FILE).is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{directory} holds no trained network ({NETWORK_FILE} is missing); train one "
                 "with `aae train`"
             )
@@ -193,7 +194,7 @@ def train_network(
     """
     config = validate_config(config)
     if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive number of optimizer steps, got {steps!r}")
+        raise AAEError(f"steps must be a positive number of optimizer steps, got {steps!r}")
     directory = Path(directory)
     meta_path = directory / NETWORK_FILE
     if meta_path.is_file():
@@ -206,7 +207,7 @@ def train_network(
         }
         if {key: found.get(key) for key in wanted} == wanted:
             return TrainedNetwork.load(directory)
-        raise ValueError(
+        raise AAEError(
             f"{directory} already holds another network ({meta}); choose another folder or "
             "delete it"
         )

@@ -11,13 +11,20 @@ from kt_predictive.budget import StepBudget, early_means, final_mean, window_mea
 from kt_predictive.callbacks import StepBudgetCallback, StepLossRecorder
 from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
 from kt_predictive.decisions import SearchDecisions, report_test_size
-from kt_predictive.errors import FatalSearchError, SearchError
+from kt_predictive.errors import (
+    CorruptStateError,
+    FatalSearchError,
+    SearchError,
+    SearchLockedError,
+    SearchNotFoundError,
+    StorageError,
+)
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
 from kt_predictive.records import TrialRecord
 from kt_predictive.reporting import TrialReporter
 from kt_predictive.schedule import PhaseSizes, size_phases
-from kt_predictive.storage import CorruptStateError, atomic_write, read_json, write_json
+from kt_predictive.storage import atomic_write, read_json, write_json
 from kt_predictive.tuner import PredictiveSearch, PredictiveTuner
 
 __all__ = [
@@ -32,9 +39,12 @@ __all__ = [
     "PredictiveTuner",
     "SearchDecisions",
     "SearchError",
+    "SearchLockedError",
+    "SearchNotFoundError",
     "StepBudget",
     "StepBudgetCallback",
     "StepLossRecorder",
+    "StorageError",
     "TrialRecord",
     "TrialReporter",
     "atomic_write",

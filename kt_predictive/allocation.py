@@ -36,6 +36,7 @@ from typing import Literal
 import numpy as np
 from scipy.stats import rankdata
 
+from kt_predictive.errors import SearchError
 from kt_predictive.space import Value, ValueGrid
 
 Reward = Callable[[np.ndarray, float, float], np.ndarray]
@@ -53,9 +54,9 @@ def exponential_reward(loss, low: float, high: float, beta: float = 5.0) -> np.n
         beta: How sharply worse losses are penalised (the paper uses 5).
     """
     if not beta > 0:
-        raise ValueError(f"beta must be > 0 (got {beta}); the paper uses beta=5")
+        raise SearchError(f"beta must be > 0 (got {beta}); the paper uses beta=5")
     if not high > low:
-        raise ValueError(f"the loss range needs M > m (got m={low}, M={high})")
+        raise SearchError(f"the loss range needs M > m (got m={low}, M={high})")
     loss = np.asarray(loss, dtype=float)
     return np.exp(-beta * (loss - low) / (high - low))
 
@@ -76,11 +77,11 @@ def make_reward(name: str, beta: float = 5.0) -> Reward:
     """The reward called ``name``: ``"exp"`` (option a) or ``"linear"`` (option b)."""
     if name == "exp":
         if not beta > 0:
-            raise ValueError(f"beta must be > 0 (got {beta}); the paper uses beta=5")
+            raise SearchError(f"beta must be > 0 (got {beta}); the paper uses beta=5")
         return lambda loss, low, high: exponential_reward(loss, low, high, beta)
     if name == "linear":
         return linear_reward
-    raise ValueError(f"reward must be 'exp' or 'linear' (got {name!r})")
+    raise SearchError(f"reward must be 'exp' or 'linear' (got {name!r})")
 
 
 def rank_quantiles(losses) -> np.ndarray:
@@ -191,15 +192,15 @@ class AllocationRule:
     def __post_init__(self) -> None:
         make_reward(self.reward, self.beta)  # validates both
         if self.normalisation not in ("range", "rank"):
-            raise ValueError(
+            raise SearchError(
                 f"normalisation must be 'range' or 'rank' (got {self.normalisation!r})"
             )
         if not self.prior >= 0:
-            raise ValueError(f"prior must be >= 0 (got {self.prior!r})")
+            raise SearchError(f"prior must be >= 0 (got {self.prior!r})")
         if not isinstance(self.min_evidence, int) or self.min_evidence < 0:
-            raise ValueError(f"min_evidence must be an integer >= 0 (got {self.min_evidence!r})")
+            raise SearchError(f"min_evidence must be an integer >= 0 (got {self.min_evidence!r})")
         if self.thresholds not in ("paper", "midway"):
-            raise ValueError(f"thresholds must be 'paper' or 'midway' (got {self.thresholds!r})")
+            raise SearchError(f"thresholds must be 'paper' or 'midway' (got {self.thresholds!r})")
 
     @classmethod
     def paper(cls, reward: Literal["exp", "linear"] = "exp", beta: float = 5.0) -> AllocationRule:
@@ -262,7 +263,7 @@ def resolve_thresholds(
     if isinstance(thresholds, Mapping):
         unknown = sorted(set(thresholds) - names)
         if unknown:
-            raise ValueError(
+            raise SearchError(
                 f"thresholds name hyperparameters that are not in the search space: {unknown}; "
                 f"known: {sorted(names)}"
             )
@@ -271,7 +272,7 @@ def resolve_thresholds(
         overrides = {name: float(thresholds) for name in names}
     for name, value in overrides.items():
         if not 0 < value <= 1:
-            raise ValueError(
+            raise SearchError(
                 f"threshold for {name!r} must be in (0, 1] (got {value}); a probability "
                 "can never exceed 1, so a larger threshold would never fix a value"
             )

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kt_predictive.errors import SearchError
+
 
 @dataclass(frozen=True)
 class StepBudget:
@@ -33,21 +35,21 @@ class StepBudget:
         for name in ("full_steps", "early_steps", "window", "final_window"):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or isinstance(value, bool) or value <= 0:
-                raise ValueError(
+                raise SearchError(
                     f"{name} must be a positive integer number of steps (got {value!r})"
                 )
         if self.early_steps >= self.full_steps:
-            raise ValueError(
+            raise SearchError(
                 f"early_steps ({self.early_steps}) must be smaller than full_steps "
                 f"({self.full_steps}): exploration trials stop early to save training"
             )
         if self.early_steps % self.window:
-            raise ValueError(
+            raise SearchError(
                 f"window ({self.window}) must divide early_steps ({self.early_steps}) so the "
                 "early curve is a whole number of windows; e.g. early_steps=6000, window=1000"
             )
         if self.final_window > self.full_steps:
-            raise ValueError(
+            raise SearchError(
                 f"final_window ({self.final_window}) cannot exceed full_steps "
                 f"({self.full_steps}); it is the last part of a full training"
             )
@@ -69,7 +71,7 @@ class StepBudget:
 def window_mean(losses: np.ndarray, end: int, length: int) -> float:
     """Mean of the per-step losses of steps ``end - length + 1 .. end`` (1-based steps)."""
     if end > len(losses) or end < length:
-        raise ValueError(
+        raise SearchError(
             f"window ending at step {end} of length {length} is not in a curve of {len(losses)} steps"
         )
     return float(np.mean(np.asarray(losses[end - length : end], dtype=np.float64)))

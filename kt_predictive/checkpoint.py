@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kt_predictive.errors import SearchError
 from kt_predictive.storage import CorruptStateError, atomic_write
 
 TRAINING_STATE_FILE = "training_state.npz"
@@ -38,7 +39,7 @@ def remove_training_states(trial_dirs: Iterable[str | os.PathLike]) -> None:
 
 def _optimizer(model: keras.Model) -> keras.optimizers.Optimizer:
     if model.optimizer is None:
-        raise ValueError("the model must be compiled with an optimizer before checkpointing")
+        raise SearchError("the model must be compiled with an optimizer before checkpointing")
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     return model.optimizer
@@ -82,7 +83,7 @@ def load_training_state(path: str | os.PathLike, model: keras.Model) -> tuple[np
         ) from error
     with data:
         if n_weights != len(model.weights):
-            raise ValueError(
+            raise SearchError(
                 f"checkpoint {path} holds {n_weights} weights but the model has "
                 f"{len(model.weights)}: it was made by another architecture; delete it to "
                 "retrain this trial from scratch"
@@ -90,7 +91,7 @@ def load_training_state(path: str | os.PathLike, model: keras.Model) -> tuple[np
         for i, variable in enumerate(model.weights):
             value = data[f"weight_{i}"]
             if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(
+                raise SearchError(
                     f"checkpoint {path}: weight {i} ({variable.path}) has shape {value.shape}, "
                     f"the model expects {tuple(variable.shape)}; delete the checkpoint to "
                     "retrain this trial from scratch"
@@ -98,7 +99,7 @@ def load_training_state(path: str | os.PathLike, model: keras.Model) -> tuple[np
             variable.assign(value)
         optimizer = _optimizer(model)
         if n_optimizer != len(optimizer.variables):
-            raise ValueError(
+            raise SearchError(
                 f"checkpoint {path} holds {n_optimizer} optimizer variables but the "
                 f"optimizer has {len(optimizer.variables)}; was the optimizer changed?"
             )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from kt_predictive.errors import SearchError
+
 
 class WorkerLiveness:
     """Monotonic times of the last news of each running trial and each worker.
@@ -27,7 +29,7 @@ class WorkerLiveness:
 
     def __init__(self, timeout: float | None):
         if timeout is not None and not timeout > 0:
-            raise ValueError(
+            raise SearchError(
                 f"worker_timeout must be a positive number of seconds or None (got {timeout!r})"
             )
         self.timeout = timeout

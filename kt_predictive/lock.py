@@ -14,11 +14,9 @@ import os
 import socket
 from pathlib import Path
 
+from kt_predictive.errors import SearchLockedError
+
 LOCK_FILE = "search.lock"
-
-
-class SearchLockedError(RuntimeError):
-    """Another live process is running the search in this folder."""
 
 
 def _alive(pid: int) -> bool:

@@ -30,6 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
+from kt_predictive.errors import SearchError
 from kt_predictive.space import Value, ValueGrid
 
 MODELS = ("svr", "rf", "hyb")
@@ -62,7 +63,7 @@ class FeatureEncoder:
     def encode(self, values: Mapping[str, Value], early: Sequence[float]) -> np.ndarray:
         """One feature row. Raises ValueError for a wrong number of window means."""
         if len(early) != self.n_windows:
-            raise ValueError(f"expected {self.n_windows} early window means, got {len(early)}")
+            raise SearchError(f"expected {self.n_windows} early window means, got {len(early)}")
         row: list[float] = []
         for grid in self.grids:
             value = values.get(grid.name)
@@ -121,7 +122,7 @@ class HybridPredictor(RegressorMixin, BaseEstimator):
             return np.zeros(len(X))
         if self.target == "improvement":
             return X[:, -1]
-        raise ValueError(f"target must be 'final' or 'improvement' (got {self.target!r})")
+        raise SearchError(f"target must be 'final' or 'improvement' (got {self.target!r})")
 
     def _make_svr(self) -> TransformedTargetRegressor:
         svr = make_pipeline(StandardScaler(), SVR(**dict(self.svr_params or {})))
@@ -214,7 +215,7 @@ class HybridPredictor(RegressorMixin, BaseEstimator):
         """
         X, y = _check_xy(X, y)
         if not 0 < test_size < len(y) - 1:
-            raise ValueError(
+            raise SearchError(
                 f"test_size={test_size} leaves too few training networks out of {len(y)}; "
                 "use a smaller test_size or collect more trials"
             )
@@ -248,9 +249,9 @@ def _check_xy(X, y) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or len(X) != len(y):
-        raise ValueError(f"X must be 2-D with one row per label (got X {X.shape}, y {y.shape})")
+        raise SearchError(f"X must be 2-D with one row per label (got X {X.shape}, y {y.shape})")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):
-        raise ValueError("the predictor's features and labels must be finite (found NaN or inf)")
+        raise SearchError("the predictor's features and labels must be finite (found NaN or inf)")
     if len(y) < 2:
-        raise ValueError(f"the predictor needs at least 2 trials to fit (got {len(y)})")
+        raise SearchError(f"the predictor needs at least 2 trials to fit (got {len(y)})")
     return X, y

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from kt_predictive.errors import SearchError, SearchNotFoundError
+
 Role = Literal["initial", "explore", "continuation"]
 Status = Literal["running", "complete", "failed"]
 
@@ -84,7 +86,7 @@ class TrialRecord:
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
-            raise ValueError(f"role must be one of {ROLES} (got {self.role!r})")
+            raise SearchError(f"role must be one of {ROLES} (got {self.role!r})")
 
     # -------------------------------------------------------------- predicates, in one place
 
@@ -139,7 +141,7 @@ class TrialRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown trial record fields {unknown}")
+            raise SearchError(f"unknown trial record fields {unknown}")
         return cls(**{key: _plain_json(value) for key, value in data.items()})
 
 
@@ -222,24 +224,24 @@ def read_search(project_dir: str | os.PathLike) -> SearchSnapshot:
     """Reads the search saved in ``project_dir`` (the folder holding ``oracle.json``).
 
     Raises:
-        FileNotFoundError: when the folder holds no search.
+        SearchNotFoundError: (a FileNotFoundError) when the folder holds no search.
         CorruptStateError: when a state file cannot be read.
-        ValueError: when the folder holds another oracle's search or an older state version.
+        SearchError: when the folder holds another oracle's search or an older state version.
     """
     from kt_predictive.storage import read_json  # storage has no dependency on records
 
     project_dir = Path(project_dir)
     oracle_file = project_dir / "oracle.json"
     if not oracle_file.is_file():
-        raise FileNotFoundError(
+        raise SearchNotFoundError(
             f"{oracle_file} does not exist; pass the folder of a search (directory/project_name)"
         )
     recovery = "Restore it from a backup; the search cannot be read without it"
     saved = read_json(oracle_file, recovery).get("predictive")
     if saved is None:
-        raise ValueError(f"{project_dir} holds a search by another keras-tuner oracle")
+        raise SearchError(f"{project_dir} holds a search by another keras-tuner oracle")
     if saved.get("version") != STATE_VERSION:
-        raise ValueError(
+        raise SearchError(
             f"{project_dir} holds a search saved by an older kt_predictive (state version "
             f"{saved.get('version', 1)}; this one reads {STATE_VERSION})"
         )

@@ -33,8 +33,8 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from kt_predictive.errors import SearchError
 from kt_predictive.records import TrialRecord, read_search
-from kt_predictive.storage import CorruptStateError
 
 #: Exit status of a report stopped by a missing or unreadable search folder (as argparse's).
 INPUT_ERROR_STATUS = 2
@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         summary = SearchSummary.from_project(args.project_dir)
-    except (FileNotFoundError, CorruptStateError, ValueError) as error:
+    except SearchError as error:
         # A wrong folder is a mistake in the input, not a bug: one line, no traceback.
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return INPUT_ERROR_STATUS

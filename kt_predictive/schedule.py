@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from kt_predictive.budget import StepBudget
+from kt_predictive.errors import SearchError
 
 # Shares of a total budget. Phase 1 gets a fifth (the predictor needs a few full curves, not a
 # hundred), chosen before any benchmark ran. Continuations get half: on held-out seeds of the
@@ -72,7 +73,7 @@ def size_phases(
     """
     early = steps.early_steps / steps.full_steps
     if not (initial_share > 0 and final_share > 0 and initial_share + final_share < 1):
-        raise ValueError(
+        raise SearchError(
             f"initial_share ({initial_share}) and final_share ({final_share}) must be positive "
             "and leave a share of the budget for exploration"
         )
@@ -87,7 +88,7 @@ def size_phases(
         top_k -= 1
     if iterations < top_k:
         smallest = PhaseSizes(MIN_INITIAL_TRIALS, MIN_TOP_K, MIN_TOP_K).cost(steps)
-        raise ValueError(
+        raise SearchError(
             f"search_budget={search_budget:g} full trainings is too small for a search with "
             f"early_steps/full_steps = {early:.3g}: it needs at least {smallest:.3g} "
             f"({MIN_INITIAL_TRIALS} full trainings, {MIN_TOP_K} explored and continued)"

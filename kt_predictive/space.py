@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import keras_tuner
 
-from kt_predictive.errors import FatalSearchError
+from kt_predictive.errors import FatalSearchError, SearchError
 
 Value = bool | int | float | str
 
@@ -58,7 +58,7 @@ class ValueGrid:
                 and math.isclose(candidate, value, rel_tol=1e-9, abs_tol=1e-12)
             ):
                 return i
-        raise ValueError(
+        raise SearchError(
             f"value {value!r} is not in the grid of hyperparameter {self.name!r}: "
             f"{list(self.values)}"
         )

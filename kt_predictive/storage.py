@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from kt_predictive.errors import CorruptStateError, StorageError
+
 
 def _create_temporary(folder: Path, name: str) -> tuple[int, str]:
     """A new file next to ``name`` in ``folder``, with the mode a plain open() gives.
@@ -43,7 +45,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _create_temporary(path.parent, path.name)
     except OSError as error:
-        raise OSError(
+        raise StorageError(
             error.errno,
             f"cannot write {path}: {error.strerror}; free disk space or choose a "
             "writable directory",
@@ -57,7 +59,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise OSError(
+            raise StorageError(
                 error.errno,
                 f"cannot write {path}: {error.strerror}; free disk space or "
                 "choose a writable directory",
@@ -77,22 +79,18 @@ def check_writable(folder: str | os.PathLike) -> None:
     """Creates ``folder`` if needed and writes a small file in it, or raises one clear error.
 
     Raises:
-        OSError: naming the folder, the reason and the fix.
+        StorageError: an ``OSError`` naming the folder, the reason and the fix.
     """
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OSError(
+        raise StorageError(
             error.errno, f"cannot create {folder}: {error.strerror}; choose a writable directory"
         ) from error
     probe = folder / ".write_check"
     atomic_write(probe, lambda file: file.write(b"ok"))
     probe.unlink()
-
-
-class CorruptStateError(RuntimeError):
-    """A state file exists but cannot be read."""
 
 
 def read_json(path: str | os.PathLike, recovery: str) -> Any:

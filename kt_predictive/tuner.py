@@ -26,6 +26,7 @@ from kt_predictive.checkpoint import (
     save_training_state,
     training_state_path,
 )
+from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.records import PARENT_VALUE
 from kt_predictive.reporting import TrialReporter
@@ -76,12 +77,12 @@ class PredictiveTuner(keras_tuner.Tuner):
         **kwargs,
     ):
         if not isinstance(oracle, PredictiveOracle):
-            raise ValueError(
+            raise SearchError(
                 f"PredictiveTuner needs a PredictiveOracle (got {type(oracle).__name__}); "
                 "or use PredictiveSearch(hypermodel, ...) to build both"
             )
         if kwargs.get("executions_per_trial", 1) != 1:
-            raise ValueError(
+            raise SearchError(
                 "executions_per_trial must be 1: a trial is one training run that may be "
                 "stopped and resumed"
             )
@@ -90,18 +91,18 @@ class PredictiveTuner(keras_tuner.Tuner):
         self.budget = oracle.budget
         self.checkpoint_every = checkpoint_every or oracle.budget.window
         if self.checkpoint_every <= 0:
-            raise ValueError(
+            raise SearchError(
                 f"checkpoint_every must be a positive step count (got {checkpoint_every})"
             )
         if not heartbeat_seconds > 0:
-            raise ValueError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
+            raise SearchError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
         self.heartbeat_seconds = heartbeat_seconds
         self._awaiting_trial = False
         # Fail before any training if the results could not be kept.
         if "://" in str(kwargs.get("directory") or ""):
             # keras-tuner can write to gs:// through tf.io; this plugin's state and
             # checkpoints rely on local atomic renames, which such stores do not offer.
-            raise ValueError(
+            raise SearchError(
                 f"directory {kwargs['directory']!r} is not a local path: PredictiveTuner writes "
                 "its state and checkpoints with atomic renames, which object stores do not "
                 "have. Use a local or mounted folder (e.g. gcsfuse) and copy it afterwards"
@@ -128,7 +129,7 @@ class PredictiveTuner(keras_tuner.Tuner):
         if getattr(self.oracle, "multi_worker", False):
             # keras-tuner's OracleClient drops update_trial's answer in multi-worker mode, so
             # the oracle could never stop an exploration trial at the early budget.
-            raise ValueError(
+            raise SearchError(
                 "PredictiveTuner does not support a multi-worker distribution_strategy: "
                 "keras-tuner then drops the oracle's answers, so exploration trials could not "
                 "stop at early_steps. Use one worker per trial (keras-tuner's chief/worker "
@@ -181,7 +182,7 @@ class PredictiveTuner(keras_tuner.Tuner):
             return np.zeros(0, dtype=np.float32), 0.0
         parent_state = training_state_path(self.get_trial_dir(parent))
         if not parent_state.exists():
-            raise errors.FatalError(
+            raise FatalSearchError(
                 f"trial {trial.trial_id} continues trial {parent} from its early checkpoint, but "
                 f"{parent_state} does not exist. In a distributed search every worker needs the "
                 "same (shared) directory; if the file was deleted, the continuation cannot be "
@@ -251,7 +252,7 @@ class PredictiveTuner(keras_tuner.Tuner):
         """
         data = kwargs.pop("validation_data", None)
         if data is None:
-            raise errors.FatalValueError(
+            raise FatalSearchError(
                 f"the objective {objective!r} is measured on validation data: pass "
                 "validation_data=(x, y) (or a dataset) to tuner.search()"
             )
@@ -264,7 +265,7 @@ class PredictiveTuner(keras_tuner.Tuner):
                 else model.evaluate(data, verbose=0, return_dict=True)
             )
             if name not in results:
-                raise errors.FatalValueError(
+                raise FatalSearchError(
                     f"evaluating the validation data gives {sorted(results)}, not {name!r}; "
                     "compile the model with that metric or choose another objective"
                 )
@@ -404,7 +405,7 @@ class PredictiveSearch(PredictiveTuner):
 
     def __init__(self, hypermodel=None, objective="loss", **kwargs):
         if "max_trials" in kwargs:
-            raise ValueError(
+            raise SearchError(
                 "PredictiveSearch has no max_trials: give search_budget (total training in "
                 "full-training equivalents; the oracle sizes its phases), or initial_trials, "
                 "max_iterations and top_k"
