@@ -34,7 +34,7 @@ test: install
 # continues where it stopped. Report: runs/ape-quick/report/report.md; then the README's
 # demo block and docs/demo_*.png are rewritten from that run's summary.json.
 demo: install
-	$(PY) examples/linemod/ape.py
+	$(PY) examples/linemod/search.py ape
 	$(PY) -m aae.report runs/ape-quick/report --readme README.md
 
 # The wheels bench/gpu_throughput.py needs on the GPU machine, which has JAX but neither

@@ -480,16 +480,25 @@ def default_run_folder(
 
 
 def main(
-    argv: Sequence[str] | None = None, object_name: str | None = None, defaults: dict | None = None
+    argv: Sequence[str] | None = None,
+    object_name: str | None = None,
+    defaults: dict | None = None,
+    prog: str = "python -m aae.search",
+    object_positional: bool = False,
 ) -> int:
-    """Command line of the runner; the LineMOD example scripts call it with their object."""
-    parser = argparse.ArgumentParser(
-        prog="python -m aae.search", description=__doc__.split("\n\n")[0]
-    )
-    if object_name is None:
+    """Command line of the runner: ``--object NAME``, or the object given as ``object_name``,
+    or (``object_positional``, examples/linemod/search.py) as the first argument."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    objects = sorted(STAND_INS)
+    if object_positional:
         parser.add_argument(
-            "--object", required=True, choices=sorted(STAND_INS), help="LineMOD object"
+            "object",
+            choices=objects,
+            metavar="OBJECT",
+            help="LineMOD object: " + ", ".join(objects),
         )
+    elif object_name is None:
+        parser.add_argument("--object", required=True, choices=objects, help="LineMOD object")
     parser.add_argument("--profile", default="quick", help="paper, quick or tiny (default quick)")
     parser.add_argument(
         "--set",
@@ -510,6 +519,12 @@ def main(
     parser.add_argument(
         "--reward", choices=("exp", "linear"), help="shortcut for --set search.reward=..."
     )
+    parser.add_argument(
+        "--dark",
+        action="store_true",
+        help="bootstrap ratio 16, the original AAE's advice for dark or thin objects (the paper "
+        "also reports the phone so); = --set network.bootstrap_ratio=16",
+    )
     parser.add_argument("--workers", type=int, help="augmentation worker processes")
     parser.add_argument(
         "--verbose", action="store_true", help="print every setting (default: one line)"
@@ -518,7 +533,8 @@ def main(
     name = object_name or args.object
 
     def command() -> int:
-        overrides = {**(defaults or {}), **parse_overrides(args.set)}
+        dark = {"network.bootstrap_ratio": "16"} if args.dark else {}
+        overrides = {**(defaults or {}), **dark, **parse_overrides(args.set)}
         if args.reward:
             overrides["search.reward"] = args.reward
         profile = get_profile(args.profile).with_overrides(overrides)

@@ -1,10 +1,10 @@
 """Architecture search of the AAE for one LineMOD object (``--help`` lists the objects and
 options; the runner is aae.search).
 
-    python examples/linemod/search.py ape                                # quick profile, stand-in
-    python examples/linemod/search.py ape --bop-root ../shared/data/lmo  # real mesh, synthetic scenes
-    python examples/linemod/search.py eggbox --bop-root ../shared/data/lmo   # ADI (symmetric)
-    python examples/linemod/search.py phone --dark     # bootstrap ratio 16, as the paper also reports
+    python examples/linemod/search.py ape            # quick profile, procedural stand-in
+    python examples/linemod/search.py ape --bop-root ../shared/data/lmo     # real mesh
+    python examples/linemod/search.py eggbox --bop-root ../shared/data/lmo  # ADI (symmetric)
+    python examples/linemod/search.py phone --dark   # bootstrap ratio 16, as the paper also has
     python examples/linemod/search.py ape --profile paper --bop-root /data/bop/lm
 """
 
