@@ -16,6 +16,7 @@ import numpy as np
 from keras_tuner import errors
 
 from kt_predictive.budget import StepBudget, final_mean, window_mean
+from kt_predictive.data_workers import stop_abandoned_data_workers
 
 
 def _running_mean_tracker(model: keras.Model, metric: str):
@@ -62,6 +63,10 @@ class StepLossRecorder(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._tracker = _running_mean_tracker(self.model, self.metric)
         self._started = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        # A fit stopped mid-epoch leaves a PyDataset's worker pool running (see data_workers).
+        stop_abandoned_data_workers()
 
     def on_epoch_begin(self, epoch, logs=None):
         # Keras resets its metrics at every epoch start.

@@ -1,0 +1,56 @@
+"""A trial stopped mid-epoch leaves no Keras data worker process behind."""
+
+import multiprocessing
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from kt_predictive.budget import StepBudget
+from kt_predictive.callbacks import StepBudgetCallback
+
+# Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
+pytestmark = pytest.mark.jax
+
+
+class _Batches(keras.utils.PyDataset):
+    # Computed in one worker process, as aae's training batches are.
+    def __init__(self):
+        super().__init__(workers=1, use_multiprocessing=True, max_queue_size=4)
+
+    def __len__(self):
+        return 50
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng(index)
+        return rng.random((8, 4), dtype="float32"), rng.random((8, 1), dtype="float32")
+
+
+def _children_after(seconds: float) -> list:
+    # active_children() also reaps the workers that have exited.
+    deadline = time.monotonic() + seconds
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return multiprocessing.active_children()
+
+
+def test_a_fit_stopped_at_the_early_budget_leaves_no_worker_process():
+    # Keras stops a PyDataset's worker pool only at an epoch's end: three exploration trials
+    # stopped at step 10 of a 50-batch epoch left three pools running before
+    # StepLossRecorder.on_train_end stopped them.
+    assert _children_after(10) == []
+    budget = StepBudget(full_steps=40, early_steps=10, window=5, final_window=5)
+    for _ in range(3):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        callback = StepBudgetCallback(
+            budget,
+            [],
+            report=lambda step, value: step >= 10,
+            save=lambda curve: None,
+            checkpoint_every=100,
+        )
+        model.fit(_Batches(), epochs=1, verbose=0, callbacks=[callback])
+        assert len(callback.losses) == 10  # stopped mid-epoch by the oracle's answer
+    assert _children_after(10) == []
