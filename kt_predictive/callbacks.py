@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
-from keras_tuner import errors
 
 from kt_predictive.budget import StepBudget, final_mean, window_mean
 from kt_predictive.data_workers import stop_abandoned_data_workers
+from kt_predictive.errors import FatalSearchError, SearchError
 
 
 def _running_mean_tracker(model: keras.Model, metric: str):
@@ -95,7 +95,7 @@ class StepLossRecorder(keras.callbacks.Callback):
             if self.metric not in logs:
                 # Fatal: every trial would fail the same way, so the search stops at the
                 # first batch with this one message instead of retrying trial after trial.
-                raise errors.FatalValueError(
+                raise FatalSearchError(
                     f"the model logs no {self.metric!r} during training, so the search's "
                     f"objective cannot be measured (logged: {sorted(logs)}). Pass "
                     "objective= one of those, or compile the model with that metric"
@@ -165,7 +165,7 @@ class StepBudgetCallback(StepLossRecorder):
         super().__init__(losses, metric, seconds)
         self.evaluate = evaluate
         if not heartbeat_seconds > 0:
-            raise ValueError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
+            raise SearchError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
         self.budget = budget
         self.report = report
         self.save = save
