@@ -178,7 +178,8 @@ class BopModels:
         self.root = Path(root)
         if not (self.root / "models" / "models_info.json").is_file():
             raise MissingFileError(
-                f"{self.root} is not a BOP dataset folder: missing models/models_info.json; {BOP_LAYOUT}"
+                f"{self.root} is not a BOP dataset folder: missing models/models_info.json; "
+                f"{BOP_LAYOUT}"
             )
 
     @cached_property
@@ -350,7 +351,8 @@ class BopDataset(BopModels):
             ):
                 raise AAEError(
                     f"image {im_id} of {scene_dir} has inconsistent annotations: scene_gt.json, "
-                    "scene_camera.json and scene_gt_info.json must list the same images and instances"
+                    "scene_camera.json and scene_gt_info.json must list the same images and "
+                    "instances"
                 )
             objects = tuple(
                 _object_annotation(gt, gt_info)

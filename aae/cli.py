@@ -222,7 +222,8 @@ def _add_mesh_arguments(parser: argparse.ArgumentParser) -> None:
         "--units",
         choices=sorted(UNITS),
         default="mm",
-        help="units of the model file's coordinates (default: mm, as in BOP; ignored for synthetic objects)",
+        help="units of the model file's coordinates (default: mm, as in BOP; ignored for "
+        "synthetic objects)",
     )
 
 
@@ -342,7 +343,8 @@ def _embed(args: argparse.Namespace) -> int:
     codebook = Codebook.create(network.encoder, mesh, camera, n_views=n_views, n_inplane=n_inplane)
     path = codebook.save(args.out)
     print(
-        f"codebook {path}: {len(codebook)} views ({n_views} viewpoints x {n_inplane} in-plane rotations)"
+        f"codebook {path}: {len(codebook)} views ({n_views} viewpoints x {n_inplane} in-plane "
+        "rotations)"
     )
     return 0
 

@@ -74,7 +74,8 @@ class TrainingSetConfig:
         for name in ("n_images", "image_size", "render_width", "render_height"):
             if not _is_int_at_least(getattr(self, name), 1):
                 raise AAEError(
-                    f"TrainingSetConfig.{name} must be a positive integer, got {getattr(self, name)!r}."
+                    f"TrainingSetConfig.{name} must be a positive integer, got "
+                    f"{getattr(self, name)!r}."
                 )
         if not _is_int_at_least(self.seed, 0):
             raise AAEError(f"TrainingSetConfig.seed must be an integer >= 0, got {self.seed!r}.")
@@ -87,15 +88,18 @@ class TrainingSetConfig:
         object.__setattr__(self, "K", tuple(tuple(float(v) for v in row) for row in K))
         if not self.radius > 0:
             raise AAEError(
-                f"TrainingSetConfig.radius must be > 0 mm (700 in the original), got {self.radius!r}."
+                "TrainingSetConfig.radius must be > 0 mm (700 in the original), got "
+                f"{self.radius!r}."
             )
         if not self.pad_factor >= 1:
             raise AAEError(
-                f"TrainingSetConfig.pad_factor must be >= 1 (1.2 in the original), got {self.pad_factor!r}."
+                "TrainingSetConfig.pad_factor must be >= 1 (1.2 in the original), got "
+                f"{self.pad_factor!r}."
             )
         if not 0 <= self.max_rel_offset < 1:
             raise AAEError(
-                f"TrainingSetConfig.max_rel_offset must be in [0, 1) (0.2 in the original), got {self.max_rel_offset!r}."
+                "TrainingSetConfig.max_rel_offset must be in [0, 1) (0.2 in the original), got "
+                f"{self.max_rel_offset!r}."
             )
 
     @property
@@ -139,7 +143,8 @@ class TrainingSet:
             ):
                 raise AAEError(
                     f"TrainingSet.{name} must be a {np.dtype(dtype).name} array with {ndim} "
-                    f"dimensions and {n} entries, got {getattr(array, 'dtype', type(array).__name__)} "
+                    f"dimensions and {n} entries, got "
+                    f"{getattr(array, 'dtype', type(array).__name__)} "
                     f"{getattr(array, 'shape', '')}; build it with build_training_set()."
                 )
         if (
@@ -403,7 +408,8 @@ class AugmentedBatches(keras.utils.PyDataset):
             if batch_size > available:
                 raise AAEError(
                     f"batch_size {batch_size} exceeds the {available} {what}; a batch draws "
-                    f"distinct {what}, so provide at least {batch_size} (TrainingSetConfig.n_images "
+                    f"distinct {what}, so provide at least {batch_size} "
+                    "(TrainingSetConfig.n_images "
                     "or the BackgroundPool's n) or use a smaller batch."
                 )
         _check_same_size(training_set, backgrounds)

@@ -122,7 +122,8 @@ def evaluate_on_bop(
     info = dataset.models_info.get(obj_id)
     if info is None:
         raise UnknownNameError(
-            f"object id {obj_id} is not in {dataset.root}; its object ids are {list(dataset.obj_ids)}"
+            f"object id {obj_id} is not in {dataset.root}; its object ids are "
+            f"{list(dataset.obj_ids)}"
         )
     points = model_points(dataset.load_model(obj_id))
     crops, boxes, cameras, truths, where = _test_crops(
@@ -252,7 +253,8 @@ def save_pose_figure(
                 (view, f"view {instance.view} (cos {instance.similarity:.2f})"),
                 (
                     crop,
-                    f"{evaluation.metric} {instance.error:.0f} mm, rot {instance.rotation_error:.0f}°",
+                    f"{evaluation.metric} {instance.error:.0f} mm, rot "
+                    f"{instance.rotation_error:.0f}°",
                 ),
             )
             for ax, (picture, title) in zip(axes_row, panels, strict=True):
@@ -271,9 +273,14 @@ def save_pose_figure(
             axes_row[3].set_xlim(-0.5, camera.image_size - 0.5)
             axes_row[3].set_ylim(camera.image_size - 0.5, -0.5)
     axes[0][3].legend(
-        handles=[plt.Line2D([], [], ls="", marker="o", c="red"), plt.Line2D([], [], ls="", marker="o", c="lime")],
-        labels=["estimated", "true"], fontsize=6, loc="lower right",
-    )  # fmt: skip
+        handles=[
+            plt.Line2D([], [], ls="", marker="o", c="red"),
+            plt.Line2D([], [], ls="", marker="o", c="lime"),
+        ],
+        labels=["estimated", "true"],
+        fontsize=6,
+        loc="lower right",
+    )
     figure.suptitle(f"object {obj_id}: the {len(rows)} worst instances", fontsize=9)
     figure.tight_layout()
     path = Path(path)

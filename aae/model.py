@@ -67,7 +67,8 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
 def _check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise AAEError(
-            f"precision must be one of {list(PRECISIONS)} (a keras dtype policy), got {precision!r}."
+            f"precision must be one of {list(PRECISIONS)} (a keras dtype policy), got "
+            f"{precision!r}."
         )
     return precision
 

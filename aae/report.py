@@ -109,7 +109,8 @@ def collapse_note(spreads: dict[str, float]) -> list[str]:
         + f" on average, below {COLLAPSE_SPREAD:g}): its loss is about that of the mean target, so "
         'being "searched best" by that loss means nothing, and its codes carry at most what little '
         "the encoder learnt before the decoder did (its rotation error above says how much). Train "
-        "longer (the profile's full_steps) or with another learning rate; see the reconstructions below.",
+        "longer (the profile's full_steps) or with another learning rate; see the reconstructions "
+        "below.",
     ]
 
 
@@ -154,8 +155,10 @@ def predictor_table(report: dict, test_size: int) -> list[str]:
     if not with_mean:
         lines += [
             "",
-            f"Each split tests {test_size} networks: the R² of so few losses divides by their often tiny spread, "
-            "so the mean R² over splits is not shown; the pooled R² scores all test predictions together.",
+            f"Each split tests {test_size} networks: the R² of so few losses divides by their "
+            "often tiny spread, "
+            "so the mean R² over splits is not shown; the pooled R² scores all test predictions "
+            "together.",
         ]
     return lines
 
@@ -246,23 +249,28 @@ def write_run_report(
     lines = [
         f"# AAE architecture search: {target.name} ({profile.name} profile)",
         "",
-        f"Object: {target.describe()}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}; the run took "
+        f"Object: {target.describe()}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}; the run "
+        "took "
         f"{_duration(elapsed_seconds)} (cached steps from earlier runs not counted).",
         "",
         "## Result",
         "",
-        f"The search's best network against the published ones, each trained for {profile.search.full_steps} "
-        f"steps on the same data; {metric} recall at {results[0].evaluation.threshold:g}·diameter on "
+        "The search's best network against the published ones, each trained for "
+        f"{profile.search.full_steps} "
+        f"steps on the same data; {metric} recall at {results[0].evaluation.threshold:g}·diameter "
+        "on "
         f"{len(results[0].evaluation.errors)} test instances with ground-truth boxes.",
         "",
-        f"| network | {CONFIG_HEADER} | final mean loss | {metric} recall | median rotation error | training time |",
+        f"| network | {CONFIG_HEADER} | final mean loss | {metric} recall | median rotation error "
+        "| training time |",
         f"| --- | {CONFIG_RULE} | --- | --- | --- | --- |",
     ]
     for name in ("searched best", "Sundermeyer", "BOP"):
         r = by_name[name]
         label = f"{name} (collapsed)" if is_collapsed(spreads.get(name, math.inf)) else name
         lines.append(
-            f"| {label} | {_config_cells(r.config)} | {r.final_mean_loss:.5f} | {100 * r.evaluation.recall:.1f}% | "
+            f"| {label} | {_config_cells(r.config)} | {r.final_mean_loss:.5f} | "
+            f"{100 * r.evaluation.recall:.1f}% | "
             f"{np.median(r.evaluation.rotation_errors):.1f}° | {_duration(r.seconds)} |"
         )
     lines += collapse_note(
@@ -274,9 +282,12 @@ def write_run_report(
         "",
         "## The search",
         "",
-        f"{n_initial} configurations trained fully, {n_explored} explored to {profile.search.early_steps} steps, "
-        f"{len(top_k)} of them finished to {profile.search.full_steps}: {total_steps} optimizer steps in all "
-        f"({total_steps / profile.search.full_steps:.1f} full trainings). Reward: {profile.search.reward}"
+        f"{n_initial} configurations trained fully, {n_explored} explored to "
+        f"{profile.search.early_steps} steps, "
+        f"{len(top_k)} of them finished to {profile.search.full_steps}: {total_steps} optimizer "
+        "steps in all "
+        f"({total_steps / profile.search.full_steps:.1f} full trainings). Reward: "
+        f"{profile.search.reward}"
         + (f" (beta {profile.search.beta:g})" if profile.search.reward == "exp" else "")
         + ".",
         "",
@@ -313,7 +324,8 @@ def write_run_report(
         "",
         f"Kendall τ between predicted and real: {tau:.3f}"
         if tau is not None
-        else f"Kendall τ needs {MIN_TAU_POINTS} or more finished top-K networks ({len(top_k)} here).",
+        else f"Kendall τ needs {MIN_TAU_POINTS} or more finished top-K networks "
+        f"({len(top_k)} here).",
         "",
     ]
     lines += ["## Predictor", ""]
@@ -322,7 +334,8 @@ def write_run_report(
         n_networks = sum(r.role == "initial" and r.is_real for r in summary.records)
         test_size = report_test_size(n_networks)
         lines += [
-            f"The {n_networks} phase-1 trials, {profile.search.report_splits} random train/test splits with {test_size} "
+            f"The {n_networks} phase-1 trials, {profile.search.report_splits} random train/test "
+            f"splits with {test_size} "
             "test networks each (the paper's Table 2 protocol: 100 networks, 20 tested per split).",
             "",
         ]
@@ -345,7 +358,8 @@ def write_run_report(
         profile.describe(),
         "```",
         "",
-        "Per-trial data: [records.csv](records.csv); every number above: [summary.json](summary.json).",
+        "Per-trial data: [records.csv](records.csv); every number above: "
+        "[summary.json](summary.json).",
         "",
     ]
     (out / "report.md").write_text("\n".join(lines))
@@ -419,7 +433,8 @@ README_FIGURES = {
 
 def _config_short(config: dict) -> str:
     return (
-        f"NK {config['NK1']}/{config['NK2']}/{config['NK3']}/{config['NK4']}, KE {config['KE']}, KD {config['KD']}, "
+        f"NK {config['NK1']}/{config['NK2']}/{config['NK3']}/{config['NK4']}, KE {config['KE']}, "
+        f"KD {config['KD']}, "
         f"{config['OPT']}, MB {config['MB']}, LR {_value(config['LR'])}"
     )
 
@@ -438,7 +453,10 @@ def _compare(best: dict, other: dict) -> str:
         if best["median_rotation_error"] < other["median_rotation_error"]
         else "not smaller"
     )
-    return f"{loss} final loss, {recall} {best['metric']} recall and {error} median rotation error than {other['name']}"
+    return (
+        f"{loss} final loss, {recall} {best['metric']} recall and {error} median rotation error "
+        f"than {other['name']}"
+    )
 
 
 def demo_markdown(summary: dict, figures: dict[str, str]) -> str:
@@ -455,12 +473,16 @@ def demo_markdown(summary: dict, figures: dict[str, str]) -> str:
     written = summary["written"][:10]
     lines = [
         f"What `make demo` printed into its report on {written} ({summary['object_description']}; "
-        f"{summary['cpu_cores']} CPU cores). Training every network of the run (search and benchmarks, "
-        f"{summary['total_steps']} search steps) took {_duration(summary['training_seconds'])} in all; the "
-        f"invocation that wrote the report took {_duration(summary['elapsed_seconds'])} (a rerun reuses "
+        f"{summary['cpu_cores']} CPU cores). Training every network of the run (search and "
+        "benchmarks, "
+        f"{summary['total_steps']} search steps) took {_duration(summary['training_seconds'])} in "
+        "all; the "
+        f"invocation that wrote the report took {_duration(summary['elapsed_seconds'])} (a rerun "
+        "reuses "
         "every trained network):",
         "",
-        f"| network | configuration | final mean loss | {metric} recall ({summary['test_instances']} test instances) | "
+        f"| network | configuration | final mean loss | {metric} recall "
+        f"({summary['test_instances']} test instances) | "
         "median rotation error | training time |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
@@ -482,26 +504,32 @@ def demo_markdown(summary: dict, figures: dict[str, str]) -> str:
     )
     lines += [
         "",
-        f"The searched best has {_compare(best, networks['Sundermeyer'])}, and {_compare(best, networks['BOP'])} "
+        f"The searched best has {_compare(best, networks['Sundermeyer'])}, and "
+        f"{_compare(best, networks['BOP'])} "
         f"(all trained for {search['full_steps']} steps on the same data; {metric} at "
-        f"{summary['threshold']:g}·diameter, ground-truth boxes). The search: {search['initial']} configurations "
-        f"trained fully, {search['explored']} explored to {search['early_steps']} steps, {search['finished']} "
+        f"{summary['threshold']:g}·diameter, ground-truth boxes). The search: {search['initial']} "
+        "configurations "
+        f"trained fully, {search['explored']} explored to {search['early_steps']} steps, "
+        f"{search['finished']} "
         f"continued from their checkpoints to {search['full_steps']}{fixed_text}.",
         "",
     ]
     if "probabilities.png" in figures:
         lines += [
-            "Each value's probability after phase 1 and at every exploration iteration; dotted: its fixing "
+            "Each value's probability after phase 1 and at every exploration iteration; dotted: "
+            "its fixing "
             "threshold; red: where it got fixed:",
             "",
-            f"![probabilities of every value of every hyperparameter]({figures['probabilities.png']})",
+            "![probabilities of every value of every "
+            f"hyperparameter]({figures['probabilities.png']})",
             "",
         ]
     if "reconstructions_best.png" in figures:
         lines += [
             "Augmented inputs, the searched best network's reconstructions, and the targets:",
             "",
-            f"![reconstructions of the searched best network]({figures['reconstructions_best.png']})",
+            "![reconstructions of the searched best "
+            f"network]({figures['reconstructions_best.png']})",
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
@@ -528,7 +556,8 @@ def update_readme(report_dir: str | os.PathLike, readme: str | os.PathLike) -> P
     first, last = text.find(README_START), text.find(README_END)
     if first == -1 or last < first:
         raise AAEError(
-            f"{readme} needs the lines {README_START} and {README_END}, in that order, around the demo block"
+            f"{readme} needs the lines {README_START} and {README_END}, in that order, around the "
+            "demo block"
         )
     figures = {}
     for name, target in README_FIGURES.items():

@@ -106,7 +106,8 @@ def resolve_target(name: str, bop_root: str | os.PathLike | None) -> ObjectTarge
     obj_id = object_id(name)
     if obj_id not in models.models_info:
         raise UnknownNameError(
-            f"{bop_root} has no model of {name} (obj_id {obj_id}); its object ids are {list(models.obj_ids)}. "
+            f"{bop_root} has no model of {name} (obj_id {obj_id}); its object ids are "
+            f"{list(models.obj_ids)}. "
             "Objects without a real model keep the procedural stand-in: leave out --bop-root."
         )
     root = Path(bop_root).resolve()
@@ -510,8 +511,9 @@ def main(
     parser.add_argument("--out", help="output folder (default runs/<object>-<profile>)")
     parser.add_argument(
         "--bop-root",
-        help="a BOP dataset (LineMOD 'lm', or only its models/ folder, e.g. ../shared/data/lmo: the real "
-        "mesh with synthetic test scenes); default: procedural stand-in",
+        help="a BOP dataset (LineMOD 'lm', or only its models/ folder, e.g. "
+        "../shared/data/lmo: the real mesh with synthetic test scenes); default: procedural "
+        "stand-in",
     )
     parser.add_argument(
         "--backgrounds", help="a folder of background photos (e.g. VOC2012 JPEGImages)"

@@ -342,7 +342,8 @@ def make_bop_dataset(
     labels = [o.name if isinstance(o, SceneObject) else o for o in objects]
     if not objects or len(set(labels)) != len(labels):
         raise AAEError(
-            f"objects must be a non-empty list of distinct names from {list(OBJECTS)}, got {objects}"
+            f"objects must be a non-empty list of distinct names from {list(OBJECTS)}, got "
+            f"{objects}"
         )
     if n_images < 1:
         raise AAEError(f"n_images must be at least 1, got {n_images}")

@@ -341,24 +341,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"- Load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f} on "
         f"{len(os.sched_getaffinity(0))} cores shared with other jobs; run under `nice -n 10`",
         "",
-        f"Reproduce: `KERAS_BACKEND={keras.backend.backend()} nice -n 10 python bench/aae_pipeline.py "
+        f"Reproduce: `KERAS_BACKEND={keras.backend.backend()} nice -n 10 python "
+        "bench/aae_pipeline.py "
         f"--batches {args.batches} --rounds {args.rounds}` "
         f"({(time.perf_counter() - started) / 60:.1f} min). Object `synthetic:{OBJECT}`, {PAIRS} "
         f"pre-rendered pairs, {BACKGROUNDS} built-in background crops, batch {BATCH}.",
         "",
-        "| crop | batch dtype | driver | workers | images/s measured (wall, steady) | training process CPU ms/image (of which the sink's step) | worker CPU ms/image | images/s projected on free cores | projected / (max(W, 1) x one core) |",
+        "| crop | batch dtype | driver | workers | images/s measured (wall, steady) | training "
+        "process CPU ms/image (of which the sink's step) | worker CPU ms/image | images/s "
+        "projected on free cores | projected / (max(W, 1) x one core) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append("| " + " | ".join(str(c) for c in row) + " |")
     lines += [
         "",
-        f"`batches[i]`: {args.batches} batches computed one after another in this process after one "
+        f"`batches[i]`: {args.batches} batches computed one after another in this process after "
+        "one "
         "warm-up batch: one core's work; its CPU time per image gives the *one core* rate "
         "(1 / CPU time). Keras `fit`: two epochs of "
         f"{args.batches} batches into a sink model (per-image spatial mean, Dense(3); its own "
-        "step's CPU cost, measured on an in-memory batch, in parentheses); the second epoch is measured, its wall-clock rate after the first "
-        f"{SKIP} batches. workers = 0 computes batches in a prefetch thread of the training process. "
+        "step's CPU cost, measured on an in-memory batch, in parentheses); the second epoch is "
+        "measured, its wall-clock rate after the first "
+        f"{SKIP} batches. workers = 0 computes batches in a prefetch thread of the training "
+        "process. "
         "float32: the pipeline before this change (each worker converted its batch to float32 in "
         "[0, 1], 4x the bytes through the pipe: 25 MB per batch at 128²); uint8 pipe: uint8 "
         "batches (6.3 MB at 128²; the network divides by 255 in its first layer) pickled through "
@@ -427,18 +433,24 @@ def _cores_needed(measured: dict) -> list[str]:
         "",
         "### Cores the GPU machine needs to feed a paper-size run (128²)",
         "",
-        f"Measured above (uint8, 128²): one core augments {per_core:,.0f} images/s; a worker process "
-        f"costs {1e3 * worker_cpu:.2f} ms of CPU per image ({worker_rate:,.0f} images/s per worker, "
+        f"Measured above (uint8, 128²): one core augments {per_core:,.0f} images/s; a worker "
+        "process "
+        f"costs {1e3 * worker_cpu:.2f} ms of CPU per image ({worker_rate:,.0f} images/s per "
+        "worker, "
         f"{worker_rate / per_core:.2f} of a core's rate: the pickling), and the training process "
-        f"{1e3 * main_cpu:.2f} ms per image to receive the batches (its CPU time less the sink's step; "
+        f"{1e3 * main_cpu:.2f} ms per image to receive the batches (its CPU time less the sink's "
+        "step; "
         "on one core it can take "
         f"{main_ceiling:,.0f} images/s). GPU step times: SUNDERMEYER batch 64 at "
-        f"{GPU_SUNDERMEYER_S * 1e3:.0f} ms (the expected device rate), the others scaled by their FLOPs "
+        f"{GPU_SUNDERMEYER_S * 1e3:.0f} ms (the expected device rate), the others scaled by their "
+        "FLOPs "
         "per training step (`bench/gpu_throughput.training_flops`). The machine: 1 GPU and "
         f"{GPU_CORES} cores, so {GPU_WORKERS} workers and the training process. Assumes the GPU "
         "machine's cores are as fast as these.",
         "",
-        f"| network | batch | expected GPU ms/step | GPU consumes images/s | cores of augmentation needed (one-core rate) | workers needed | {GPU_WORKERS} workers supply images/s | training process load | {GPU_WORKERS} workers suffice? |",
+        "| network | batch | expected GPU ms/step | GPU consumes images/s | cores of augmentation "
+        f"needed (one-core rate) | workers needed | {GPU_WORKERS} workers supply images/s | "
+        f"training process load | {GPU_WORKERS} workers suffice? |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     supply = min(GPU_WORKERS * worker_rate, main_ceiling)
@@ -448,17 +460,21 @@ def _cores_needed(measured: dict) -> list[str]:
         verdicts.append((name, ok, supply / rate))
         lines.append(
             f"| {name} | {batch} | {step * 1e3:.1f} | {rate:,.0f} | {rate / per_core:.1f} | "
-            f"{math.ceil(rate / worker_rate)} | {supply:,.0f} | {rate / main_ceiling:.0%} of a core | "
+            f"{math.ceil(rate / worker_rate)} | {supply:,.0f} | {rate / main_ceiling:.0%} of a "
+            "core | "
             f"{'yes' if ok else 'no'} ({supply / rate:.1f}x) |"
         )
     short = [name for name, ok, _ in verdicts if not ok]
     margins = ", ".join(f"{name} {margin:.1f}x" for name, _, margin in verdicts)
     lines += [
         "",
-        f"{GPU_WORKERS} workers feed every one of these networks at the expected GPU rate (margins: {margins})."
+        f"{GPU_WORKERS} workers feed every one of these networks at the expected GPU rate "
+        f"(margins: {margins})."
         if not short
-        else f"{GPU_WORKERS} workers do not feed {', '.join(short)} at the expected GPU rate (margins: {margins}).",
-        f"Note: `aae.data.default_workers()` caps at 8 workers; on the GPU machine pass `--workers {GPU_WORKERS}`.",
+        else f"{GPU_WORKERS} workers do not feed {', '.join(short)} at the expected GPU rate "
+        f"(margins: {margins}).",
+        "Note: `aae.data.default_workers()` caps at 8 workers; on the GPU machine pass `--workers "
+        f"{GPU_WORKERS}`.",
     ]
     return lines
 

@@ -145,7 +145,8 @@ class CurveTable:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(
-                f"no AAE curve table at {path}; collect it with `python bench/collect_aae_curves.py`"
+                f"no AAE curve table at {path}; collect it with `python "
+                "bench/collect_aae_curves.py`"
             )
         with np.load(path) as stored:
             missing = {
@@ -165,7 +166,8 @@ class CurveTable:
                 k: list(v) for k, v in SEARCH_SPACE.items()
             }:
                 raise ValueError(
-                    f"{path} was collected on another search space ({space}) than aae.configs.SEARCH_SPACE"
+                    f"{path} was collected on another search space ({space}) than "
+                    "aae.configs.SEARCH_SPACE"
                 )
             table = cls(
                 hp_index=stored["hp_index"].astype(np.int64),
@@ -204,7 +206,8 @@ class CurveTable:
         }
 
     def window_means(self, n_windows: int | None = None, window: int = WINDOW) -> np.ndarray:
-        """(runs, n_windows) mean loss of each window of ``window`` steps (NaN past a divergence)."""
+        """(runs, n_windows) mean loss of each window of ``window`` steps (NaN past a
+        divergence)."""
         n_windows = self.full_steps // window if n_windows is None else n_windows
         if not 0 < n_windows * window <= self.full_steps:
             raise ValueError(
@@ -387,7 +390,8 @@ class AAESurrogate:
             log_windows = log_windows + scale * (g @ self.seed_differences) / math.sqrt(
                 share * len(g)
             )
-        # AR(1) noise with stationary std sigma: n_0 = sigma e_0, n_t = phi n_(t-1) + sigma sqrt(1 - phi^2) e_t.
+        # AR(1) noise with stationary std sigma:
+        # n_0 = sigma e_0, n_t = phi n_(t-1) + sigma sqrt(1 - phi^2) e_t.
         phi = self.noise_autocorrelation
         innovations *= sigma * math.sqrt(1 - phi**2)
         innovations[0] /= math.sqrt(1 - phi**2)
@@ -637,12 +641,16 @@ def _report(path: Path, folds: int, command: str) -> str:
         "",
         f"### Unmeasured configurations: {folds}-fold hold-out by configuration",
         "",
-        f"Each fold holds out {100 // folds}% of the configurations (with their repeats), fits the surrogate on the rest "
-        f"and predicts the held-out configurations' final mean loss (last {FINAL_WINDOW} of {table.full_steps} steps) — "
-        "noise-free (the expected curve) and as a search sees it (the seed-0 curve with its noise). "
+        f"Each fold holds out {100 // folds}% of the configurations (with their repeats), fits the "
+        "surrogate on the rest "
+        f"and predicts the held-out configurations' final mean loss (last {FINAL_WINDOW} of "
+        f"{table.full_steps} steps) — "
+        "noise-free (the expected curve) and as a search sees it (the seed-0 curve with its "
+        "noise). "
         "Runs where the measurement or the seed-0 curve diverged are not in the scores.",
         "",
-        "| fold | configs scored | MAE expected | Spearman expected | Kendall expected | MAE seed 0 | Spearman seed 0 | Kendall seed 0 |",
+        "| fold | configs scored | MAE expected | Spearman expected | Kendall expected | MAE seed "
+        "0 | Spearman seed 0 | Kendall seed 0 |",
         "|---|---|---|---|---|---|---|---|",
     ]
     rows = [(str(i + 1), f) for i, f in enumerate(result["folds"])] + [("pooled", result["pooled"])]
@@ -659,11 +667,15 @@ def _report(path: Path, folds: int, command: str) -> str:
     both = sum(d[0] and d[2] for d in divergence)
     lines += [
         "",
-        f"Measured final means of the scored configurations: min {low:.5f}, median {median:.5f}, max {high:.5f}. "
-        f"For scale, predicting every held-out configuration by the mean of the held-out finals has MAE {result['constant_mae']:.5f}.",
+        f"Measured final means of the scored configurations: min {low:.5f}, median {median:.5f}, "
+        f"max {high:.5f}. "
+        "For scale, predicting every held-out configuration by the mean of the held-out finals "
+        f"has MAE {result['constant_mae']:.5f}.",
         "",
-        f"Divergence of the held-out first runs: {actual} measured, {drawn} drawn by the surrogate's seed-0 curves, "
-        f"{both} of them the same runs; sum of predicted probabilities {sum(d[1] for d in divergence):.1f}.",
+        f"Divergence of the held-out first runs: {actual} measured, {drawn} drawn by the "
+        "surrogate's seed-0 curves, "
+        f"{both} of them the same runs; sum of predicted probabilities "
+        f"{sum(d[1] for d in divergence):.1f}.",
         "",
         "### Seed noise: measured repeats vs the surrogate",
         "",
@@ -671,28 +683,40 @@ def _report(path: Path, folds: int, command: str) -> str:
     m = noise["measured"]
     if m is None:
         lines.append(
-            f"Only {noise['finite_pairs']} repeat pairs finished without diverging: too few to score."
+            f"Only {noise['finite_pairs']} repeat pairs finished without diverging: too few to "
+            "score."
         )
     else:
         lines.append(
-            f"{noise['finite_pairs']} of {noise['pairs']} configurations trained with two seeds finished both runs: the two "
-            f"final means differ by {m['mae']:.5f} on average ({100 * noise['measured_relative']:.1f}% of the first), Spearman "
-            f"{m['spearman']:.3f}, Kendall {m['kendall']:.3f} between the seeds over these configurations."
+            f"{noise['finite_pairs']} of {noise['pairs']} configurations trained with two seeds "
+            "finished both runs: the two "
+            f"final means differ by {m['mae']:.5f} on average "
+            f"({100 * noise['measured_relative']:.1f}% of the first), Spearman "
+            f"{m['spearman']:.3f}, Kendall {m['kendall']:.3f} between the seeds over these "
+            "configurations."
         )
     lines += [
         "",
-        f"The surrogate's unmeasured seeds ({noise['seeds']} per configuration) of the measured configurations differ from "
-        f"the measured seed-0 final mean by {noise['generated_on_repeats']:.5f} on average on these same repeated "
-        f"configurations, and by {noise['generated_mae']:.5f} over all measured configurations ({noise['generated_n']} "
-        f"curves). Fitted exponent of the seed noise's growth with the descent: alpha = {noise['exponent']:.2f}. "
-        f"Per-step noise: median residual std {noise['residual_sigma_median']:.4f} (log loss) around the 10-step window "
+        f"The surrogate's unmeasured seeds ({noise['seeds']} per configuration) of the measured "
+        "configurations differ from "
+        f"the measured seed-0 final mean by {noise['generated_on_repeats']:.5f} on average on "
+        "these same repeated "
+        f"configurations, and by {noise['generated_mae']:.5f} over all measured configurations "
+        f"({noise['generated_n']} "
+        "curves). Fitted exponent of the seed noise's growth with the descent: alpha = "
+        f"{noise['exponent']:.2f}. "
+        f"Per-step noise: median residual std {noise['residual_sigma_median']:.4f} (log loss) "
+        "around the 10-step window "
         f"interpolation, lag-1 autocorrelation {noise['autocorrelation']:.3f}.",
         "",
         "### Speed",
         "",
-        f"Fitting on the whole table: {fit_s:.1f} s. First query of an unmeasured configuration (predicts the "
-        f"whole space, 82,944 configurations): {first_s:.1f} s. Then {per_call_ms:.3f} ms per `curve` call "
-        f"(2000 random configurations and seeds). The {folds}-fold validation took {validate_s:.0f} s.",
+        f"Fitting on the whole table: {fit_s:.1f} s. First query of an unmeasured configuration "
+        "(predicts the "
+        f"whole space, 82,944 configurations): {first_s:.1f} s. Then {per_call_ms:.3f} ms per "
+        "`curve` call "
+        f"(2000 random configurations and seeds). The {folds}-fold validation took "
+        f"{validate_s:.0f} s.",
     ]
     return "\n".join(lines)
 

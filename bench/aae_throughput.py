@@ -118,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "### Renderer.render (one object, random light, RGB + depth)",
             ["size", "render", "renders timed", "total s", "renders/s", "median ms/render"],
             render_rows,
-            f"After {RENDER_WARMUP} warm-up renders; random rotations at 700 mm with the profile's camera.",
+            f"After {RENDER_WARMUP} warm-up renders; random rotations at 700 mm with the profile's "
+            "camera.",
         )
     )
 
@@ -168,12 +169,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"### Augmented batches (TrainingData.batches, batch {PIPELINE_BATCH})",
             ["crop", "driver", "workers", "batches timed", "total s", "batches/s", "images/s"],
             pipeline_rows,
-            f"`batches[i]`: {PIPELINE_BATCHES} batches computed one after the other in the main process "
-            f"after {DIRECT_WARMUP} warm-up batches (the cost of one batch on one core). Keras `fit`: the "
-            "real pipeline, fed to a no-op model (one Dense(3) on the channels, MSE, SGD) by `fit`, "
-            f"which uses the PyDataset's OrderedEnqueuer with `workers` processes (use_multiprocessing) "
-            f"and, for workers=0, computes batches in a tf.data prefetch thread of this process. Two "
-            f"epochs of {PIPELINE_BATCHES} batches; the second is timed from its start to its end, so "
+            f"`batches[i]`: {PIPELINE_BATCHES} batches computed one after the other in the main "
+            "process "
+            f"after {DIRECT_WARMUP} warm-up batches (the cost of one batch on one core). Keras "
+            "`fit`: the "
+            "real pipeline, fed to a no-op model (one Dense(3) on the channels, MSE, SGD) by "
+            "`fit`, "
+            "which uses the PyDataset's OrderedEnqueuer with `workers` processes "
+            "(use_multiprocessing) "
+            "and, for workers=0, computes batches in a tf.data prefetch thread of this process. "
+            "Two "
+            f"epochs of {PIPELINE_BATCHES} batches; the second is timed from its start to its end, "
+            "so "
             "it includes the worker pool start and stop that `fit` does every epoch. The no-op "
             f"model's own train step on an in-memory batch takes {', '.join(overheads)}.",
         )
@@ -237,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{size}²",
                 _f(timing.images_per_s, 1),
                 *(
-                    f"{_f(pipeline[size, w], 0)} ({_f(pipeline[size, w] / timing.images_per_s, 2)}x)"
+                    f"{_f(pipeline[size, w], 0)} "
+                    f"({_f(pipeline[size, w] / timing.images_per_s, 2)}x)"
                     for w in PIPELINE_WORKERS
                 ),
             ]
@@ -263,8 +271,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             + (
                 "Paper-size steps skipped (--quick)."
                 if args.quick
-                else f"Paper size: {PAPER_STEPS} timed steps each ({LARGEST_STEPS} for the largest network: "
-                "NK 256,256,1024,1024, KE=KD=7, MB 128), since one step takes tens of seconds or more."
+                else f"Paper size: {PAPER_STEPS} timed steps each ({LARGEST_STEPS} for the "
+                "largest network: "
+                "NK 256,256,1024,1024, KE=KD=7, MB 128), since one step takes tens of seconds or "
+                "more."
             ),
         )
     )
@@ -378,7 +388,8 @@ def _time_steps(
     first, seconds = _timed_calls(lambda: model.train_on_batch(x, y), warmup, steps)
     timing = StepTiming(label, config_name, settings, config["MB"], first, warmup, tuple(seconds))
     _log(
-        f"train step {label} {config_name}: {1000 * timing.median_s:.1f} ms/step, {timing.images_per_s:.1f} images/s"
+        f"train step {label} {config_name}: {1000 * timing.median_s:.1f} ms/step, "
+        f"{timing.images_per_s:.1f} images/s"
     )
     return timing
 

@@ -70,8 +70,14 @@ FIRST_SEED, REPEAT_SEED = 0, 1
 HP_NAMES = tuple(SEARCH_SPACE)
 
 
+def window_value(curve: np.ndarray, w: int) -> float:
+    """The mean of the curve's ``w``-th CSV window (0-based)."""
+    return float(np.mean(curve[w * CSV_WINDOW : (w + 1) * CSV_WINDOW], dtype=np.float64))
+
+
 def training_set_config() -> TrainingSetConfig:
-    """The quick profile's training set (32² crops of 180x135 renders, camera scaled by 1/4), 512 pairs."""
+    """The quick profile's training set (32² crops of 180x135 renders, camera scaled by 1/4),
+    512 pairs."""
     return dataclasses.replace(get_profile("quick").training_set, n_images=N_IMAGES)
 
 
@@ -214,9 +220,7 @@ class Table:
             diverged = self.steps[i] < FULL_STEPS or not np.isfinite(curve[-1])
             # Windows after a divergence have no value: left empty, like the final mean.
             means = [
-                f"{float(np.mean(curve[w * CSV_WINDOW : (w + 1) * CSV_WINDOW], dtype=np.float64)):.6g}"
-                if (w + 1) * CSV_WINDOW <= self.steps[i]
-                else ""
+                f"{window_value(curve, w):.6g}" if (w + 1) * CSV_WINDOW <= self.steps[i] else ""
                 for w in range(n_windows)
             ]
             final = (
@@ -320,7 +324,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             else f"final {network.final_mean(FINAL_WINDOW):.5f}"
         )
         _log(
-            f"[{count}/{len(todo)}] config {config_id} seed {seed} {config_values(indices)}: {status}, "
+            f"[{count}/{len(todo)}] config {config_id} seed {seed} {config_values(indices)}: "
+            f"{status}, "
             f"{network.seconds:.1f} s; elapsed {elapsed / 60:.1f} min, "
             f"about {elapsed / count * (len(todo) - count) / 60:.0f} min left"
         )

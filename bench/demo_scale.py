@@ -221,18 +221,25 @@ def measure(candidate: Candidate, mesh, tests: dict) -> dict:
 def table(results: list[tuple[Candidate, dict]]) -> str:
     """The markdown table: one row per candidate and codebook size."""
     rows = [
-        "| candidate | config | steps | width | bootstrap | images | final loss (first 80 steps) | spread | "
-        "mean output / target | code cosine | codebook | median rotation error, unoccluded | ADD recall, unoccluded | "
+        "| candidate | config | steps | width | bootstrap | images | final loss (first 80 steps) | "
+        "spread | "
+        "mean output / target | code cosine | codebook | median rotation error, unoccluded | ADD "
+        "recall, unoccluded | "
         "median rotation error, occluded | ADD recall, occluded | training s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for candidate, r in results:
         c = candidate.config
-        config = f"NK {c['NK1']}/{c['NK2']}/{c['NK3']}/{c['NK4']}, KE {c['KE']}, KD {c['KD']}, {c['OPT']}, MB {c['MB']}, LR {c['LR']:g}"
+        config = (
+            f"NK {c['NK1']}/{c['NK2']}/{c['NK3']}/{c['NK4']}, KE {c['KE']}, KD {c['KD']}, "
+            f"{c['OPT']}, MB {c['MB']}, LR {c['LR']:g}"
+        )
         for i, (codebook, entry) in enumerate(r["evaluations"].items()):
             head = (
-                f"| {candidate.name} | {config} | {candidate.steps} | {candidate.width:g} | {candidate.bootstrap_ratio} | "
-                f"{candidate.n_images} | {r['final_mean_loss']:.4f} ({r['first_mean_loss']:.4f}) | {r['spread']:.2f} | "
+                f"| {candidate.name} | {config} | {candidate.steps} | {candidate.width:g} | "
+                f"{candidate.bootstrap_ratio} | "
+                f"{candidate.n_images} | {r['final_mean_loss']:.4f} ({r['first_mean_loss']:.4f}) | "
+                f"{r['spread']:.2f} | "
                 f"{r['mean_output']:.2f} / {r['mean_target']:.2f} | {r['code_cosine']:.2f}"
                 if i == 0
                 else "| ⤷ same network | | | | | | | | |"
@@ -263,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         e = next(iter(r["evaluations"].values()))["unoccluded"]
         print(
             f"{candidate.name}: loss {r['final_mean_loss']:.4f} spread {r['spread']:.2f} "
-            f"out {r['mean_output']:.2f}/{r['mean_target']:.2f} cos {r['code_cosine']:.2f} rot {e['median_rotation_error']:.1f} "
+            f"out {r['mean_output']:.2f}/{r['mean_target']:.2f} cos {r['code_cosine']:.2f} rot "
+            f"{e['median_rotation_error']:.1f} "
             f"ADD {100 * e['recall']:.1f}% ({r['training_seconds']:.0f} s)",
             flush=True,
         )

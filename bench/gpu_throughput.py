@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
             flops = training_flops(model, batch)
             rows.append((name, batch, precision, step, batch / step, flops, flops / step))
             print(
-                f"{name} batch {batch} {precision}: {step * 1e3:.1f} ms/step, {flops / step / 1e12:.1f} TFLOP/s",
+                f"{name} batch {batch} {precision}: {step * 1e3:.1f} ms/step, "
+                f"{flops / step / 1e12:.1f} TFLOP/s",
                 flush=True,
             )
             del model
@@ -196,16 +197,20 @@ def main(argv: list[str] | None = None) -> None:
         environment(),
         f"- Device: {device}",
         "",
-        f"Reproduce: `KERAS_BACKEND=jax python bench/gpu_throughput.py{' --smoke' if args.smoke else ''}`. "
-        f"{size}², width {width:g}; median of {steps} compiled steps on a fixed batch after 2 warm-up steps.",
+        "Reproduce: `KERAS_BACKEND=jax python "
+        f"bench/gpu_throughput.py{' --smoke' if args.smoke else ''}`. "
+        f"{size}², width {width:g}; median of {steps} compiled steps on a fixed batch after 2 "
+        "warm-up steps.",
         "",
-        "| network | batch | precision | ms/step | images/s | GFLOP/step | TFLOP/s achieved | 40,000 steps |",
+        "| network | batch | precision | ms/step | images/s | GFLOP/step | TFLOP/s achieved | "
+        "40,000 steps |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, batch, policy, step, rate, flops, achieved in rows:
         hours = PAPER_STEPS * step / 3600
         lines.append(
-            f"| {name} | {batch} | {policy} | {step * 1e3:.1f} | {rate:,.0f} | {flops / 1e9:,.1f} | {achieved / 1e12:.2f} | {hours:.2f} h |"
+            f"| {name} | {batch} | {policy} | {step * 1e3:.1f} | {rate:,.0f} | {flops / 1e9:,.1f} "
+            f"| {achieved / 1e12:.2f} | {hours:.2f} h |"
         )
     if feeds:
         lines += [
@@ -218,12 +223,14 @@ def main(argv: list[str] | None = None) -> None:
         needed = rows[0][4]
         for workers, rate in feeds:
             lines.append(
-                f"| {workers} | {rate:,.0f} | {'yes' if rate >= needed else 'no'} ({rate / needed:.2f}x) |"
+                f"| {workers} | {rate:,.0f} | {'yes' if rate >= needed else 'no'} "
+                f"({rate / needed:.2f}x) |"
             )
     else:
         lines += [
             "",
-            "Augmentation pipeline not measured here (--no-pipeline); see section aae-pipeline for the cores it needs.",
+            "Augmentation pipeline not measured here (--no-pipeline); see section aae-pipeline for "
+            "the cores it needs.",
         ]
     lines += [
         "",

@@ -71,14 +71,18 @@ def main() -> None:
         environment().replace(
             "- Keras backend: tensorflow", "- Keras backend: jax (the leg's pytest process)"
         ),
-        f"- Load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} (cores shared with other jobs)",
+        f"- Load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} (cores "
+        "shared with other jobs)",
         "",
-        "Reproduce: `python bench/jax_leg.py` (runs `KERAS_BACKEND=jax pytest -q -m jax`, the second "
+        "Reproduce: `python bench/jax_leg.py` (runs `KERAS_BACKEND=jax pytest -q -m jax`, the "
+        "second "
         "command of `make test`).",
         "",
-        f"**Wall time: {seconds:.0f} s ({seconds / 60:.1f} min)** on the shared machine; CPU time of "
+        f"**Wall time: {seconds:.0f} s ({seconds / 60:.1f} min)** on the shared machine; CPU time "
+        "of "
         f"the leg's processes {cpu:.0f} s, so on 2 otherwise idle cores its wall time lies between "
-        f"{cpu / 2 / 60:.1f} min (both cores busy throughout) and {cpu / 60:.1f} min (one process at a "
+        f"{cpu / 2 / 60:.1f} min (both cores busy throughout) and {cpu / 60:.1f} min (one process "
+        "at a "
         f"time, which it mostly is); exit status {done.returncode}; pytest: {summary}.",
     ]
     if failures:

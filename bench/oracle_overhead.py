@@ -101,7 +101,8 @@ def main() -> None:
             save = time_call(oracle.save, repeats=5)
         rows.append((n, allocate, sample, refit, report, save))
         print(
-            f"{n} records: allocate {allocate * 1e3:.2f} ms, sample {sample * 1e3:.3f} ms, refit {refit:.3f} s, "
+            f"{n} records: allocate {allocate * 1e3:.2f} ms, sample {sample * 1e3:.3f} ms, refit "
+            f"{refit:.3f} s, "
             f"report write {report * 1e3:.2f} ms, oracle.json {save * 1e3:.1f} ms"
         )
 
@@ -110,16 +111,19 @@ def main() -> None:
         "",
         environment(),
         "",
-        "Reproduce: `python bench/oracle_overhead.py`. Median wall-clock times; the AAE search space "
+        "Reproduce: `python bench/oracle_overhead.py`. Median wall-clock times; the AAE search "
+        "space "
         "(9 hyperparameters, 32 values), synthetic records.",
         "",
-        "| records | probabilities + fixing (ms) | sampling a configuration (ms) | one decision (ms) | "
+        "| records | probabilities + fixing (ms) | sampling a configuration (ms) | one decision "
+        "(ms) | "
         "predictor refit (s) | one report: its record written (ms) | oracle.json written (ms) |",
         "|---|---|---|---|---|---|---|",
     ]
     for n, allocate, sample, refit, report, save in rows:
         lines.append(
-            f"| {n:,} | {allocate * 1e3:.2f} | {sample * 1e3:.3f} | {(allocate + sample) * 1e3:.2f} | {refit:.3f} "
+            f"| {n:,} | {allocate * 1e3:.2f} | {sample * 1e3:.3f} | "
+            f"{(allocate + sample) * 1e3:.2f} | {refit:.3f} "
             f"| {report * 1e3:.2f} | {save * 1e3:.1f} |"
         )
     # Per exploration trial the oracle decides once, writes oracle.json when the trial starts
@@ -127,8 +131,10 @@ def main() -> None:
     reports = get_profile("quick").search.early_steps // get_profile("quick").search.window
     lines += [
         "",
-        f"Per exploration trial: one decision, {reports} reports (the quick profile's window reports; each "
-        "rewrites that trial's record.json only, whatever the size of the search) and two writes of "
+        f"Per exploration trial: one decision, {reports} reports (the quick profile's window "
+        "reports; each "
+        "rewrites that trial's record.json only, whatever the size of the search) and two writes "
+        "of "
         "oracle.json (start, settle). Share of a trial:",
         "",
         "| trial | records | oracle time per trial (ms) | share of the trial |",
@@ -145,12 +151,17 @@ def main() -> None:
             )
     lines += [
         "",
-        "Records a search holds: the quick profile 10 + 20 + 3, the paper 100 + 800 + 20 (about 10³). "
-        f"At 10³ records the oracle takes {per_trial_at[1000] * 1e3:.0f} ms per trial; a paper exploration trial "
-        "is 6000 steps, minutes even at a few milliseconds per step on a GPU, so the oracle stays far below "
+        "Records a search holds: the quick profile 10 + 20 + 3, the paper 100 + 800 + 20 (about "
+        "10³). "
+        f"At 10³ records the oracle takes {per_trial_at[1000] * 1e3:.0f} ms per trial; a paper "
+        "exploration trial "
+        "is 6000 steps, minutes even at a few milliseconds per step on a GPU, so the oracle stays "
+        "far below "
         "1% of it. At 10⁴ records (ten times the paper's search) Algorithm 2.2 "
-        "(linear in the records) makes the oracle a visible share of a 3-second CPU trial, not of a real one. "
-        "A refit happens once after phase 1 (plus once per phase-4 result with `refit_predictor=True`), "
+        "(linear in the records) makes the oracle a visible share of a 3-second CPU trial, not of "
+        "a real one. "
+        "A refit happens once after phase 1 (plus once per phase-4 result with "
+        "`refit_predictor=True`), "
         "not per decision.",
     ]
     write_section("oracle-overhead", "\n".join(lines))

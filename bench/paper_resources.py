@@ -143,20 +143,16 @@ def main() -> None:
         if pruned:
             return {
                 f"phase 1: {n1} fully trained networks, weights only": n1 * weights(p),
-                f"exploration: early checkpoints (weights + Adam) of at most top_k + 1 = {k + 1} trials": (
-                    k + 1
-                )
-                * full(p),
+                "exploration: early checkpoints (weights + Adam) of at most top_k + 1 = "
+                f"{k + 1} trials": (k + 1) * full(p),
                 f"finalization: {k} fully trained candidates, weights only": k * weights(p),
                 "Sundermeyer and BOP, weights only": benchmarks,
             }
         return {
-            f"phase 1: {n1} networks, full checkpoint (weights + Adam) + keras-tuner's weights file": n1
-            * 2
-            * full(p),
-            f"exploration: {n2} early checkpoints (weights + Adam) + keras-tuner's weights files": n2
-            * 2
-            * full(p),
+            f"phase 1: {n1} networks, full checkpoint (weights + Adam) + keras-tuner's "
+            "weights file": n1 * 2 * full(p),
+            f"exploration: {n2} early checkpoints (weights + Adam) + keras-tuner's "
+            "weights files": n2 * 2 * full(p),
             f"finalization: {k} candidates, full checkpoint + keras-tuner's weights file": k
             * 2
             * full(p),
@@ -164,7 +160,8 @@ def main() -> None:
         }
 
     shared = {
-        f"training set cache ({ts.n_images:,} pairs at {ts.image_size}², uint8 + masks)": training_set,
+        f"training set cache ({ts.n_images:,} pairs at {ts.image_size}², "
+        "uint8 + masks)": training_set,
         f"codebook views ({views:,} crops, uint8)": codebook_views,
     }
     lines = [
@@ -172,27 +169,36 @@ def main() -> None:
         "",
         environment(),
         "",
-        "Reproduce: `python bench/paper_resources.py`. Measured: checkpoint files of stand-in networks "
+        "Reproduce: `python bench/paper_resources.py`. Measured: checkpoint files of stand-in "
+        "networks "
         "(SUNDERMEYER's filters scaled, Adam, after one training step); counted by Keras: the "
         "parameters of the paper-size networks. Everything else is arithmetic on those numbers "
         "and the paper profile (`aae.profiles`).",
         "",
         "### Checkpoint bytes per parameter (measured)",
         "",
-        "| stand-in network | parameters | weights only (`aae.training.save_weights_only`) | bytes/param | Keras `save_weights` of the compiled model | bytes/param | `save_training_state` (weights + Adam + curve) | bytes/param |",
+        "| stand-in network | parameters | weights only (`aae.training.save_weights_only`) | "
+        "bytes/param | Keras `save_weights` of the compiled model | bytes/param | "
+        "`save_training_state` (weights + Adam + curve) | bytes/param |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for label, params, w, c, f in measured:
         lines.append(
-            f"| {label} | {params:,} | {w:,} | {w / params:.2f} | {c:,} | {c / params:.2f} | {f:,} | {f / params:.2f} |"
+            f"| {label} | {params:,} | {w:,} | {w / params:.2f} | {c:,} | {c / params:.2f} | {f:,} "
+            f"| {f / params:.2f} |"
         )
     lines += [
         "",
-        f"The projection uses the largest stand-in's ratios: {per_weight:.2f} bytes/param weights only, "
-        f"{per_full:.2f} bytes/param with Adam's two moments (float32: 4 and 12 plus file overhead; "
-        f"the curve of {search.early_steps:,} float32 losses is included). Keras 3's `save_weights` of a "
-        "compiled model writes the optimizer's variables too (the middle column): a trained network's "
-        "folder (`TrainedNetwork.save`) now writes through an uncompiled model over the same layers, "
+        f"The projection uses the largest stand-in's ratios: {per_weight:.2f} bytes/param weights "
+        "only, "
+        f"{per_full:.2f} bytes/param with Adam's two moments (float32: 4 and 12 plus file "
+        "overhead; "
+        f"the curve of {search.early_steps:,} float32 losses is included). Keras 3's "
+        "`save_weights` of a "
+        "compiled model writes the optimizer's variables too (the middle column): a trained "
+        "network's "
+        "folder (`TrainedNetwork.save`) now writes through an uncompiled model over the same "
+        "layers, "
         "weights only; the tuner's per-trial weights file, if written by `save_weights` of the "
         "compiled model, is the size of a full checkpoint.",
         "",
@@ -206,12 +212,14 @@ def main() -> None:
             f"| {name} | {p:,} | {weights(p) / 2**20:,.0f} MiB | {full(p) / 2**20:,.0f} MiB |"
         )
     lines.append(
-        f"| mean over the {len(architectures):,} architectures of the space (uniform) | {mean_params:,.0f} | "
+        f"| mean over the {len(architectures):,} architectures of the space (uniform) | "
+        f"{mean_params:,.0f} | "
         f"{weights(mean_params) / 2**20:,.0f} MiB | {full(mean_params) / 2**20:,.0f} MiB |"
     )
     lines += [
         "",
-        "Model RAM at a time counts the networks' weights and Adam's moments (3 x 4 bytes per parameter; "
+        "Model RAM at a time counts the networks' weights and Adam's moments (3 x 4 bytes per "
+        "parameter; "
         "gradients and activations live on the GPU).",
         "",
         f"### Disk per object (paper profile: {n1} + {n2} + {k} networks)",
@@ -222,8 +230,10 @@ def main() -> None:
         "fully trained network keeps its weights only; without pruning (the 'before' column) every "
         "trial keeps its full checkpoint and keras-tuner's per-trial weights file (written with "
         "the optimizer's variables: full-checkpoint size). 'mean' takes "
-        "every network at the space's mean size (phase 1 samples uniformly; exploration concentrates "
-        "on a few values, which may be larger or smaller); 'worst' takes every network at the largest.",
+        "every network at the space's mean size (phase 1 samples uniformly; exploration "
+        "concentrates "
+        "on a few values, which may be larger or smaller); 'worst' takes every network at the "
+        "largest.",
         "",
         "| item | before, mean | before, worst | after, mean | after, worst |",
         "|---|---|---|---|---|",
@@ -237,7 +247,8 @@ def main() -> None:
         lines.append(f"| {label_a} | | | {am / GIB:,.2f} GiB | {ax / GIB:,.2f} GiB |")
     for label, value in shared.items():
         lines.append(
-            f"| {label} | {value / GIB:,.2f} GiB | {value / GIB:,.2f} GiB | {value / GIB:,.2f} GiB | {value / GIB:,.2f} GiB |"
+            f"| {label} | {value / GIB:,.2f} GiB | {value / GIB:,.2f} GiB | {value / GIB:,.2f} GiB "
+            f"| {value / GIB:,.2f} GiB |"
         )
     extra = sum(shared.values())
     for name, parts in (
@@ -269,7 +280,8 @@ def main() -> None:
     ]
     two_models = 2 * max_params * 12
     ram = {
-        f"training set in memory ({ts.n_images:,} pairs; forked workers share it copy-on-write)": training_set,
+        f"training set in memory ({ts.n_images:,} pairs; forked workers share it "
+        "copy-on-write)": training_set,
         f"background pool ({profile.test.n_backgrounds:,} crops at {ts.image_size}²)": backgrounds,
         "two models at once (largest network: weights + Adam moments, float32)": two_models,
         f"codebook views while evaluating ({views:,} crops) + one network's codes": codebook_views
@@ -286,9 +298,12 @@ def main() -> None:
     held_before = (n1 + k + 2) * mean_params * 4
     lines += [
         "",
-        f"Of the GPU machine's {GPU_RAM_GIB} GiB, plus each worker process's private memory (interpreter, "
-        "imgaug, one batch at a time: not measured here) and the backend's runtime. Before the runner held "
-        f"at most two models, it kept every fully trained network until the report: {n1 + k + 2} networks, "
+        f"Of the GPU machine's {GPU_RAM_GIB} GiB, plus each worker process's private memory "
+        "(interpreter, "
+        "imgaug, one batch at a time: not measured here) and the backend's runtime. Before the "
+        "runner held "
+        f"at most two models, it kept every fully trained network until the report: {n1 + k + 2} "
+        "networks, "
         f"{held_before / GIB:,.1f} GiB of weights alone at the mean size "
         f"({(n1 + k + 2) * max_params * 4 / GIB:,.0f} GiB at the largest).",
     ]

@@ -130,7 +130,8 @@ def plot(results: Sequence[dict], path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.suptitle(
-        f"Table 2 protocol on {results[0]['networks']} measured AAE curves ({results[0]['splits']} splits of 20 test networks)"
+        f"Table 2 protocol on {results[0]['networks']} measured AAE curves ({results[0]['splits']} "
+        "splits of 20 test networks)"
     )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,22 +157,31 @@ def report(
         "",
         environment(),
         "",
-        f"Reproduce: `{command}` ({total_s / 60:.1f} min). Data: `{repository_path(args.table)}`, the first runs of "
-        f"{n_first} random configurations of Table 1 ({table.full_steps} steps each, width 1/16, 32² crops; see "
-        f"bench/collect_aae_curves.py). {n_diverged} of them diverged and are left out, so {len(finals)} networks remain; "
-        f"their final mean loss (last {FINAL_WINDOW} steps) ranges {finals.min():.4f}..{finals.max():.4f} "
+        f"Reproduce: `{command}` ({total_s / 60:.1f} min). Data: `{repository_path(args.table)}`, "
+        "the first runs of "
+        f"{n_first} random configurations of Table 1 ({table.full_steps} steps each, width 1/16, "
+        "32² crops; see "
+        f"bench/collect_aae_curves.py). {n_diverged} of them diverged and are left out, so "
+        f"{len(finals)} networks remain; "
+        f"their final mean loss (last {FINAL_WINDOW} steps) ranges "
+        f"{finals.min():.4f}..{finals.max():.4f} "
         f"(median {np.median(finals):.4f}, std {finals.std():.4f}).",
         "",
-        f"Per budget: SVR and RF tuned once with `HybridPredictor.tune` ({args.tuning_trials} Optuna trials each, 5-fold CV "
-        f"MAE) on an 80% split; then `evaluate_splits(X, y, n_splits={args.splits}, test_size=20)`. Features: the "
-        f"{len(FeatureEncoder(value_grids(search_space()), 0).feature_names)} configuration columns of `FeatureEncoder` "
+        f"Per budget: SVR and RF tuned once with `HybridPredictor.tune` ({args.tuning_trials} "
+        "Optuna trials each, 5-fold CV "
+        f"MAE) on an 80% split; then `evaluate_splits(X, y, n_splits={args.splits}, "
+        "test_size=20)`. Features: the "
+        f"{len(FeatureEncoder(value_grids(search_space()), 0).feature_names)} configuration "
+        "columns of `FeatureEncoder` "
         "(OPT one-hot, log10 LR) + the early window means (windows of 10 steps).",
     ]
     if args.max_trees is not None:
         capped = [r for r in results if r["tuned_trees"] > args.max_trees]
         lines.append(
-            f"To fit the protocol in the time of this 2-core machine, the forest's tuned `n_estimators` was capped at "
-            f"{args.max_trees} during the splits (it was above that at {len(capped)} of {len(results)} budgets)."
+            "To fit the protocol in the time of this 2-core machine, the forest's tuned "
+            "`n_estimators` was capped at "
+            f"{args.max_trees} during the splits (it was above that at {len(capped)} of "
+            f"{len(results)} budgets)."
         )
     header = (
         "| model | metric | "
@@ -201,8 +211,10 @@ def report(
             lines.append(f"| {model.upper()} | {label} | {cells} |")
     lines += [
         "",
-        "Budgets are early steps of the 400 (share of the training); the paper's columns are 1000..10000 of 40,000 "
-        "iterations (2.5%..25%). The paper's HYB at 6000 iterations: MAE 0.0085, STD 0.0042, R² 0.9021, on losses of "
+        "Budgets are early steps of the 400 (share of the training); the paper's columns are "
+        "1000..10000 of 40,000 "
+        "iterations (2.5%..25%). The paper's HYB at 6000 iterations: MAE 0.0085, STD 0.0042, R² "
+        "0.9021, on losses of "
         "another scale (its MAEs are not comparable with these; its R² is).",
     ]
 
@@ -218,8 +230,10 @@ def report(
         mae_ok = "yes" if s["hyb"]["mae"] <= best_mae else "no"
         r2_ok = "yes" if s["hyb"]["r2"] >= best_r2 else "no"
         lines.append(
-            f"- {r['windows']} windows ({r['steps']} steps): HYB MAE {s['hyb']['mae']:.5f} vs best single model "
-            f"{best_mae:.5f} (HYB ≤: **{mae_ok}**); mean R² {s['hyb']['r2']:.4f} vs best single model {best_r2:.4f} "
+            f"- {r['windows']} windows ({r['steps']} steps): HYB MAE {s['hyb']['mae']:.5f} vs best "
+            "single model "
+            f"{best_mae:.5f} (HYB ≤: **{mae_ok}**); mean R² {s['hyb']['r2']:.4f} vs best single "
+            f"model {best_r2:.4f} "
             f"(HYB ≥: **{r2_ok}**)."
         )
     default = next((r for r in results if r["windows"] == DEFAULT_BUDGET), None)
@@ -227,14 +241,16 @@ def report(
         s = default["scores"]["hyb"]
         met = s["r2"] >= R2_GOAL
         lines.append(
-            f"- R² of HYB at the default budget ({DEFAULT_BUDGET} windows): mean {s['r2']:.4f}, pooled {s['r2_pooled']:.4f}: "
+            f"- R² of HYB at the default budget ({DEFAULT_BUDGET} windows): mean {s['r2']:.4f}, "
+            f"pooled {s['r2_pooled']:.4f}: "
             f"goal R² ≥ {R2_GOAL} **{'met' if met else 'not met'}**."
         )
     lines += [
         "",
         "### Tuned hyperparameters and times",
         "",
-        "| windows | networks | SVR (C, epsilon, gamma) | RF (n_estimators, max_depth, min_samples_leaf, max_features) | tuning s | splits s |",
+        "| windows | networks | SVR (C, epsilon, gamma) | RF (n_estimators, max_depth, "
+        "min_samples_leaf, max_features) | tuning s | splits s |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -244,7 +260,8 @@ def report(
             trees += f" (capped to {rf['n_estimators']})"
         rf_text = f"{trees}, {rf['max_depth']}, {rf['min_samples_leaf']}, {rf['max_features']:.2f}"
         lines.append(
-            f"| {r['windows']} | {r['networks']} | {svr['C']:.3g}, {svr['epsilon']:.3g}, {svr['gamma']:.3g} | {rf_text} | "
+            f"| {r['windows']} | {r['networks']} | {svr['C']:.3g}, {svr['epsilon']:.3g}, "
+            f"{svr['gamma']:.3g} | {rf_text} | "
             f"{r['tune_s']:.0f} | {r['splits_s']:.0f} |"
         )
     lines += [
@@ -308,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     longest = max(args.budgets) * WINDOW
     if min(args.budgets) < 1 or longest > table.full_steps - FINAL_WINDOW:
         parser.error(
-            f"--budgets must be windows 1..{(table.full_steps - FINAL_WINDOW) // WINDOW}, got {args.budgets}"
+            f"--budgets must be windows 1..{(table.full_steps - FINAL_WINDOW) // WINDOW}, got "
+            f"{args.budgets}"
         )
 
     started = time.perf_counter()
@@ -321,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         r["splits"], r["full_steps"] = args.splits, table.full_steps
         h = r["scores"]["hyb"]
         print(
-            f"{r['windows']:2d} windows: HYB MAE {h['mae']:.5f} ± {h['mae_std']:.5f}, R² {h['r2']:.4f} (pooled {h['r2_pooled']:.4f}); "
+            f"{r['windows']:2d} windows: HYB MAE {h['mae']:.5f} ± {h['mae_std']:.5f}, R² "
+            f"{h['r2']:.4f} (pooled {h['r2_pooled']:.4f}); "
             f"tune {r['tune_s']:.0f} s, splits {r['splits_s']:.0f} s",
             flush=True,
         )

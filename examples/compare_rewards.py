@@ -57,7 +57,8 @@ def main() -> int:
 
     names = [grid.name for grid in oracle.grids]
     lines = [
-        f"# Exponential vs linear reward: {target.describe()}, {base.name} profile, seed {base.search.seed}",
+        f"# Exponential vs linear reward: {target.describe()}, {base.name} profile, seed "
+        f"{base.search.seed}",
         "",
         "Iteration at which each hyperparameter's value got fixed (- : never):",
         "",
@@ -75,7 +76,8 @@ def main() -> int:
         lines += [
             "",
             f"First value fixed at iteration {first['exp']} (exp) vs {first['linear']} (linear): "
-            f"{100 * (1 - first['exp'] / first['linear']):.0f}% sooner with the exponential reward.",
+            f"{100 * (1 - first['exp'] / first['linear']):.0f}% sooner with the exponential "
+            "reward.",
         ]
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare_rewards.md").write_text("\n".join(lines) + "\n")

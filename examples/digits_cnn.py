@@ -170,7 +170,8 @@ def main() -> None:
             )
         )
     print(
-        f"\nnumpy {np.__version__}, keras {keras.__version__}, keras-tuner {keras_tuner.__version__}"
+        f"\nnumpy {np.__version__}, keras {keras.__version__}, keras-tuner "
+        f"{keras_tuner.__version__}"
     )
 
 

@@ -133,7 +133,8 @@ def main() -> int:
         ]
         lines.append("")
     lines += [
-        "Objects without --bop-root are procedural stand-ins with synthetic test sets (see aae.search.STAND_INS).",
+        "Objects without --bop-root are procedural stand-ins with synthetic test sets (see "
+        "aae.search.STAND_INS).",
         "",
     ]
     out.mkdir(parents=True, exist_ok=True)

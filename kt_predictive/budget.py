@@ -72,7 +72,8 @@ def window_mean(losses: np.ndarray, end: int, length: int) -> float:
     """Mean of the per-step losses of steps ``end - length + 1 .. end`` (1-based steps)."""
     if end > len(losses) or end < length:
         raise SearchError(
-            f"window ending at step {end} of length {length} is not in a curve of {len(losses)} steps"
+            f"window ending at step {end} of length {length} is not in a curve of {len(losses)} "
+            "steps"
         )
     return float(np.mean(np.asarray(losses[end - length : end], dtype=np.float64)))
 

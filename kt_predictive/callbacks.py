@@ -2,7 +2,8 @@
 
 It records the training loss of every optimizer step, reports each early window mean and the
 final mean to the oracle as they complete, stops the run when the oracle or the budget says
-so (at ``full_steps``) or when the loss stops being finite, and writes full checkpoints along the way.
+so (at ``full_steps``) or when the loss stops being finite, and writes full checkpoints along
+the way.
 """
 
 from __future__ import annotations

@@ -51,8 +51,10 @@ def acquire(project_dir: str | os.PathLike) -> Path:
             if owner and (not same_host or _alive(int(owner.get("pid", -1)))):
                 where = "this host" if same_host else f"host {owner.get('host')}"
                 raise SearchLockedError(
-                    f"{Path(project_dir)} is being searched by process {owner.get('pid')} on {where} "
-                    f"({path}). Two processes in one folder overwrite each other's trials: wait for "
+                    f"{Path(project_dir)} is being searched by process {owner.get('pid')} on "
+                    f"{where} "
+                    f"({path}). Two processes in one folder overwrite each other's trials: wait "
+                    "for "
                     "it, use another project_name, or run workers with keras-tuner's chief/worker "
                     "mode (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT). If "
                     f"that process is gone for good, delete {path}"

@@ -216,9 +216,17 @@ def plot_loss_by_value(summary: SearchSummary, path: Path) -> Path:
     are different measurements and get separate boxes (blue: real, orange: predicted).
     """
     losses = (
-        ("tab:blue", "real (trained fully)", [(r.values, r.real_final) for r in summary.records if r.is_real]),
-        ("tab:orange", "predicted (explored)", [(r.values, r.predicted) for r in summary.records if r.is_predicted_only]),
-    )  # fmt: skip
+        (
+            "tab:blue",
+            "real (trained fully)",
+            [(r.values, r.real_final) for r in summary.records if r.is_real],
+        ),
+        (
+            "tab:orange",
+            "predicted (explored)",
+            [(r.values, r.predicted) for r in summary.records if r.is_predicted_only],
+        ),
+    )
     figure, axes = _subplots(len(summary.grids))
     for ax, (name, values) in zip(axes, summary.grids.items(), strict=True):
         for offset, (colour, label, pairs) in zip((-0.18, 0.18), losses, strict=True):
@@ -296,25 +304,30 @@ def report_notes(summary: SearchSummary) -> list[str]:
     running = [r for r in records if r.running]
     planned = f" of {summary.initial_trials}" if summary.initial_trials is not None else ""
     notes = [
-        f"Search phase: {summary.phase}. {len(records)} trials: {len(done)}{planned} phase-1 trials complete, "
+        f"Search phase: {summary.phase}. {len(records)} trials: {len(done)}{planned} phase-1 "
+        "trials complete, "
         f"{len(failed)} failed, {len(running)} running or interrupted.",
-        "records.csv: one row per trial (role, status, real and predicted final loss, steps, training "
+        "records.csv: one row per trial (role, status, real and predicted final loss, steps, "
+        "training "
         "seconds, why it failed, hyperparameters, window means).",
     ]
     if not summary.history:
         why = (
-            "the search has not finished phase 1 (every phase-1 trial trained fully): the probabilities, "
+            "the search has not finished phase 1 (every phase-1 trial trained fully): the "
+            "probabilities, "
             "and with them the exploration, start after it"
         )
         if failed or running:
             why += (
-                "; it stopped (or crashed) there - the failed and unfinished trials are in records.csv, "
+                "; it stopped (or crashed) there - the failed and unfinished trials are in "
+                "records.csv, "
                 "the error in the search's own output; run the same search again to continue it"
             )
         notes.append(f"Missing probabilities.png, predicted_loss.png and loss_by_value.png: {why}.")
     else:
         notes.append(
-            "probabilities.png, predicted_loss.png (values fixed per iteration in the legend), loss_by_value.png "
+            "probabilities.png, predicted_loss.png (values fixed per iteration in the legend), "
+            "loss_by_value.png "
             "(real and predicted final losses in separate boxes)."
         )
     if summary.best_real():

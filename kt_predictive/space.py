@@ -108,7 +108,8 @@ def grid_of(hp: keras_tuner.engine.hyperparameters.HyperParameter) -> ValueGrid:
             kind = type(hp).__name__
             article = "an" if kind == "Int" else "a"
             raise FatalSearchError(
-                f"hyperparameter {hp.name!r} is {article} {kind} without a step, so it has no finite "
+                f"hyperparameter {hp.name!r} is {article} {kind} without a step, so it has no "
+                "finite "
                 "list of values to allocate probabilities to. Give it a grid: "
                 f"hp.{kind}({hp.name!r}, {hp.min_value}, {hp.max_value}, step=..., "
                 f"sampling={hp.sampling!r}) or hp.Choice({hp.name!r}, [v1, v2, ...])"

@@ -1,4 +1,5 @@
-"""The BOP reader, on a synthetic BOP test set written by aae.synthetic (same code path as LineMOD)."""
+"""The BOP reader, on a synthetic BOP test set written by aae.synthetic (same code path as
+LineMOD)."""
 
 import json
 
@@ -94,7 +95,8 @@ def test_depth_and_visibility_agree_with_a_fresh_rendering(dataset):
             assert image.load_rgb().shape == (HEIGHT, WIDTH, 3)
             for obj in image.objects:
                 own = renderer.render_depth(models[obj.obj_id], obj.R, obj.t, image.K)
-                # Visible = where the image's depth is this object's surface (0.1 mm steps in the png).
+                # Visible = where the image's depth is this object's surface (0.1 mm steps in
+                # the png).
                 visible = (own > 0) & (np.abs(depth - own) < 0.1)
                 assert visible.sum() == obj.px_count_visib
                 assert obj.visib_fract == pytest.approx(obj.px_count_visib / (own > 0).sum())

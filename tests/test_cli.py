@@ -426,9 +426,21 @@ def test_eval_figure_shows_the_worst_instances(chain, tmp_path):
     _, paths = chain
     figure = tmp_path / "poses.png"
     status, stdout = run(
-        ["eval", paths["network"], "--codebook", paths["codebook"], "--bop-root", paths["bop"], "--obj-id", 1,
-         "--figure", figure, "--max-instances", 2]
-    )  # fmt: skip
+        [
+            "eval",
+            paths["network"],
+            "--codebook",
+            paths["codebook"],
+            "--bop-root",
+            paths["bop"],
+            "--obj-id",
+            1,
+            "--figure",
+            figure,
+            "--max-instances",
+            2,
+        ]
+    )
     assert status == 0 and f"figure of the worst instances: {figure}" in stdout
     picture = np.asarray(Image.open(figure).convert("RGB")).astype(int)
     assert picture.shape[0] > 300 and picture.shape[1] > 600 and picture.std() > 10

@@ -66,7 +66,8 @@ def test_trained_encoder_estimates_rotations_far_better_than_untrained(trained):
     untrained_error = np.median(results["untrained"].rotation_errors)
     # Random rotations are ~126 degrees apart in the median.
     print(
-        f"median rotation error: trained {trained_error:.1f}, untrained {untrained_error:.1f} degrees"
+        f"median rotation error: trained {trained_error:.1f}, untrained {untrained_error:.1f} "
+        "degrees"
     )
     assert trained_error < 60 and trained_error < 0.5 * untrained_error, (
         trained_error,

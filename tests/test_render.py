@@ -200,7 +200,8 @@ def test_renders_in_a_process_that_imported_tensorflow_first():
         "from aae.render import Light, Renderer\n"
         "with Renderer(32, 32) as r:\n"
         "    _, depth = r.render(trimesh.creation.box(extents=(100, 100, 100)), np.eye(3),"
-        " np.array([0, 0, 700.0]), np.array([[50, 0, 16], [0, 50, 16], [0, 0, 1.0]]), Light.fixed())\n"
+        " np.array([0, 0, 700.0]), np.array([[50, 0, 16], [0, 50, 16], [0, 0, 1.0]]), "
+        "Light.fixed())\n"
         "print(round(float(depth.max())))\n"
     )
     result = subprocess.run(

@@ -36,8 +36,13 @@ def test_report_files_from_the_state_file(project, tmp_path):
     paths = write_report(SearchSummary.from_project(project_dir), tmp_path)
     names = sorted(p.name for p in paths)
     assert names == [
-        "README.txt", "loss_by_value.png", "predicted_loss.png", "probabilities.png", "records.csv", "top_k_counts.png"
-    ]  # fmt: skip
+        "README.txt",
+        "loss_by_value.png",
+        "predicted_loss.png",
+        "probabilities.png",
+        "records.csv",
+        "top_k_counts.png",
+    ]
     for path in paths:
         if path.suffix == ".png":
             width, height = Image.open(path).size
@@ -105,7 +110,8 @@ def overlapping_texts(figure):
 
 
 def all_fixed_at_once(summary):
-    """``summary`` with every hyperparameter fixed at iteration 0, as a 10-trial phase 1 often does."""
+    """``summary`` with every hyperparameter fixed at iteration 0, as a 10-trial phase 1 often
+    does."""
     return dataclasses.replace(
         summary, fixed={name: (values[0], 0) for name, values in summary.grids.items()}
     )

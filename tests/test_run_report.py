@@ -49,12 +49,30 @@ def test_the_report_says_which_networks_collapsed():
 
 def summary_with_finished(n):
     records = [
-        TrialRecord(str(i), {"LR": 0.001}, "continuation", [0.3], real_final=0.1 + 0.01 * i,
-                    predicted=0.2 + 0.01 * i, status="complete", steps=40, iteration=None, parent_id=f"p{i}")
+        TrialRecord(
+            str(i),
+            {"LR": 0.001},
+            "continuation",
+            [0.3],
+            real_final=0.1 + 0.01 * i,
+            predicted=0.2 + 0.01 * i,
+            status="complete",
+            steps=40,
+            iteration=None,
+            parent_id=f"p{i}",
+        )
         for i in range(n)
-    ]  # fmt: skip
-    return SearchSummary(phase="done", grids={}, records=records, history=[], fixed={}, thresholds={},
-                         top_k=n, predictor_report=None)  # fmt: skip
+    ]
+    return SearchSummary(
+        phase="done",
+        grids={},
+        records=records,
+        history=[],
+        fixed={},
+        thresholds={},
+        top_k=n,
+        predictor_report=None,
+    )
 
 
 @pytest.mark.parametrize(("n", "has_tau"), [(1, False), (2, False), (3, True), (4, True)])
@@ -78,7 +96,8 @@ def test_the_runner_and_the_commands_print_the_profile_in_one_line():
     assert profile_line(tiny, tiny) == "profile tiny (--verbose prints every setting)"
     changed = tiny.with_overrides({"search.full_steps": "80", "search.reward": "linear"})
     assert profile_line(tiny, changed) == (
-        "profile tiny with search.full_steps=80, search.reward='linear' (--verbose prints every setting)"
+        "profile tiny with search.full_steps=80, search.reward='linear' (--verbose prints every "
+        "setting)"
     )
     assert "--verbose" in runner_help()
 
