@@ -376,6 +376,27 @@ def test_losses_are_reported():
     assert "50.0% worse" in line and "wins 0 and loses 3 of 3 seeds" in line
 
 
+def test_real_check_compares_the_methods_finished_on_the_same_seeds():
+    real = [
+        outcome(methods.DEFAULT, 1, 0.1),
+        outcome("RandomSearch", 1, 0.3),
+        outcome("Hyperband", 1, 0.2),
+        outcome("RandomSearch", 2, 0.3),  # seed 2: the default did not finish, left out
+    ]
+    replay = [
+        outcome(m, s, b)
+        for s in (1, 2)
+        for m, b in [(methods.DEFAULT, 0.15), ("RandomSearch", 0.25), ("Hyperband", 0.35)]
+    ]
+    frame, rho, seeds = report.real_check(real, replay)
+    assert seeds == [1]
+    assert list(frame["method"]) == [methods.DEFAULT, "RandomSearch", "Hyperband"]
+    assert list(frame["rank (real)"]) == ["1", "3", "2"]
+    assert list(frame["rank (replay)"]) == ["1", "2", "3"]
+    # Rank differences 0, 1, -1: Spearman 1 - 6 * 2 / (3 * (9 - 1)) = 0.5.
+    assert rho == pytest.approx(0.5)
+
+
 # ---------------------------------------------------------------------- runner and figures
 
 

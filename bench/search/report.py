@@ -272,23 +272,18 @@ def real_check(
 ) -> tuple[pd.DataFrame, float, list[int]]:
     """Methods' means with real training vs the replay (same seeds); Spearman of the means;
     the seeds compared."""
-    methods = [m for m in methods_in(real) if m in {o.method for o in replay}]
-    # Only seeds that every method finished, with real training and replayed.
-    seeds = sorted(
-        s
-        for s in {o.seed for o in real}
-        if all(
-            any(o.seed == s and o.method == m for o in outs)
-            for outs in (real, replay)
-            for m in methods
-        )
-    )
+    # The seeds where the default finished with real training, and the methods finished on
+    # all of them (real and replayed): a partial check still compares like with like.
+    seeds = sorted({o.seed for o in real if o.method == DEFAULT})
+
+    both = {(o.seed, o.method) for o in real} & {(o.seed, o.method) for o in replay}
+    methods = [m for m in methods_in(real) if all((s, m) in both for s in seeds)]
     real = [o for o in real if o.seed in seeds]
     replay = [o for o in replay if o.seed in seeds]
     real_means = [mean_best(real, m) for m in methods]
     replay_means = [mean_best(replay, m) for m in methods]
-    real_rank = pd.Series(real_means).rank().astype(int).tolist()
-    replay_rank = pd.Series(replay_means).rank().astype(int).tolist()
+    real_rank = pd.Series(real_means).rank(method="min").astype(int).tolist()
+    replay_rank = pd.Series(replay_means).rank(method="min").astype(int).tolist()
     frame = pd.DataFrame(
         {
             "method": methods,
