@@ -9,7 +9,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import keras
@@ -18,6 +18,7 @@ import numpy as np
 from keras_tuner import errors
 
 from kt_predictive import lock
+from kt_predictive.allocation import AllocationRule
 from kt_predictive.budget import window_mean
 from kt_predictive.callbacks import StepBudgetCallback
 from kt_predictive.checkpoint import (
@@ -30,6 +31,7 @@ from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.records import PARENT_VALUE
 from kt_predictive.reporting import TrialReporter
+from kt_predictive.schedule import FINAL_SHARE
 from kt_predictive.storage import check_writable, write_json
 
 # How long a worker waits before asking again while the oracle waits for other workers'
@@ -384,34 +386,96 @@ def _epoch_length(args, kwargs) -> int | None:
     return None
 
 
-# The keyword arguments PredictiveSearch hands to the oracle; the rest go to the tuner.
-_ORACLE_ARGUMENTS = (
-    set(inspect.signature(PredictiveOracle.__init__).parameters) - {"self", "kwargs"}
-) | {
-    "allow_new_entries",
-    "tune_new_entries",
-    "max_retries_per_trial",
-    "max_consecutive_failed_trials",
-}
-
-
 class PredictiveSearch(PredictiveTuner):
     """A :class:`PredictiveOracle` and its :class:`PredictiveTuner` in one call.
 
-    Like keras-tuner's ``RandomSearch``: the oracle's keyword arguments (``initial_trials``,
-    ``full_steps``, ``reward``, ``seed``, ...) build the oracle, the others (``directory``,
-    ``project_name``, ``overwrite``, ``checkpoint_every``, ...) go to the tuner.
+    Like keras-tuner's ``RandomSearch``. The arguments from ``objective`` to
+    ``tune_new_entries`` are :class:`PredictiveOracle`'s (see there), ``checkpoint_every`` and
+    ``heartbeat_seconds`` :class:`PredictiveTuner`'s.
+
+    Args:
+        hypermodel: A ``keras_tuner.HyperModel`` or a function ``hp -> compiled model``.
+        **kwargs: keras-tuner's ``Tuner`` arguments (``directory``, ``project_name``,
+            ``overwrite``, ``distribution_strategy``, ``tuner_id``, ...).
+
+    Example:
+        >>> tuner = PredictiveSearch(build_model, search_budget=30, full_steps=400,
+        ...                          early_steps=80, window=20, final_window=80,
+        ...                          directory="runs", project_name="demo")  # doctest: +SKIP
     """
 
-    def __init__(self, hypermodel=None, objective="loss", **kwargs):
+    def __init__(
+        self,
+        hypermodel=None,
+        objective: str | keras_tuner.Objective = "loss",
+        *,
+        search_budget: float | None = None,
+        final_share: float = FINAL_SHARE,
+        initial_trials: int | None = None,
+        max_iterations: int | None = None,
+        top_k: int | None = None,
+        full_steps: int = 40000,
+        early_steps: int = 6000,
+        window: int = 1000,
+        final_window: int = 500,
+        allocation: AllocationRule | None = None,
+        reward: str | None = None,
+        beta: float | None = None,
+        thresholds: float | Mapping[str, float] | None = None,
+        predictor=None,
+        refit_predictor: bool = True,
+        tuning_trials: int = 30,
+        min_tuning_networks: int = 20,
+        report_splits: int = 100,
+        worker_timeout: float | None = None,
+        hyperparameters: keras_tuner.HyperParameters | None = None,
+        seed: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        allow_new_entries: bool = True,
+        tune_new_entries: bool = True,
+        checkpoint_every: int | None = None,
+        heartbeat_seconds: float = 30.0,
+        **kwargs,
+    ):
         if "max_trials" in kwargs:
             raise SearchError(
                 "PredictiveSearch has no max_trials: give search_budget (total training in "
                 "full-training equivalents; the oracle sizes its phases), or initial_trials, "
                 "max_iterations and top_k"
             )
-        oracle_kwargs = {
-            name: kwargs.pop(name) for name in list(kwargs) if name in _ORACLE_ARGUMENTS
-        }
-        oracle = PredictiveOracle(objective=objective, **oracle_kwargs)
-        super().__init__(hypermodel, oracle=oracle, **kwargs)
+        oracle = PredictiveOracle(
+            objective=objective,
+            search_budget=search_budget,
+            final_share=final_share,
+            initial_trials=initial_trials,
+            max_iterations=max_iterations,
+            top_k=top_k,
+            full_steps=full_steps,
+            early_steps=early_steps,
+            window=window,
+            final_window=final_window,
+            allocation=allocation,
+            reward=reward,
+            beta=beta,
+            thresholds=thresholds,
+            predictor=predictor,
+            refit_predictor=refit_predictor,
+            tuning_trials=tuning_trials,
+            min_tuning_networks=min_tuning_networks,
+            report_splits=report_splits,
+            worker_timeout=worker_timeout,
+            hyperparameters=hyperparameters,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+        )
+        super().__init__(
+            hypermodel,
+            oracle=oracle,
+            checkpoint_every=checkpoint_every,
+            heartbeat_seconds=heartbeat_seconds,
+            **kwargs,
+        )
