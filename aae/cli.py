@@ -33,24 +33,25 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from aae.backgrounds import BackgroundPool
-from aae.bop import BopDataset, object_id
-from aae.codebook import Codebook
-from aae.configs import NAMED_CONFIGS, validate_config
-from aae.data import (
+from aae.data.backgrounds import BackgroundPool
+from aae.data.bop import BopDataset, object_id
+from aae.data.mesh import UNITS, load_mesh, mesh_diameter
+from aae.data.settings import TrainingSetConfig
+from aae.data.synthetic import OBJECTS, make_object
+from aae.data.training_set import (
     TrainingData,
-    TrainingSetConfig,
     build_training_set,
     rendering_digest,
     training_set_path,
 )
 from aae.errors import AAEError, MissingFileError, run_command
-from aae.evaluate import evaluate_on_bop, save_pose_figure
-from aae.mesh import UNITS, load_mesh, mesh_diameter
+from aae.net.configs import NAMED_CONFIGS, validate_config
+from aae.net.settings import NetworkSettings
+from aae.net.training import NETWORK_FILE, TrainedNetwork, train_network
+from aae.pose.codebook import Codebook
+from aae.pose.evaluate import evaluate_on_bop, save_pose_figure
 from aae.profiles import PROFILES, Profile, get_profile
 from aae.search import parse_overrides, profile_line
-from aae.synthetic import OBJECTS, make_object
-from aae.training import NETWORK_FILE, NetworkSettings, TrainedNetwork, train_network
 from aae.visualize import save_reconstructions
 from kt_predictive import (
     read_json,

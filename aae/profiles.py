@@ -14,9 +14,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aae.data import TEMPLATE_K, TrainingSetConfig
+from aae.data.settings import TEMPLATE_K, TrainingSetConfig
 from aae.errors import AAEError, UnknownNameError
-from aae.training import NetworkSettings
+from aae.net.settings import NetworkSettings
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.stats import kendalltau
 
-from aae.configs import SEARCH_SPACE
-from aae.data import TrainingData
-from aae.evaluate import PoseEvaluation
+from aae.data.training_set import TrainingData
+from aae.net.configs import SEARCH_SPACE
+from aae.pose.evaluate import PoseEvaluation
 from aae.visualize import save_reconstructions
-from kt_predictive import SearchError, report_test_size, write_json
-from kt_predictive.records import training_steps
+from kt_predictive import SearchError, report_test_size, training_steps, write_json
 from kt_predictive.report import SearchSummary, write_report
 
 

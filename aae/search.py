@@ -34,14 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from aae.backgrounds import BackgroundPool
-from aae.bop import BopDataset, BopModels, has_split, object_id
-from aae.configs import BOP, SUNDERMEYER
-from aae.data import TrainingData, build_training_set
+from aae.data.backgrounds import BackgroundPool
+from aae.data.bop import BopDataset, BopModels, has_split, object_id
+from aae.data.mesh import load_mesh
+from aae.data.synthetic import SceneObject, make_bop_dataset, make_object
+from aae.data.training_set import TrainingData, build_training_set
 from aae.errors import AAEError, UnknownNameError, run_command
-from aae.mesh import load_mesh
+from aae.net.configs import BOP, SUNDERMEYER
 from aae.profiles import Profile, get_profile
-from aae.synthetic import SceneObject, make_bop_dataset, make_object
 
 #: The procedural object that stands in for each LineMOD object without --bop-root
 #: (symmetric objects get a symmetric stand-in, so ADI is exercised as on LineMOD).
@@ -226,7 +226,7 @@ def run_search(
     profile: Profile, data: TrainingData, paths: RunPaths, project: str, workers: int | None
 ):
     """Phase 1-4 of the method; resumes an interrupted search in the same folder."""
-    from aae.hypermodel import AAEHyperModel
+    from aae.net.hypermodel import AAEHyperModel
     from kt_predictive import AllocationRule, PredictiveSearch
 
     network = profile.network
@@ -266,7 +266,7 @@ def run(
     """Runs the whole method for one object; returns the report folder. The profile is
     printed in one line (every setting with ``verbose``; always in the report's Settings
     and the run folder's run.json)."""
-    from aae.codebook import CodebookViews
+    from aae.pose.codebook import CodebookViews
     from aae.report import NetworkResult, write_run_report
 
     started = time.perf_counter()
@@ -347,8 +347,8 @@ def train_and_evaluate(
     kind: str = "benchmark",
 ):
     """Trains ``config`` with the full budget (or loads it) and evaluates its poses."""
+    from aae.net.training import train_network
     from aae.report import NetworkResult
-    from aae.training import train_network
 
     network = train_network(
         config,
@@ -384,7 +384,7 @@ def _reload_pictured(result, paths: RunPaths):
     it was dropped (the benchmark networks); others unchanged."""
     if result.model is not None or result.name not in PICTURED or result.kind != "benchmark":
         return result
-    from aae.training import TrainedNetwork
+    from aae.net.training import TrainedNetwork
 
     return dataclasses.replace(result, model=TrainedNetwork.load(paths.network(result.name)).model)
 
@@ -416,8 +416,8 @@ def _fully_trained(oracle) -> list:
 
 def evaluate_network(name: str, encoder, views, test_set: BopDataset, obj_id: int, paths: RunPaths):
     """ADD(-S) recall of one encoder on the test set; cached per encoder weights."""
-    from aae.codebook import Codebook, encoder_fingerprint
-    from aae.evaluate import PoseEvaluation, evaluate_on_bop
+    from aae.pose.codebook import Codebook, encoder_fingerprint
+    from aae.pose.evaluate import PoseEvaluation, evaluate_on_bop
     from kt_predictive import read_json, write_json
 
     fingerprint = encoder_fingerprint(encoder)

@@ -23,7 +23,7 @@ def save_reconstructions(
     """Saves a PNG with three rows: augmented inputs, the model's reconstructions, targets.
 
     Args:
-        model: The autoencoder (takes [0, 255] images, outputs [0, 1]; see ``aae.model``).
+        model: The autoencoder (takes [0, 255] images, outputs [0, 1]; see ``aae.net.model``).
         inputs: (N, S, S, 3) uint8 augmented inputs, as ``TrainingData.batches`` yields them.
         targets: (N, S, S, 3) uint8 reconstruction targets.
         path: Where to write the PNG.

@@ -37,12 +37,12 @@ import numpy as np
 from keras import ops
 from results import environment, write_section
 
-from aae.backgrounds import BackgroundPool
-from aae.configs import BOP, NAS2, SUNDERMEYER
-from aae.data import AugmentedBatches, TrainingData, build_training_set
+from aae.data.backgrounds import BackgroundPool
+from aae.data.synthetic import make_object
+from aae.data.training_set import AugmentedBatches, TrainingData, build_training_set
+from aae.net.configs import BOP, NAS2, SUNDERMEYER
+from aae.net.settings import NetworkSettings
 from aae.profiles import get_profile
-from aae.synthetic import make_object
-from aae.training import NetworkSettings
 
 SECTION = "aae-pipeline"
 OBJECT = "bracket"
@@ -369,7 +369,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "[0, 1], 4x the bytes through the pipe: 25 MB per batch at 128²); uint8 pipe: uint8 "
         "batches (6.3 MB at 128²; the network divides by 255 in its first layer) pickled through "
         "Keras' worker pipe; uint8: now, uint8 handed over through a shared-memory block per "
-        "array (`aae.data._SharedBatchArray`: one copy in the worker, one in the training "
+        "array (`aae.data.training_set._SharedBatchArray`: one copy in the worker, one in the "
+        "training "
         "process). Each figure is the median of "
         f"{args.rounds} round(s); rounds alternate float32 and uint8.",
         "",
@@ -473,7 +474,8 @@ def _cores_needed(measured: dict) -> list[str]:
         if not short
         else f"{GPU_WORKERS} workers do not feed {', '.join(short)} at the expected GPU rate "
         f"(margins: {margins}).",
-        "Note: `aae.data.default_workers()` caps at 8 workers; on the GPU machine pass `--workers "
+        "Note: `aae.data.training_set.default_workers()` caps at 8 workers; on the GPU machine "
+        "pass `--workers "
         f"{GPU_WORKERS}`.",
     ]
     return lines

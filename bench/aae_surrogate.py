@@ -78,7 +78,7 @@ import numpy as np
 from scipy.signal import lfilter
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-from aae.configs import SEARCH_SPACE, validate_config
+from aae.net.configs import SEARCH_SPACE, validate_config
 from kt_predictive.predictor import FeatureEncoder
 from kt_predictive.space import value_grids
 
@@ -167,7 +167,7 @@ class CurveTable:
             }:
                 raise ValueError(
                     f"{path} was collected on another search space ({space}) than "
-                    "aae.configs.SEARCH_SPACE"
+                    "aae.net.configs.SEARCH_SPACE"
                 )
             table = cls(
                 hp_index=stored["hp_index"].astype(np.int64),

@@ -28,13 +28,14 @@ import numpy as np
 from results import environment, write_section
 from scipy.spatial.transform import Rotation
 
-from aae.backgrounds import BackgroundPool
-from aae.configs import BOP, SUNDERMEYER
-from aae.data import TrainingData, TrainingSet, TrainingSetConfig, build_training_set
+from aae.data.backgrounds import BackgroundPool
+from aae.data.render import Light, Renderer
+from aae.data.settings import TrainingSetConfig
+from aae.data.synthetic import make_object
+from aae.data.training_set import TrainingData, TrainingSet, build_training_set
+from aae.net.configs import BOP, SUNDERMEYER
+from aae.net.settings import NetworkSettings
 from aae.profiles import get_profile
-from aae.render import Light, Renderer
-from aae.synthetic import make_object
-from aae.training import NetworkSettings
 
 SECTION = "aae-throughput"
 OBJECT = "bracket"

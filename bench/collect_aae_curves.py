@@ -1,7 +1,7 @@
 """Collect a table of real AAE learning curves at a scaled profile (run once, resumable).
 
 Configurations are drawn uniformly at random (seeded, without duplicates) from the paper's
-Table 1 space and each is trained with the project's own ``aae.training.train_network`` on
+Table 1 space and each is trained with the project's own ``aae.net.training.train_network`` on
 the same data: the synthetic ``bracket`` object, 512 pre-rendered 32² pairs (180x135 renders
 with the original camera scaled by 1/4, as the quick profile), 256 built-in background crops,
 a network of width 1/16 (``NetworkSettings(image_size=32, width=0.0625, latent_dim=128)``),
@@ -10,7 +10,7 @@ another training seed, which measures the seed noise of a curve.
 
 The table (``bench/data/aae_curves.npz``) holds one row per run:
 
-- ``hp_index`` (runs x 9, int16): index of each value in ``aae.configs.SEARCH_SPACE[name]``,
+- ``hp_index`` (runs x 9, int16): index of each value in ``aae.net.configs.SEARCH_SPACE[name]``,
   columns in the order of ``hp_names``; ``space`` is the space itself as JSON;
 - ``config_id`` (runs): position of the configuration in the sampled sequence;
 - ``train_seed`` (runs): seed of ``train_network`` (0 = first run, 1 = repeat);
@@ -49,12 +49,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 
-from aae.backgrounds import BackgroundPool
-from aae.configs import SEARCH_SPACE
-from aae.data import TrainingData, TrainingSetConfig, build_training_set
+from aae.data.backgrounds import BackgroundPool
+from aae.data.settings import TrainingSetConfig
+from aae.data.synthetic import make_object
+from aae.data.training_set import TrainingData, build_training_set
+from aae.net.configs import SEARCH_SPACE
+from aae.net.settings import NetworkSettings
+from aae.net.training import train_network
 from aae.profiles import get_profile
-from aae.synthetic import make_object
-from aae.training import NetworkSettings, train_network
 from kt_predictive.storage import atomic_write
 
 DATA_DIR = Path(__file__).resolve().parent / "data"

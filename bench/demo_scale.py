@@ -33,15 +33,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import environment, write_section
 
-from aae.backgrounds import BackgroundPool
-from aae.bop import BopDataset
-from aae.codebook import Codebook, CodebookViews
-from aae.configs import BOP, SUNDERMEYER
-from aae.data import TrainingData, TrainingSetConfig, build_training_set
-from aae.evaluate import evaluate_on_bop
+from aae.data.backgrounds import BackgroundPool
+from aae.data.bop import BopDataset
+from aae.data.settings import TrainingSetConfig
+from aae.data.synthetic import make_bop_dataset, make_object
+from aae.data.training_set import TrainingData, build_training_set
+from aae.net.configs import BOP, SUNDERMEYER
+from aae.net.settings import NetworkSettings
+from aae.net.training import train_network
+from aae.pose.codebook import Codebook, CodebookViews
+from aae.pose.evaluate import evaluate_on_bop
 from aae.profiles import get_profile
-from aae.synthetic import make_bop_dataset, make_object
-from aae.training import NetworkSettings, train_network
 
 OUT = Path("runs/demo_scale")
 STAND_IN = "bracket"  # LineMOD ape's procedural stand-in (aae.search.STAND_INS)
@@ -289,7 +291,7 @@ SECTION = """## Demo scale: which small AAE learns poses on 2 cores (`bench/demo
 
 {environment}
 
-Each candidate is trained with `aae.training.train_network` on the quick profile's training
+Each candidate is trained with `aae.net.training.train_network` on the quick profile's training
 set of the procedural ape stand-in (32² crops, photo/clutter backgrounds, the original
 augmentation), then evaluated like the demo: a codebook of the given views x in-plane
 rotations, ground-truth boxes, two synthetic BOP test sets of {n} images each with photo

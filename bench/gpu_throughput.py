@@ -11,7 +11,7 @@ pipeline can feed that rate with the machine's cores (``TrainingData.batches`` w
 and cores-1 worker processes; needs the ``aae`` extra: imgaug, pyrender with EGL).
 
 Run on the device machine (JAX there, no TensorFlow); the network part imports only Keras
-and this repository's ``aae/model.py``, so Keras' wheels are all it needs carried (see
+and this repository's ``aae/net/model.py``, so Keras' wheels are all it needs carried (see
 README, "Benchmarks")::
 
     KERAS_BACKEND=jax python bench/gpu_throughput.py --no-pipeline
@@ -40,8 +40,8 @@ import keras
 import numpy as np
 from results import environment, write_section
 
-from aae.configs import BOP, NAS2, SUNDERMEYER
-from aae.model import build_aae
+from aae.net.configs import BOP, NAS2, SUNDERMEYER
+from aae.net.model import build_aae
 
 LARGEST = {
     "NK1": 256,
@@ -105,9 +105,10 @@ def time_steps(model: keras.Model, batch: np.ndarray, steps: int) -> list[float]
 
 def pipeline_rate(size: int, batch: int, workers: int, batches: int, n_images: int = 256) -> float:
     """Augmented images/s of the real pipeline, consumed by a no-op Keras model."""
-    from aae.backgrounds import BackgroundPool
-    from aae.data import TrainingData, TrainingSetConfig, build_training_set
-    from aae.synthetic import make_object
+    from aae.data.backgrounds import BackgroundPool
+    from aae.data.settings import TrainingSetConfig
+    from aae.data.synthetic import make_object
+    from aae.data.training_set import TrainingData, build_training_set
 
     scale = size / 128
     K = tuple(

@@ -25,7 +25,7 @@ import keras_tuner
 import numpy as np
 from results import environment, write_section
 
-from aae.configs import SEARCH_SPACE
+from aae.net.configs import SEARCH_SPACE
 from aae.profiles import get_profile
 from kt_predictive import HybridPredictor, PredictiveOracle
 from kt_predictive.records import TrialRecord

@@ -27,9 +27,10 @@ import keras
 import numpy as np
 from results import environment, write_section
 
-from aae.configs import BOP, NAS2, SEARCH_SPACE, SUNDERMEYER
+from aae.net.configs import BOP, NAS2, SEARCH_SPACE, SUNDERMEYER
+from aae.net.settings import NetworkSettings
+from aae.net.training import save_weights_only
 from aae.profiles import get_profile
-from aae.training import NetworkSettings, save_weights_only
 from kt_predictive.checkpoint import save_training_state
 
 SECTION = "paper-resources"
@@ -45,7 +46,7 @@ GPU_RAM_GIB, GPU_DISK_GIB = 128, 64
 
 
 def parameter_count(config: dict, image_size: int = 128, latent_dim: int = 128) -> int:
-    """Parameters of the AAE of ``config`` (width 1) from its layer shapes (aae.model)."""
+    """Parameters of the AAE of ``config`` (width 1) from its layer shapes (aae.net.model)."""
     nk = [config[k] for k in ("NK1", "NK2", "NK3", "NK4")]
     ke, kd, side = config["KE"], config["KD"], image_size // 16
 
@@ -177,7 +178,7 @@ def main() -> None:
         "",
         "### Checkpoint bytes per parameter (measured)",
         "",
-        "| stand-in network | parameters | weights only (`aae.training.save_weights_only`) | "
+        "| stand-in network | parameters | weights only (`aae.net.training.save_weights_only`) | "
         "bytes/param | Keras `save_weights` of the compiled model | bytes/param | "
         "`save_training_state` (weights + Adam + curve) | bytes/param |",
         "|---|---|---|---|---|---|---|---|",

@@ -16,8 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from aae.codebook import CodebookViews
-from aae.configs import BOP, MAXADD2, MINLOSS2, NAS2, SUNDERMEYER
+from aae.net.configs import BOP, MAXADD2, MINLOSS2, NAS2, SUNDERMEYER
+from aae.pose.codebook import CodebookViews
 from aae.profiles import get_profile
 from aae.search import (
     RunPaths,

@@ -21,7 +21,7 @@ from kt_predictive.errors import (
 )
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
-from kt_predictive.records import TrialRecord
+from kt_predictive.records import SearchSnapshot, TrialRecord, read_search, training_steps
 from kt_predictive.reporting import TrialReporter
 from kt_predictive.schedule import PhaseSizes, size_phases
 from kt_predictive.storage import atomic_write, read_json, write_json
@@ -41,6 +41,7 @@ __all__ = [
     "SearchError",
     "SearchLockedError",
     "SearchNotFoundError",
+    "SearchSnapshot",
     "StepBudget",
     "StepBudgetCallback",
     "StepLossRecorder",
@@ -54,10 +55,12 @@ __all__ = [
     "linear_reward",
     "load_training_state",
     "read_json",
+    "read_search",
     "report_test_size",
     "save_training_state",
     "size_phases",
     "training_state_path",
+    "training_steps",
     "window_mean",
     "write_json",
 ]

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from aae_surrogate import AAESurrogate, CurveTable, config_index, flat_index
 from collect_aae_curves import FULL_STEPS, Table, config_values, sample_configs, table_meta
 
-from aae.configs import SEARCH_SPACE
+from aae.net.configs import SEARCH_SPACE
 
 DIVERGE_AT = (37, 121)
 

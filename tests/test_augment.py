@@ -4,8 +4,8 @@ import importlib
 
 import numpy as np
 
-import aae.augment  # before anything imports imgaug: it installs the numpy 2 shim
-from aae.augment import make_augmenter
+import aae.data.augment  # before anything imports imgaug: it installs the numpy 2 shim
+from aae.data.augment import make_augmenter
 
 
 def _images(n: int = 16, size: int = 32) -> np.ndarray:
@@ -20,7 +20,7 @@ def _images(n: int = 16, size: int = 32) -> np.ndarray:
 
 def test_chain_is_the_original():
     augmenter = make_augmenter(0)
-    assert isinstance(augmenter, aae.augment.iaa.Sequential) and not augmenter.random_order
+    assert isinstance(augmenter, aae.data.augment.iaa.Sequential) and not augmenter.random_order
     probabilities = [step.p.p.value for step in augmenter]
     assert probabilities == [0.5, 0.5, 0.5, 0.5, 0.3, 0.5, 0.5, 0.5]
     inner = [step.then_list[0] for step in augmenter]
@@ -67,11 +67,11 @@ def test_deterministic_given_the_seed():
 
 
 def test_sctypes_shim(monkeypatch):
-    # imgaug 0.4.0 reads numpy 1's np.sctypes, removed in numpy 2; aae.augment restores it.
+    # imgaug 0.4.0 reads numpy 1's np.sctypes, removed in numpy 2; aae.data.augment restores it.
     assert np.uint8 in np.sctypes["uint"] and np.float32 in np.sctypes["float"]
     sentinel = {"uint": [np.uint8]}
     monkeypatch.setattr(np, "sctypes", sentinel, raising=False)
-    importlib.reload(aae.augment)
+    importlib.reload(aae.data.augment)
     assert np.sctypes is sentinel  # only set when missing: an existing value is kept
 
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from aae.backgrounds import BackgroundPool
+from aae.data.backgrounds import BackgroundPool
 
 
 def _write(path, rgb) -> None:

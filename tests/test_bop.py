@@ -1,4 +1,4 @@
-"""The BOP reader, on a synthetic BOP test set written by aae.synthetic (same code path as
+"""The BOP reader, on a synthetic BOP test set written by aae.data.synthetic (same code path as
 LineMOD)."""
 
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from aae.bop import (
+from aae.data.bop import (
     LINEMOD_EVAL_IDS,
     LINEMOD_OBJECTS,
     BopDataset,
@@ -14,9 +14,9 @@ from aae.bop import (
     object_id,
     object_name,
 )
-from aae.mesh import mesh_diameter
-from aae.render import Renderer
-from aae.synthetic import make_bop_dataset
+from aae.data.mesh import mesh_diameter
+from aae.data.render import Renderer
+from aae.data.synthetic import make_bop_dataset
 
 WIDTH, HEIGHT = 160, 120
 N_IMAGES = 3

@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aae.bop import BopDataset, BopModels, object_id
-from aae.codebook import Codebook
-from aae.data import TEMPLATE_K, TrainingSetConfig, build_training_set
-from aae.evaluate import evaluate_on_bop
+from aae.data.bop import BopDataset, BopModels, object_id
+from aae.data.settings import TEMPLATE_K, TrainingSetConfig
+from aae.data.synthetic import make_bop_dataset
+from aae.data.training_set import build_training_set
+from aae.net.settings import NetworkSettings
+from aae.pose.codebook import Codebook
+from aae.pose.evaluate import evaluate_on_bop
 from aae.profiles import get_profile
 from aae.search import RunPaths, load_object_mesh, load_test_set, resolve_target
-from aae.synthetic import make_bop_dataset
-from aae.training import NetworkSettings
 
 # The shared folder of real BOP lmo models, next to the repository (never copied into it).
 LMO = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lmo"

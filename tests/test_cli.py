@@ -17,10 +17,10 @@ from PIL import Image
 
 from aae import cli
 from aae.cli import main
-from aae.codebook import Codebook
+from aae.data.synthetic import make_bop_dataset
+from aae.net.training import TrainedNetwork
+from aae.pose.codebook import Codebook
 from aae.profiles import get_profile
-from aae.synthetic import make_bop_dataset
-from aae.training import TrainedNetwork
 
 SMALL = [
     "--profile", "tiny",

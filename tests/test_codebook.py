@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from aae.codebook import Codebook, CodebookViews, view_rotations
-from aae.configs import SUNDERMEYER
-from aae.crop import bbox_from_mask
-from aae.data import TEMPLATE_K, TrainingSetConfig
-from aae.metrics import rotation_error_deg
-from aae.render import Light, Renderer
-from aae.synthetic import make_object
-from aae.training import NetworkSettings
+from aae.data.crop import bbox_from_mask
+from aae.data.render import Light, Renderer
+from aae.data.settings import TEMPLATE_K, TrainingSetConfig
+from aae.data.synthetic import make_object
+from aae.net.configs import SUNDERMEYER
+from aae.net.settings import NetworkSettings
+from aae.pose.codebook import Codebook, CodebookViews, view_rotations
+from aae.pose.metrics import rotation_error_deg
 
 QUARTER_K = tuple(
     tuple(v * (0.25 if i < 2 else 1.0) for v in row) for i, row in enumerate(TEMPLATE_K)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aae.crop import bbox_from_mask, random_offset, square_crop
+from aae.data.crop import bbox_from_mask, random_offset, square_crop
 
 
 def _gradient_image(height=48, width=64) -> np.ndarray:

@@ -10,14 +10,14 @@ import pytest
 import trimesh
 from scipy import ndimage
 
-import aae.data
-from aae.backgrounds import BackgroundPool
-from aae.data import (
+import aae.data.training_set
+from aae.data.backgrounds import BackgroundPool
+from aae.data.settings import TrainingSetConfig
+from aae.data.training_set import (
     EPOCH_STEPS,
     AugmentedBatches,
     TrainingData,
     TrainingSet,
-    TrainingSetConfig,
     build_training_set,
     training_set_path,
 )
@@ -49,8 +49,8 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def training_set(cache_dir) -> TrainingSet:
-    # Keras (TensorFlow) is loaded in this process, so this also guards aae.data's isolation
-    # of Mesa's LLVM from TensorFlow's: without it the first draw call segfaults.
+    # Keras (TensorFlow) is loaded in this process, so this also guards aae.data.render's
+    # isolation of Mesa's LLVM from TensorFlow's: without it the first draw call segfaults.
     return build_training_set(_box(), CONFIG, cache_dir, progress=False)
 
 
@@ -119,7 +119,7 @@ def test_second_call_loads_the_cache(training_set, cache_dir, monkeypatch):
     def no_rendering(*args, **kwargs):
         raise AssertionError("rendered although the cache holds this training set")
 
-    monkeypatch.setattr(aae.data, "_render", no_rendering)
+    monkeypatch.setattr(aae.data.training_set, "_render", no_rendering)
     mtime = path.stat().st_mtime_ns
     again = build_training_set(_box(), CONFIG, cache_dir, progress=False)
     assert path.stat().st_mtime_ns == mtime
@@ -143,13 +143,13 @@ def test_cache_name_depends_on_everything_that_changes_the_images(tmp_path):
 
 
 def test_interrupted_write_leaves_no_cache_file(training_set, tmp_path, monkeypatch):
-    monkeypatch.setattr(aae.data, "_render", lambda *args: training_set)
+    monkeypatch.setattr(aae.data.training_set, "_render", lambda *args: training_set)
 
     def failing_savez(file, **arrays):
         file.write(b"half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(aae.data.np, "savez", failing_savez)
+    monkeypatch.setattr(aae.data.training_set.np, "savez", failing_savez)
     with pytest.raises(KeyboardInterrupt):
         build_training_set(_box(), CONFIG, tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
@@ -182,7 +182,7 @@ def test_batches_shapes_dtype_range_and_length(training_set):
     assert isinstance(batches, AugmentedBatches) and len(batches) == EPOCH_STEPS
     x, y = batches[1]
     assert x.shape == y.shape == (4, 32, 32, 3)
-    # uint8: a batch crosses the worker pipe as bytes; the network scales it (aae.model).
+    # uint8: a batch crosses the worker pipe as bytes; the network scales it (aae.net.model).
     assert x.dtype == y.dtype == np.uint8
     assert x.max() > 127 and y.max() > 127
     short = data.batches(2, workers=0, steps_per_epoch=5)
@@ -261,12 +261,17 @@ def test_a_resumed_fit_trains_on_the_batches_an_uninterrupted_one_would(training
 
 def test_worker_processes_are_the_default(training_set):
     batches = TrainingData(training_set, _pool()).batches(4, workers=None)
-    assert batches.use_multiprocessing and batches.workers == aae.data.default_workers() >= 1
+    assert (
+        batches.use_multiprocessing
+        and batches.workers == aae.data.training_set.default_workers() >= 1
+    )
     assert not TrainingData(training_set, _pool()).batches(4, workers=0).use_multiprocessing
 
 
 def test_background_is_pasted_where_the_mask_is_true(training_set, monkeypatch):
-    monkeypatch.setattr(aae.data, "make_augmenter", lambda seed, size: lambda images: images)
+    monkeypatch.setattr(
+        aae.data.training_set, "make_augmenter", lambda seed, size: lambda images: images
+    )
     pool = _pool()
     x, y = TrainingData(training_set, pool).batches(8, seed=0, workers=0)[0]
     colours = {tuple(c) for c in pool.images[:, 0, 0]}
@@ -283,7 +288,9 @@ def test_background_is_pasted_where_the_mask_is_true(training_set, monkeypatch):
 
 def test_augmentation_changes_the_composited_inputs(training_set, monkeypatch):
     plain_x, plain_y = TrainingData(training_set, _pool()).batches(8, seed=0, workers=0)[0]
-    monkeypatch.setattr(aae.data, "make_augmenter", lambda seed, size: lambda images: images)
+    monkeypatch.setattr(
+        aae.data.training_set, "make_augmenter", lambda seed, size: lambda images: images
+    )
     composite_x, composite_y = TrainingData(training_set, _pool()).batches(8, seed=0, workers=0)[0]
     np.testing.assert_array_equal(plain_y, composite_y)  # targets are never augmented
     changed = [not np.array_equal(a, b) for a, b in zip(plain_x, composite_x, strict=True)]
@@ -306,11 +313,11 @@ def _batch_in_a_worker(batches, index):
 
 def test_worker_batches_arrive_through_shared_memory_unchanged(training_set):
     # A worker process hands its batch over through a file in /dev/shm
-    # (aae.data._SharedBatchArray): the training process gets the same plain uint8 arrays as
-    # an in-process batch, and no file is left behind. The worker is forked while this
-    # process holds multiprocessing's resource-tracker lock, as Keras' result thread may when
-    # Keras forks the next epoch's pool: a worker that needs that lock (SharedMemory did)
-    # never gets it, and the batch never arrives.
+    # (aae.data.training_set._SharedBatchArray): the training process gets the same plain
+    # uint8 arrays as an in-process batch, and no file is left behind. The worker is forked
+    # while this process holds multiprocessing's resource-tracker lock, as Keras' result thread
+    # may when Keras forks the next epoch's pool: a worker that needs that lock (SharedMemory
+    # did) never gets it, and the batch never arrives.
     import multiprocessing
     from multiprocessing import resource_tracker
 

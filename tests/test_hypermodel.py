@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from aae import AAEHyperModel
-from aae.backgrounds import BackgroundPool
-from aae.configs import NAS2, SEARCH_SPACE, SUNDERMEYER
-from aae.data import TrainingData, TrainingSet
-from aae.model import build_aae
+from aae.data.backgrounds import BackgroundPool
+from aae.data.training_set import TrainingData, TrainingSet
+from aae.net.configs import NAS2, SEARCH_SPACE, SUNDERMEYER
+from aae.net.model import build_aae
 
 SIZE = 32
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from aae.losses import BootstrappedL2
+from aae.net.losses import BootstrappedL2
 
 # Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
 pytestmark = pytest.mark.jax

@@ -7,7 +7,7 @@ import PIL.Image
 import pytest
 import trimesh
 
-from aae.mesh import load_mesh, mesh_diameter, model_points
+from aae.data.mesh import load_mesh, mesh_diameter, model_points
 
 
 def _coloured_box(extents=(100.0, 60.0, 40.0)) -> trimesh.Trimesh:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aae.metrics import add, adi, pose_error, recall, rotation_error_deg
+from aae.pose.metrics import add, adi, pose_error, recall, rotation_error_deg
 
 I3 = np.eye(3)
 

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from aae.configs import BOP, MAXADD2, NAS2, SUNDERMEYER
-from aae.losses import BootstrappedL2
-from aae.model import build_aae
+from aae.net.configs import BOP, MAXADD2, NAS2, SUNDERMEYER
+from aae.net.losses import BootstrappedL2
+from aae.net.model import build_aae
 
 TINY = {"image_size": 32, "width": 1 / 16, "latent_dim": 16}
 

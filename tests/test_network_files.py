@@ -4,8 +4,9 @@ save_weights of a compiled model would write Adam's moments too, 3x the bytes)."
 import h5py
 import numpy as np
 
-from aae.configs import SUNDERMEYER
-from aae.training import WEIGHTS_FILE, NetworkSettings, TrainedNetwork
+from aae.net.configs import SUNDERMEYER
+from aae.net.settings import NetworkSettings
+from aae.net.training import WEIGHTS_FILE, TrainedNetwork
 
 SETTINGS = NetworkSettings(image_size=32, width=0.0625, latent_dim=16)
 

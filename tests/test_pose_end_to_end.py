@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aae.backgrounds import BackgroundPool
-from aae.bop import BopDataset
-from aae.codebook import Codebook
-from aae.configs import SUNDERMEYER
-from aae.data import TEMPLATE_K, TrainingData, TrainingSetConfig, build_training_set
-from aae.evaluate import evaluate_on_bop
-from aae.synthetic import make_bop_dataset, make_object
-from aae.training import NetworkSettings, train_network
+from aae.data.backgrounds import BackgroundPool
+from aae.data.bop import BopDataset
+from aae.data.settings import TEMPLATE_K, TrainingSetConfig
+from aae.data.synthetic import make_bop_dataset, make_object
+from aae.data.training_set import TrainingData, build_training_set
+from aae.net.configs import SUNDERMEYER
+from aae.net.settings import NetworkSettings
+from aae.net.training import train_network
+from aae.pose.codebook import Codebook
+from aae.pose.evaluate import evaluate_on_bop
 from aae.visualize import save_reconstructions
 
 # The original camera at a quarter of its resolution, 32x32 crops, 1/8 of the filters.

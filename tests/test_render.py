@@ -5,7 +5,7 @@ import PIL.Image
 import pytest
 import trimesh
 
-from aae.render import Light, Renderer
+from aae.data.render import Light, Renderer
 
 SIZE = 64
 F = 100.0
@@ -190,14 +190,14 @@ def test_closing_one_renderer_leaves_the_others_working(renderer):
 
 
 def test_renders_in_a_process_that_imported_tensorflow_first():
-    # TensorFlow exports its own LLVM globally; without aae.render's RTLD_DEEPBIND load of
+    # TensorFlow exports its own LLVM globally; without aae.data.render's RTLD_DEEPBIND load of
     # Mesa's driver, llvmpipe binds to it and the first draw segfaults.
     import subprocess
     import sys
 
     script = (
         "import keras, numpy as np, trimesh\n"
-        "from aae.render import Light, Renderer\n"
+        "from aae.data.render import Light, Renderer\n"
         "with Renderer(32, 32) as r:\n"
         "    _, depth = r.render(trimesh.creation.box(extents=(100, 100, 100)), np.eye(3),"
         " np.array([0, 0, 700.0]), np.array([[50, 0, 16], [0, 50, 16], [0, 0, 1.0]]), "

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from aae.configs import SUNDERMEYER
+from aae.net.configs import SUNDERMEYER
 from aae.profiles import get_profile
 from aae.report import collapse_note, is_collapsed, output_spread, top_k_table
 from aae.search import RunPaths, profile_line

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import aae.hypermodel
+import aae.net.hypermodel
+import aae.net.training
 import aae.report
-import aae.training
 from aae.profiles import get_profile
 from aae.search import RunPaths, main, run
 from kt_predictive.records import read_search, training_steps
@@ -32,7 +32,7 @@ class LiveModels:
         self.peak = max(self.peak, len(self.models) + extra)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        for module in (aae.hypermodel, aae.training):
+        for module in (aae.net.hypermodel, aae.net.training):
             monkeypatch.setattr(module, "build_aae", self._counted(module.build_aae))
         write_run_report = aae.report.write_run_report
 

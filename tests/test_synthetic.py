@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from aae.mesh import mesh_diameter, model_points
-from aae.metrics import adi
-from aae.render import Light, Renderer
-from aae.synthetic import OBJECTS, SYMMETRIC_OBJECTS, make_bop_dataset, make_object, symmetries
+from aae.data.mesh import mesh_diameter, model_points
+from aae.data.render import Light, Renderer
+from aae.data.synthetic import OBJECTS, SYMMETRIC_OBJECTS, make_bop_dataset, make_object, symmetries
+from aae.pose.metrics import adi
 
 ASYMMETRIC = [name for name in OBJECTS if name not in SYMMETRIC_OBJECTS]
 K = np.array([[120.0, 0.0, 31.5], [0.0, 120.0, 31.5], [0.0, 0.0, 1.0]])

@@ -5,12 +5,14 @@ reached on (the batch stream is seeded by optimizer step)."""
 import numpy as np
 import pytest
 
-import aae.training
-from aae.backgrounds import BackgroundPool
-from aae.configs import SUNDERMEYER
-from aae.data import TEMPLATE_K, TrainingData, TrainingSetConfig, build_training_set
-from aae.synthetic import make_object
-from aae.training import NetworkSettings, train_network
+import aae.net.training
+from aae.data.backgrounds import BackgroundPool
+from aae.data.settings import TEMPLATE_K, TrainingSetConfig
+from aae.data.synthetic import make_object
+from aae.data.training_set import TrainingData, build_training_set
+from aae.net.configs import SUNDERMEYER
+from aae.net.settings import NetworkSettings
+from aae.net.training import train_network
 from kt_predictive import training_state_path
 
 QUARTER_K = tuple(
@@ -43,14 +45,14 @@ def test_an_interrupted_network_resumes_to_the_uninterrupted_result(tmp_path, mo
     )
 
     # The first run crashes right after writing its checkpoint at step 20.
-    save = aae.training.save_training_state
+    save = aae.net.training.save_training_state
 
     def save_then_crash(path, model, losses, seconds=0.0):
         save(path, model, losses, seconds)
         if len(losses) == 20:
             raise Crash
 
-    monkeypatch.setattr(aae.training, "save_training_state", save_then_crash)
+    monkeypatch.setattr(aae.net.training, "save_training_state", save_then_crash)
     with pytest.raises(Crash):
         train_network(
             CONFIG,
@@ -61,7 +63,7 @@ def test_an_interrupted_network_resumes_to_the_uninterrupted_result(tmp_path, mo
             workers=0,
             checkpoint_every=10,
         )
-    monkeypatch.setattr(aae.training, "save_training_state", save)
+    monkeypatch.setattr(aae.net.training, "save_training_state", save)
     assert training_state_path(tmp_path / "resumed").exists()
 
     resumed = train_network(

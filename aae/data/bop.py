@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 import trimesh
 
+from aae.data.mesh import load_mesh
 from aae.errors import AAEError, MissingFileError, UnknownNameError
-from aae.mesh import load_mesh
 
 #: The BOP'19 challenge's list of test targets, at the dataset's root.
 TEST_TARGETS_FILE = "test_targets_bop19.json"

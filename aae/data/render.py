@@ -260,7 +260,8 @@ class Renderer:
     def _pyrender_mesh(self, mesh: trimesh.Trimesh) -> pyrender.Mesh:
         if not isinstance(mesh, trimesh.Trimesh):
             raise TypeError(
-                f"expected a trimesh.Trimesh (see aae.mesh.load_mesh), got {type(mesh).__name__}"
+                "expected a trimesh.Trimesh (see aae.data.mesh.load_mesh), got "
+                f"{type(mesh).__name__}"
             )
         key = id(mesh)
         # trimesh tracks edits, so these hashes are cheap and change when the data does.

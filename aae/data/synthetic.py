@@ -4,7 +4,7 @@ The real LineMOD data cannot be downloaded on the machines this project runs on,
 pose-estimation pipeline is exercised on scenes generated here: textured (vertex-coloured)
 meshes 150-250 mm across, rendered at random poses over photographs shipped inside
 scikit-learn and scikit-image, optionally behind random box occluders, and written in the
-BOP format that `aae.bop.BopDataset` reads, the same reader used for real LineMOD.
+BOP format that `aae.data.bop.BopDataset` reads, the same reader used for real LineMOD.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from aae.crop import bbox_from_mask
+from aae.data.crop import bbox_from_mask
+from aae.data.mesh import load_mesh, mesh_diameter
+from aae.data.render import Light, Renderer
 from aae.errors import AAEError, ExistingFileError
-from aae.mesh import load_mesh, mesh_diameter
-from aae.render import Light, Renderer
 
 # Object distances of the generated scenes, like LineMOD's test images.
 DISTANCE_RANGE_MM = (500.0, 1000.0)
@@ -333,7 +333,7 @@ def make_bop_dataset(
         occluders: whether to add occluding boxes.
 
     Returns:
-        `root`, ready for `aae.bop.BopDataset(root, split="test")`.
+        `root`, ready for `aae.data.bop.BopDataset(root, split="test")`.
     """
     objects = list(objects)
     for name in objects:

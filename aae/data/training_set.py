@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
-import numbers
 import os
 import tempfile
 from dataclasses import dataclass
@@ -27,11 +26,12 @@ import trimesh
 from scipy.spatial.transform import Rotation
 from tqdm.auto import tqdm
 
-from aae.augment import make_augmenter
-from aae.backgrounds import BackgroundPool
-from aae.crop import bbox_from_mask, random_offset, square_crop
+from aae.data.augment import make_augmenter
+from aae.data.backgrounds import BackgroundPool
+from aae.data.crop import bbox_from_mask, random_offset, square_crop
+from aae.data.render import Light, Renderer
+from aae.data.settings import TrainingSetConfig, _is_int_at_least
 from aae.errors import AAEError
-from aae.render import Light, Renderer
 
 #: Bumped whenever the rendering procedure changes, so old caches are not reused.
 CACHE_FORMAT = "aae-training-set-v1"
@@ -40,72 +40,6 @@ CACHE_FORMAT = "aae-training-set-v1"
 #: so an epoch only decides how often Keras stops and restarts the worker processes; with
 #: n_images // batch_size a small training set restarted them every few steps.
 EPOCH_STEPS = 1000
-
-#: The train_template.cfg camera: K = [1075.65, 0, 720/2, 0, 1073.90, 540/2, 0, 0, 1].
-TEMPLATE_K = ((1075.65, 0.0, 360.0), (0.0, 1073.90, 270.0), (0.0, 0.0, 1.0))
-
-
-@dataclass(frozen=True)
-class TrainingSetConfig:
-    """Everything that determines the pre-rendered training images (train_template.cfg).
-
-    Attributes:
-        n_images: number of (input, target) pairs (NOOF_TRAINING_IMGS).
-        image_size: side of the square crops fed to the network (H = W).
-        render_width, render_height: size of the full rendering (RENDER_DIMS).
-        K: 3x3 camera matrix of the rendering, as nested tuples.
-        radius: camera-object distance in mm (RADIUS).
-        pad_factor: square crop side = max(w, h) of the object's box times this.
-        max_rel_offset: the input crop is shifted by up to this fraction of w and h.
-        seed: seed of the rotations, lights and crop offsets.
-    """
-
-    n_images: int = 20000
-    image_size: int = 128
-    render_width: int = 720
-    render_height: int = 540
-    K: tuple[tuple[float, float, float], ...] = TEMPLATE_K
-    radius: float = 700.0
-    pad_factor: float = 1.2
-    max_rel_offset: float = 0.20
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("n_images", "image_size", "render_width", "render_height"):
-            if not _is_int_at_least(getattr(self, name), 1):
-                raise AAEError(
-                    f"TrainingSetConfig.{name} must be a positive integer, got "
-                    f"{getattr(self, name)!r}."
-                )
-        if not _is_int_at_least(self.seed, 0):
-            raise AAEError(f"TrainingSetConfig.seed must be an integer >= 0, got {self.seed!r}.")
-        K = np.asarray(self.K, dtype=np.float64)
-        if K.shape != (3, 3) or not np.all(np.isfinite(K)):
-            raise AAEError(
-                f"TrainingSetConfig.K must be a finite 3x3 camera matrix, got {self.K!r}."
-            )
-        # Normalise to nested float tuples so equal cameras hash and compare equal.
-        object.__setattr__(self, "K", tuple(tuple(float(v) for v in row) for row in K))
-        if not self.radius > 0:
-            raise AAEError(
-                "TrainingSetConfig.radius must be > 0 mm (700 in the original), got "
-                f"{self.radius!r}."
-            )
-        if not self.pad_factor >= 1:
-            raise AAEError(
-                "TrainingSetConfig.pad_factor must be >= 1 (1.2 in the original), got "
-                f"{self.pad_factor!r}."
-            )
-        if not 0 <= self.max_rel_offset < 1:
-            raise AAEError(
-                "TrainingSetConfig.max_rel_offset must be in [0, 1) (0.2 in the original), got "
-                f"{self.max_rel_offset!r}."
-            )
-
-    @property
-    def camera_matrix(self) -> np.ndarray:
-        """K as a (3, 3) float64 array."""
-        return np.array(self.K, dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -351,8 +285,8 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     Per batch, like the original `Dataset.batch`: `batch_size` distinct training pairs and
     `batch_size` distinct background crops are drawn, the background is pasted where the
-    input's mask is True and the imgaug chain of `aae.augment` is applied to the inputs.
-    Both stay uint8: `aae.model.build_aae` networks take [0, 255] images and their loss
+    input's mask is True and the imgaug chain of `aae.data.augment` is applied to the inputs.
+    Both stay uint8: `aae.net.model.build_aae` networks take [0, 255] images and their loss
     scales the targets by 1/255, and worker processes hand them over through shared memory.
 
     Each batch is drawn with a generator seeded by (seed, its optimizer step), so the stream
@@ -473,10 +407,6 @@ class AugmentedBatches(keras.utils.PyDataset):
         # the next epoch's worker pool is created from this object, so workers see the
         # update. (on_epoch_begin would race with that pool's creation.)
         self.epoch += 1
-
-
-def _is_int_at_least(value: object, minimum: int) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 
 class _SharedBatchArray(np.ndarray):

@@ -102,7 +102,7 @@ def validate_config(config: Mapping[str, object]) -> dict:
         raise AAEError(
             f"AAE config keys must be exactly {list(SEARCH_SPACE)}: "
             f"missing {missing}, unknown {unknown}. Start from a named config, e.g. "
-            f"{{**aae.configs.SUNDERMEYER, 'LR': 2e-3}}."
+            f"{{**aae.net.configs.SUNDERMEYER, 'LR': 2e-3}}."
         )
     canonical = {}
     for name, allowed in SEARCH_SPACE.items():

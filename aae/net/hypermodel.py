@@ -7,19 +7,19 @@ from typing import TYPE_CHECKING, Any
 import keras
 import keras_tuner
 
-from aae.configs import SEARCH_SPACE, SUNDERMEYER
-from aae.model import build_aae
+from aae.net.configs import SEARCH_SPACE, SUNDERMEYER
+from aae.net.model import build_aae
 
 if TYPE_CHECKING:
-    from aae.data import TrainingData
+    from aae.data.training_set import TrainingData
 
 
 class AAEHyperModel(keras_tuner.HyperModel):
     """Builds `build_aae` networks from the nine hyperparameters NK1..NK4, KE, KD, OPT, MB, LR.
 
     Each is declared as `hp.Choice(name, values)` with the values of
-    `aae.configs.SEARCH_SPACE` and, as default, the original network's value (the bold
-    entries of Table 1, `aae.configs.SUNDERMEYER`). MB is the batch size of the data
+    `aae.net.configs.SEARCH_SPACE` and, as default, the original network's value (the bold
+    entries of Table 1, `aae.net.configs.SUNDERMEYER`). MB is the batch size of the data
     pipeline built in `fit`.
 
     Args:

@@ -24,9 +24,9 @@ from collections.abc import Mapping
 
 import keras
 
-from aae.configs import validate_config
 from aae.errors import AAEError
-from aae.losses import BootstrappedL2
+from aae.net.configs import validate_config
+from aae.net.losses import BootstrappedL2
 
 #: Four stride-2 stages: the input side must be a multiple of 2**4.
 DOWNSAMPLING = 16
@@ -136,7 +136,7 @@ def build_aae(
     bootstrap_ratio: int = 4,
     precision: str = "float32",
 ) -> keras.Model:
-    """Build and compile the AAE for a configuration of `aae.configs.SEARCH_SPACE`.
+    """Build and compile the AAE for a configuration of `aae.net.configs.SEARCH_SPACE`.
 
     Args:
         config: the nine hyperparameters (NK1..NK4, KE, KD, OPT, MB, LR); MB is the batch

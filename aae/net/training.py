@@ -18,10 +18,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from aae.configs import validate_config
-from aae.data import TrainingData
+from aae.data.training_set import TrainingData
 from aae.errors import AAEError, MissingFileError
-from aae.model import build_aae
+from aae.net.configs import validate_config
+from aae.net.settings import NetworkSettings
 from kt_predictive import (
     StepLossRecorder,
     load_training_state,
@@ -34,30 +34,6 @@ from kt_predictive import (
 NETWORK_FILE = "network.json"
 WEIGHTS_FILE = "network.weights.h5"
 LOSSES_FILE = "losses.npy"
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    """The architecture settings that are not searched (the paper keeps them at default).
-
-    Attributes:
-        image_size: Side of the square input and reconstruction (128; a multiple of 16).
-        width: Multiplier on every filter count, for scaled CPU profiles (1 = the paper).
-        latent_dim: Size of the latent code (128).
-        bootstrap_ratio: Bootstrapped L2 ratio (4; 16 for dark or thin objects).
-        precision: "float32", "mixed_bfloat16" or "mixed_float16": the layers' dtype policy
-            (`aae.model.PRECISIONS`); the output layer and the loss stay float32.
-    """
-
-    image_size: int = 128
-    width: float = 1.0
-    latent_dim: int = 128
-    bootstrap_ratio: int = 4
-    precision: str = "float32"
-
-    def build(self, config: dict) -> keras.Model:
-        """The compiled AAE of ``config`` with these settings."""
-        return build_aae(config, **dataclasses.asdict(self))
 
 
 def save_weights_only(model: keras.Model, path: str | os.PathLike) -> None:

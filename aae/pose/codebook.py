@@ -23,10 +23,11 @@ import numpy as np
 import trimesh
 from tqdm.auto import tqdm
 
-from aae.crop import bbox_from_mask, square_crop
-from aae.data import TrainingSetConfig, rendering_digest
+from aae.data.crop import bbox_from_mask, square_crop
+from aae.data.render import Light, Renderer
+from aae.data.settings import TrainingSetConfig
+from aae.data.training_set import rendering_digest
 from aae.errors import AAEError, MissingFileError
-from aae.render import Light, Renderer
 
 # Vertices of an icosphere after k subdivisions: 10 * 4**k + 2.
 ICOSPHERE_VIEWS = {10 * 4**k + 2: k for k in range(8)}
@@ -368,7 +369,7 @@ def _encode(encoder: keras.Model, images: np.ndarray, batch_size: int = 256) -> 
     """Codes of uint8 or [0, 1] float images, a batch at a time (92,232 paper-size crops
     would take 18 GB as float32 at once).
 
-    The encoder takes [0, 255] images and scales them itself (``aae.model``): uint8 crops go
+    The encoder takes [0, 255] images and scales them itself (``aae.net.model``): uint8 crops go
     in unchanged, exactly as training batches do; float crops in [0, 1] are brought to that
     range first.
     """

@@ -24,11 +24,11 @@ import numpy as np
 import trimesh
 from tqdm.auto import tqdm
 
-from aae.bop import BopDataset
-from aae.codebook import Codebook
-from aae.crop import bbox_from_mask, square_crop
-from aae.mesh import model_points
-from aae.metrics import pose_error, recall, rotation_error_deg
+from aae.data.bop import BopDataset
+from aae.data.crop import bbox_from_mask, square_crop
+from aae.data.mesh import model_points
+from aae.pose.codebook import Codebook
+from aae.pose.metrics import pose_error, recall, rotation_error_deg
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def evaluate_on_bop(
     """Estimates the pose of every test instance of ``obj_id`` and scores it.
 
     Args:
-        dataset: a BOP split (real LineMOD, or one made by ``aae.synthetic``).
+        dataset: a BOP split (real LineMOD, or one made by ``aae.data.synthetic``).
         obj_id: the object to evaluate.
         encoder: the trained encoder; ``codebook`` must have been built with it.
         threshold: correct if the error is at most this fraction of the diameter.
@@ -222,7 +222,7 @@ def save_pose_figure(
         max_rows: at most this many instances.
         mesh: the model the codebook views are rendered with (default: the dataset's model).
     """
-    from aae.render import Light, Renderer
+    from aae.data.render import Light, Renderer
 
     if not evaluation.instances:
         raise AAEError("the evaluation holds no per-instance results; evaluate again")
