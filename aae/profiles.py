@@ -40,6 +40,9 @@ class SearchSettings:
     tuning_trials: int = 30
     report_splits: int = 1000
     seed: int = 0
+    # The values searched for some hyperparameters, a subset of Table 1's each (empty: the
+    # whole space). A small profile leaves out values that cannot learn in its step budget.
+    values: tuple[tuple[str, tuple], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,12 @@ PROFILES: dict[str, Profile] = {
             final_window=75,
             tuning_trials=15,
             report_splits=200,
+            # Measured (bench/RESULTS.md, "Demo scale"): at this step count only Adam with
+            # LR 2e-3 learns reliably (2e-4 sometimes; 2e-2 and 2e-5 never; SGD and
+            # Momentum at these rates do not move in 500 steps), so the demo searches
+            # architectures, batch sizes and those two rates. MB 128 costs twice MB 64's
+            # time per step and learned no better there.
+            values=(("OPT", ("Adam",)), ("MB", (32, 64)), ("LR", (2e-3, 2e-4))),
         ),
         codebook=CodebookSettings(n_views=162, n_inplane=12),
         # Unoccluded scenes, like LineMOD's test images that the paper evaluates: at 32^2 the

@@ -238,6 +238,7 @@ def run_search(
             f"search.allocation must be one of {sorted(rules)} (got {settings['allocation']!r})"
         )
     settings["allocation"] = rules[settings["allocation"]]()
+    values = dict(settings.pop("values"))
     tuner = PredictiveSearch(
         AAEHyperModel(
             network.image_size,
@@ -245,6 +246,7 @@ def run_search(
             network.latent_dim,
             network.bootstrap_ratio,
             precision=network.precision,
+            values=values,
         ),
         **settings,
         directory=paths.search,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -25,6 +26,9 @@ class AAEHyperModel(keras_tuner.HyperModel):
     Args:
         image_size, width, latent_dim, bootstrap_ratio, precision: passed to `build_aae`
             for every trial (fixed, not searched).
+        values: The values searched for some hyperparameters, each a subset of Table 1's
+            (e.g. ``{"OPT": ("Adam",)}``; one value makes it a `Fixed` hyperparameter); the
+            others keep all of Table 1's values.
     """
 
     def __init__(
@@ -36,8 +40,10 @@ class AAEHyperModel(keras_tuner.HyperModel):
         name: str | None = None,
         tunable: bool = True,
         precision: str = "float32",
+        values: Mapping[str, Sequence] | None = None,
     ) -> None:
         super().__init__(name=name, tunable=tunable)
+        self.values = restricted_space(values or {})
         self.image_size = image_size
         self.width = width
         self.latent_dim = latent_dim
@@ -47,8 +53,14 @@ class AAEHyperModel(keras_tuner.HyperModel):
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """Declare the nine hyperparameters and build the compiled AAE of their values."""
         config = {
-            name: hp.Choice(name, list(values), default=SUNDERMEYER[name])
-            for name, values in SEARCH_SPACE.items()
+            name: hp.Fixed(name, values[0])
+            if len(values) == 1
+            else hp.Choice(
+                name,
+                list(values),
+                default=SUNDERMEYER[name] if SUNDERMEYER[name] in values else values[0],
+            )
+            for name, values in self.values.items()
         }
         return build_aae(
             config,
@@ -91,3 +103,25 @@ class AAEHyperModel(keras_tuner.HyperModel):
             initial_step=initial_step,
         )
         return model.fit(batches, **{"shuffle": False, **kwargs})
+
+
+def restricted_space(values: Mapping[str, Sequence]) -> dict[str, tuple]:
+    """Table 1's space with the named hyperparameters restricted to ``values``.
+
+    Raises:
+        ValueError: for an unknown name, an empty list or a value that is not in Table 1.
+    """
+    unknown = sorted(set(values) - set(SEARCH_SPACE))
+    if unknown:
+        raise ValueError(f"unknown hyperparameters {unknown}; the space has {list(SEARCH_SPACE)}")
+    space = {}
+    for name, table in SEARCH_SPACE.items():
+        chosen = tuple(values.get(name, table))
+        outside = [value for value in chosen if value not in table]
+        if not chosen or outside:
+            raise ValueError(
+                f"values of {name} must be a non-empty subset of Table 1's {list(table)} "
+                f"(got {list(chosen)})"
+            )
+        space[name] = tuple(value for value in table if value in chosen)  # Table 1's order
+    return space
