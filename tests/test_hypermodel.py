@@ -120,3 +120,28 @@ def test_runs_under_a_keras_tuner(tmp_path):
     (trial,) = tuner.oracle.trials.values()
     assert set(trial.hyperparameters.values) == set(SEARCH_SPACE)
     assert trial.status == "COMPLETED" and np.isfinite(trial.score)
+
+
+@pytest.mark.jax
+def test_a_restricted_space_declares_only_the_chosen_values():
+    hypermodel = AAEHyperModel(
+        image_size=SIZE, width=1 / 16, latent_dim=8, values={"OPT": ["Adam"], "LR": [2e-4, 2e-3]}
+    )
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    declared = {p.name: p for p in hp.space}
+    assert list(declared) == list(SEARCH_SPACE)
+    assert isinstance(declared["OPT"], keras_tuner.engine.hyperparameters.Fixed)
+    assert declared["OPT"].value == "Adam"
+    assert list(declared["LR"].values) == [2e-3, 2e-4]  # Table 1's order
+    assert declared["LR"].default == 2e-4  # Sundermeyer's value, still allowed
+    assert list(declared["NK1"].values) == list(SEARCH_SPACE["NK1"])  # not restricted
+
+
+def test_a_restricted_space_outside_table_1_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"values of LR must be a non-empty subset"):
+        AAEHyperModel(values={"LR": [1e-3]})
+    with pytest.raises(ValueError, match=r"values of MB must be a non-empty subset"):
+        AAEHyperModel(values={"MB": []})
+    with pytest.raises(ValueError, match=r"unknown hyperparameters \['lr'\]"):
+        AAEHyperModel(values={"lr": [2e-3]})
