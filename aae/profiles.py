@@ -182,11 +182,12 @@ PROFILES: dict[str, Profile] = {
             final_window=75,
             tuning_trials=15,
             report_splits=200,
-            # Measured (bench/RESULTS.md, "Demo scale"): at this step count only Adam with
-            # LR 2e-3 learns reliably (2e-4 sometimes; 2e-2 and 2e-5 never; SGD and
-            # Momentum at these rates do not move in 500 steps), so the demo searches
-            # architectures, batch sizes and those two rates. MB 128 costs twice MB 64's
-            # time per step and learned no better there.
+            # At this step count bench/demo_scale.py (bench/RESULTS.md, "Demo scale") measured
+            # Adam at LR 2e-3 learning poses (MB 32 and 64), LR 2e-4 still at the mean image
+            # after 400 steps, 2e-2 collapsing to black. Momentum, SGD, LR 2e-5 and MB 128
+            # were not found to learn at this scale and MB 128 doubles a step's time, so the
+            # demo searches the architecture, MB 32/64 and LR 2e-3/2e-4 (over the whole
+            # space, a demo run's best network had LR 2e-2 and a 132 degree median error).
             values=(("OPT", ("Adam",)), ("MB", (32, 64)), ("LR", (2e-3, 2e-4))),
         ),
         codebook=CodebookSettings(n_views=162, n_inplane=12),

@@ -8,6 +8,7 @@ import pytest
 from aae import AAEHyperModel
 from aae.data.backgrounds import BackgroundPool
 from aae.data.training_set import TrainingData, TrainingSet
+from aae.errors import AAEError
 from aae.net.configs import NAS2, SEARCH_SPACE, SUNDERMEYER
 from aae.net.model import build_aae
 
@@ -139,9 +140,9 @@ def test_a_restricted_space_declares_only_the_chosen_values():
 
 
 def test_a_restricted_space_outside_table_1_is_one_clear_error():
-    with pytest.raises(ValueError, match=r"values of LR must be a non-empty subset"):
+    with pytest.raises(AAEError, match=r"values of LR must be a non-empty subset"):
         AAEHyperModel(values={"LR": [1e-3]})
-    with pytest.raises(ValueError, match=r"values of MB must be a non-empty subset"):
+    with pytest.raises(AAEError, match=r"values of MB must be a non-empty subset"):
         AAEHyperModel(values={"MB": []})
-    with pytest.raises(ValueError, match=r"unknown hyperparameters \['lr'\]"):
+    with pytest.raises(AAEError, match=r"unknown hyperparameters \['lr'\]"):
         AAEHyperModel(values={"lr": [2e-3]})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import keras_tuner
 
+from aae.errors import AAEError
 from aae.net.configs import SEARCH_SPACE, SUNDERMEYER
 from aae.net.model import build_aae
 
@@ -109,17 +110,17 @@ def restricted_space(values: Mapping[str, Sequence]) -> dict[str, tuple]:
     """Table 1's space with the named hyperparameters restricted to ``values``.
 
     Raises:
-        ValueError: for an unknown name, an empty list or a value that is not in Table 1.
+        AAEError: for an unknown name, an empty list or a value that is not in Table 1.
     """
     unknown = sorted(set(values) - set(SEARCH_SPACE))
     if unknown:
-        raise ValueError(f"unknown hyperparameters {unknown}; the space has {list(SEARCH_SPACE)}")
+        raise AAEError(f"unknown hyperparameters {unknown}; the space has {list(SEARCH_SPACE)}")
     space = {}
     for name, table in SEARCH_SPACE.items():
         chosen = tuple(values.get(name, table))
         outside = [value for value in chosen if value not in table]
         if not chosen or outside:
-            raise ValueError(
+            raise AAEError(
                 f"values of {name} must be a non-empty subset of Table 1's {list(table)} "
                 f"(got {list(chosen)})"
             )
