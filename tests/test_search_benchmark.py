@@ -362,8 +362,14 @@ def test_mean_std_and_table_rendering():
     row = report.summary_rows(outcomes, "fake", 10)
     assert row["best other method"] == "RandomSearch"
     assert row["default's rank"] == "1 of 2" and row["default W/L/T vs it"] == "2/1/0"
+    assert row["default (median)"] == "0.2" and row["its median"] == "0.2"
     assert row["default vs it"] == "-14.3%"  # (0.2 - 0.2333) / 0.2333
     assert report.losses_text(outcomes, "fake", 10) == []
+
+
+def test_tied_methods_share_a_rank():
+    outcomes = [outcome(m, 1, b) for m, b in [(methods.DEFAULT, 0.2), ("A", 0.1), ("B", 0.2)]]
+    assert [report.rank(outcomes, m) for m in (methods.DEFAULT, "A", "B")] == [2, 1, 2]
 
 
 def test_losses_are_reported():

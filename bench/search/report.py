@@ -78,10 +78,15 @@ def mean_best(outcomes: Sequence[Outcome], method: str) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
+def rank(outcomes: Sequence[Outcome], method: str) -> int:
+    """1 + the number of methods with a strictly lower mean (tied methods share a rank)."""
+    mine = mean_best(outcomes, method)
+    return 1 + sum(mean_best(outcomes, m) < mine for m in methods_in(outcomes))
+
+
 def level_table(outcomes: Sequence[Outcome], best_known: float) -> pd.DataFrame:
     """One problem and level: every method's numbers and the default's paired comparison."""
     ours = _bests(outcomes, DEFAULT)
-    order = sorted(methods_in(outcomes), key=lambda m: mean_best(outcomes, m))
     target = (1 + TOLERANCE) * best_known
     rows = []
     for method in methods_in(outcomes):
@@ -89,8 +94,9 @@ def level_table(outcomes: Sequence[Outcome], best_known: float) -> pd.DataFrame:
         reached = [s for s in (steps_to_reach(o.trace, target) for o in runs) if s is not None]
         row = {
             "method": method,
-            "rank": str(order.index(method) + 1),
+            "rank": str(rank(outcomes, method)),
             "best real final loss (mean ± std)": mean_std([o.best for o in runs]),
+            "median": f"{np.median([o.best for o in runs]):.4g}",
         }
         if method == DEFAULT or not ours:
             row.update({"default W/L/T": "", "default - method (mean)": "", "p": ""})
@@ -128,16 +134,17 @@ def summary_rows(outcomes: Sequence[Outcome], problem: str, level: float) -> dic
     comparisons = {m: paired(ours, _bests(outcomes, m)) for m in others}
     better = sum(x["p"] < ALPHA and x["wins"] > x["losses"] for x in comparisons.values())
     worse = sum(x["p"] < ALPHA and x["losses"] > x["wins"] for x in comparisons.values())
-    ranking = sorted(methods_in(outcomes), key=lambda m: mean_best(outcomes, m))
     d, r = mean_best(outcomes, DEFAULT), mean_best(outcomes, rival)
     return {
         "problem": problem,
         "budget (full trainings)": f"{level:g}",
         "seeds": str(len(ours)),
         "default (mean ± std)": mean_std(list(ours.values())),
-        "default's rank": f"{ranking.index(DEFAULT) + 1} of {len(ranking)}",
+        "default (median)": f"{np.median(list(ours.values())):.4g}",
+        "default's rank": f"{rank(outcomes, DEFAULT)} of {len(methods_in(outcomes))}",
         "best other method": rival,
         "its mean": f"{r:.4g}",
+        "its median": f"{np.median(list(_bests(outcomes, rival).values())):.4g}",
         "default vs it": f"{(d - r) / r:+.1%}",
         "default W/L/T vs it": f"{c['wins']}/{c['losses']}/{c['ties']}",
         "p (Wilcoxon)": f"{c['p']:.2g}",
