@@ -261,13 +261,16 @@ def plot(title: str, by_level: dict[float, Sequence[Outcome]], best: float, path
             mean[~np.isfinite(mean)] = np.nan
             style = "-" if method in PREDICTIVE else ("-." if method.startswith("i-") else "--")
             width = 2.2 if method == DEFAULT else 1.2
-            ax.plot(grid, mean, label=method, linestyle=style, linewidth=width)
+            # One colour per method in every panel (a level without a method must not shift
+            # the others' colours).
+            color = f"C{METHODS.index(method) % 10}" if method in METHODS else None
+            ax.plot(grid, mean, label=method, linestyle=style, linewidth=width, color=color)
         ax.axhline(best, color="grey", linewidth=0.8, linestyle=":", label="best known")
         ax.set_yscale("log")
         ax.set_xlabel("cumulative training steps")
         ax.set_title(f"{level:g} full trainings")
     axes[0][0].set_ylabel("best real final loss so far (mean over seeds)")
-    axes[0][-1].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7)  # the smallest level runs every method
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
