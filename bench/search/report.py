@@ -282,12 +282,15 @@ def real_check(
 ) -> tuple[pd.DataFrame, float, list[int]]:
     """Methods' means with real training vs the replay (same seeds); Spearman of the means;
     the seeds compared."""
-    # The seeds where the default finished with real training, and the methods finished on
-    # all of them (real and replayed): a partial check still compares like with like.
-    seeds = sorted({o.seed for o in real if o.method == DEFAULT})
-
+    # The seeds every method finished, real and replayed; if there are none, the seeds the
+    # default finished and the methods finished on all of them. A partial check still
+    # compares like with like.
     both = {(o.seed, o.method) for o in real} & {(o.seed, o.method) for o in replay}
-    methods = [m for m in methods_in(real) if all((s, m) in both for s in seeds)]
+    methods = methods_in(real)
+    seeds = sorted(s for s in {o.seed for o in real} if all((s, m) in both for m in methods))
+    if not seeds:
+        seeds = sorted({o.seed for o in real if o.method == DEFAULT})
+        methods = [m for m in methods if all((s, m) in both for s in seeds)]
     real = [o for o in real if o.seed in seeds]
     replay = [o for o in replay if o.seed in seeds]
     real_means = [mean_best(real, m) for m in methods]
