@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import aae.net.hypermodel
-import aae.net.training
+import aae.net.model
 import aae.report
 from aae.profiles import get_profile
 from aae.search import RunPaths, main, run
@@ -32,7 +32,9 @@ class LiveModels:
         self.peak = max(self.peak, len(self.models) + extra)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        for module in (aae.net.hypermodel, aae.net.training):
+        # The hypermodel builds with its own reference; NetworkSettings.build (training,
+        # evaluation) looks build_aae up in aae.net.model when it builds.
+        for module in (aae.net.hypermodel, aae.net.model):
             monkeypatch.setattr(module, "build_aae", self._counted(module.build_aae))
         write_run_report = aae.report.write_run_report
 
