@@ -317,7 +317,8 @@ def test_worker_batches_arrive_through_shared_memory_unchanged(training_set):
     # uint8 arrays as an in-process batch, and no file is left behind. The worker is forked
     # while this process holds multiprocessing's resource-tracker lock, as Keras' result thread
     # may when Keras forks the next epoch's pool: a worker that needs that lock (SharedMemory
-    # did) never gets it, and the batch never arrives.
+    # did) never gets it, and the batch never arrives. (300 s: on a loaded machine a forked
+    # worker may wait minutes for a core.)
     import multiprocessing
     from multiprocessing import resource_tracker
 
@@ -327,7 +328,7 @@ def test_worker_batches_arrive_through_shared_memory_unchanged(training_set):
     with resource_tracker._resource_tracker._lock:
         pool = multiprocessing.get_context("fork").Pool(1)
     try:
-        kind, received = pool.apply_async(_batch_in_a_worker, (batches, 3)).get(timeout=120)
+        kind, received = pool.apply_async(_batch_in_a_worker, (batches, 3)).get(timeout=300)
     finally:
         pool.terminate()
         pool.join()
