@@ -149,6 +149,9 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
             allow_new_entries=allow_new_entries,
             tune_new_entries=tune_new_entries,
         )
+        if seed is not None:
+            # keras-tuner's `seed or random.randint(...)` takes seed=0 for "no seed".
+            self.seed = self._seed_state = seed
         # The method's own settings (explicit above, for readers and IDEs) go to its decisions.
         method = {name: value for name, value in locals().items() if name in METHOD_SETTINGS}
         self._decisions = SearchDecisions(

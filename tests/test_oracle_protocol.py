@@ -242,6 +242,17 @@ def test_the_same_search_seed_gives_the_same_trial(tmp_path):
     assert other.values != first.values or other.early != pytest.approx(first.early, rel=1e-6)
 
 
+def test_seed_zero_is_a_seed(tmp_path):
+    # keras-tuner's Oracle reads seed=0 as "no seed" (`seed or random.randint(...)`), and the
+    # aae profiles' default seed is 0: their phase-1 configurations changed from run to run.
+    phase_1 = []
+    for name in ("a", "b"):
+        oracle = make_oracle(tmp_path / name, seed=0)
+        assert oracle.seed == 0
+        phase_1.append([oracle.create_trial(f"w{i}").hyperparameters.values for i in range(4)])
+    assert phase_1[0] == phase_1[1]
+
+
 def test_an_objective_the_model_does_not_log_stops_the_search_at_once(tmp_path):
     from tiny_problem import regression_data
 
