@@ -144,6 +144,7 @@ def real_block(store: Path) -> str:
     frame, rho, seeds = report.real_check(real, replay)
     if not seeds:
         return ""
+    same = list(frame["rank (real)"]) == list(frame["rank (replay)"])
     return "\n".join(
         [
             "### Replay vs real training (digits CNN)",
@@ -161,12 +162,12 @@ def real_block(store: Path) -> str:
             "2 shared cores (not BayesianOptimization, the paper preset, TPE + "
             "HyperbandPruner, or i-epoch at i = early_steps/4, whose 100 model builds "
             "per search cost the most); against the replay of the collected curves on "
-            "the same seeds (methods that finished on every seed the default finished).",
+            "the same seeds (the seeds on which every one of these methods finished).",
             "",
             report.markdown(frame),
             "",
             f"Spearman correlation of the method means, real vs replay: {rho:.2f} "
-            f"({'the same ranking' if rho == 1 else 'the rankings differ'}; with "
+            f"({'the same ranking' if same else 'the rankings differ'}; with "
             f"{len(frame)} methods and {len(seeds)} seeds the means are noisy). Real training "
             "draws new training noise at every query; the replay has one run per "
             "configuration.",
@@ -231,7 +232,8 @@ def readme_summary(summary: list[dict]) -> str:
             "",
             verdict,
             "",
-            "Best real final loss at an equal budget of optimizer steps, mean over seeds 1-10; "
+            "Best real final loss at an equal budget of optimizer steps, mean over the seeds "
+            "counted in the table (1-10 where the run is complete); "
             '"best other method" is the one of the eight others with the lowest mean; W/L/T '
             "and p (two-sided Wilcoxon signed-rank) pair the seeds. The paper preset "
             "(`PredictiveOracle.paper`, its proportions scaled to the budget) is one of the "
