@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "float32: the pipeline before this change (each worker converted its batch to float32 in "
         "[0, 1], 4x the bytes through the pipe: 25 MB per batch at 128²); uint8 pipe: uint8 "
         "batches (6.3 MB at 128²; the network divides by 255 in its first layer) pickled through "
-        "Keras' worker pipe; uint8: now, uint8 handed over through a shared-memory block per "
+        "Keras' worker pipe; uint8: now, uint8 handed over through a file in /dev/shm per "
         "array (`aae.data.training_set._SharedBatchArray`: one copy in the worker, one in the "
         "training "
         "process). Each figure is the median of "
