@@ -1,7 +1,6 @@
 """The pre-rendered training set (rendering, cache) and the augmented batch pipeline."""
 
 import dataclasses
-import os
 import pickle
 
 import keras
@@ -311,7 +310,7 @@ def _batch_in_a_worker(batches, index):
     return type(batch[0]).__name__, batch
 
 
-def test_worker_batches_arrive_through_shared_memory_unchanged(training_set):
+def test_worker_batches_arrive_through_shared_memory_unchanged(training_set, tmp_path, monkeypatch):
     # A worker process hands its batch over through a file in /dev/shm
     # (aae.data.training_set._SharedBatchArray): the training process gets the same plain
     # uint8 arrays as an in-process batch, and no file is left behind. The worker is forked
@@ -322,9 +321,10 @@ def test_worker_batches_arrive_through_shared_memory_unchanged(training_set):
     import multiprocessing
     from multiprocessing import resource_tracker
 
+    # A folder of this test's own instead of /dev/shm, which other processes' batches cross.
+    monkeypatch.setattr(aae.data.training_set, "_SHARED_MEMORY_DIR", str(tmp_path))
     data = TrainingData(training_set, BackgroundPool.builtin(32, 16, seed=0))
     batches = data.batches(4, seed=5, workers=0)
-    before = set(os.listdir("/dev/shm"))
     with resource_tracker._resource_tracker._lock:
         pool = multiprocessing.get_context("fork").Pool(1)
     try:
@@ -336,4 +336,4 @@ def test_worker_batches_arrive_through_shared_memory_unchanged(training_set):
     for got, expected in zip(received, batches[3], strict=True):
         assert type(got) is np.ndarray and got.dtype == np.uint8
         np.testing.assert_array_equal(got, expected)
-    assert set(os.listdir("/dev/shm")) <= before
+    assert list(tmp_path.iterdir()) == []  # the training process unlinked the file
