@@ -305,35 +305,62 @@ def test_batch_errors(training_set):
         TrainingData(training_set, _pool(size=16))
 
 
-def _batch_in_a_worker(batches, index):
+_HAND_OVER_SCRIPT = """
+import multiprocessing, sys
+from multiprocessing import resource_tracker
+import numpy as np
+import aae.data.training_set as training_set
+from aae.data.backgrounds import BackgroundPool
+
+training_set._SHARED_MEMORY_DIR = sys.argv[1]
+rng = np.random.default_rng(0)
+images = training_set.TrainingSet(
+    rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8),
+    rng.random((8, 32, 32)) < 0.5,
+    rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8),
+    np.broadcast_to(np.eye(3), (8, 3, 3)).copy(),
+)
+batches = training_set.TrainingData(images, BackgroundPool.builtin(32, 16, seed=0)).batches(
+    4, seed=5, workers=0
+)
+
+def batch_in_a_worker(index):
     batch = batches[index]
     return type(batch[0]).__name__, batch
 
-
-def test_worker_batches_arrive_through_shared_memory_unchanged(training_set, tmp_path, monkeypatch):
-    # A worker process hands its batch over through a file in /dev/shm
-    # (aae.data.training_set._SharedBatchArray): the training process gets the same plain
-    # uint8 arrays as an in-process batch, and no file is left behind. The worker is forked
-    # while this process holds multiprocessing's resource-tracker lock, as Keras' result thread
-    # may when Keras forks the next epoch's pool: a worker that needs that lock (SharedMemory
-    # did) never gets it, and the batch never arrives. (300 s: on a loaded machine a forked
-    # worker may wait minutes for a core.)
-    import multiprocessing
-    from multiprocessing import resource_tracker
-
-    # A folder of this test's own instead of /dev/shm, which other processes' batches cross.
-    monkeypatch.setattr(aae.data.training_set, "_SHARED_MEMORY_DIR", str(tmp_path))
-    data = TrainingData(training_set, BackgroundPool.builtin(32, 16, seed=0))
-    batches = data.batches(4, seed=5, workers=0)
+if __name__ == "__main__":
     with resource_tracker._resource_tracker._lock:
         pool = multiprocessing.get_context("fork").Pool(1)
     try:
-        kind, received = pool.apply_async(_batch_in_a_worker, (batches, 3)).get(timeout=300)
+        kind, received = pool.apply_async(batch_in_a_worker, (3,)).get(timeout=240)
     finally:
         pool.terminate()
         pool.join()
-    assert kind == "_SharedBatchArray"  # what the worker pickled
+    assert kind == "_SharedBatchArray", kind  # what the worker pickled
     for got, expected in zip(received, batches[3], strict=True):
         assert type(got) is np.ndarray and got.dtype == np.uint8
         np.testing.assert_array_equal(got, expected)
-    assert list(tmp_path.iterdir()) == []  # the training process unlinked the file
+    print("received")
+"""
+
+
+def test_worker_batches_arrive_through_shared_memory_unchanged(tmp_path):
+    # A worker process hands its batch over through a file in /dev/shm
+    # (aae.data.training_set._SharedBatchArray): the training process gets the same plain
+    # uint8 arrays as an in-process batch, and no file is left behind. The worker is forked
+    # while the parent holds multiprocessing's resource-tracker lock, as Keras' result thread
+    # may when Keras forks the next epoch's pool: a worker that needs that lock (SharedMemory
+    # did) never gets its batch out. In a fresh interpreter: forked from pytest's process
+    # after hundreds of tests, the worker hung in one full run (cause not found).
+    import subprocess
+    import sys
+
+    script = tmp_path / "hand_over.py"
+    script.write_text(_HAND_OVER_SCRIPT)
+    shared = tmp_path / "shm"  # a folder of its own: other processes' batches cross /dev/shm
+    shared.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(script), str(shared)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0 and "received" in result.stdout, result.stderr[-3000:]
+    assert list(shared.iterdir()) == []  # the training process unlinked the file
