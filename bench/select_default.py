@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import optuna
 from results import environment, write_section
 from search.ledger import StepLedger
-from search.methods import OBJECTIVE, RunPredictiveTuner
+from search.methods import RunPredictiveTuner, oracle_arguments
 from search.problems import aae_problem
 
 from kt_predictive import AllocationRule, HybridPredictor, PredictiveOracle, read_json, write_json
@@ -72,24 +72,13 @@ def run(problem, candidate: Candidate, seed: int, budget: float) -> tuple[float,
     """One budget-sized search; returns its best real final loss and the steps it used."""
     b = problem.settings.budget
     limit = round(budget * b.full_steps)
-    arguments = dict(
-        objective=OBJECTIVE.name,
-        full_steps=b.full_steps,
-        early_steps=b.early_steps,
-        window=b.window,
-        final_window=b.final_window,
-        tuning_trials=problem.settings.tuning_trials,
-        report_splits=0,
-        seed=seed,
-        search_budget=limit / b.full_steps,
-    )
     oracle = PredictiveOracle(
-        hyperparameters=problem.space(),
+        **oracle_arguments(problem, seed),
+        search_budget=limit / b.full_steps,
         allocation=AllocationRule.evidence(),
         predictor=HybridPredictor(random_state=seed, target=candidate.target),
         final_share=candidate.final_share,
         min_tuning_networks=candidate.min_tuning_networks,
-        **arguments,
     )
     ledger = StepLedger(limit)
     with tempfile.TemporaryDirectory(prefix="select-default-") as directory:

@@ -89,10 +89,10 @@ def paper_sizes(level: float, budget: StepBudget) -> tuple[int, int, int]:
     return initial, max(iterations, top_k), top_k
 
 
-def make_predictive_oracle(problem: Problem, method: str, seed: int, level: float):
-    """The default oracle sized by ``search_budget``, or the paper preset scaled to it."""
+def oracle_arguments(problem: Problem, seed: int) -> dict:
+    """The PredictiveOracle arguments every benchmarked oracle of ``problem`` shares."""
     b = problem.settings.budget
-    common = dict(
+    return dict(
         objective=OBJECTIVE.name,
         full_steps=b.full_steps,
         early_steps=b.early_steps,
@@ -103,6 +103,12 @@ def make_predictive_oracle(problem: Problem, method: str, seed: int, level: floa
         hyperparameters=problem.space(),
         seed=seed,
     )
+
+
+def make_predictive_oracle(problem: Problem, method: str, seed: int, level: float):
+    """The default oracle sized by ``search_budget``, or the paper preset scaled to it."""
+    b = problem.settings.budget
+    common = oracle_arguments(problem, seed)
     if method == DEFAULT:
         return PredictiveOracle(search_budget=level, **common)
     initial, iterations, top_k = paper_sizes(level, b)
