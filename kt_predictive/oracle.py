@@ -99,6 +99,9 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         release_checkpoints: Called with the ids of explored trials whose early checkpoint
             will never be continued (:class:`PredictiveTuner` deletes their training states);
             ``None`` keeps them.
+        trial_settled: Called after each trial has settled and the search state is saved
+            (:class:`PredictiveTuner` deletes the weights of fully trained networks that can
+            no longer be among its ``keep_models``); ``None`` does nothing.
 
     Example:
         >>> oracle = PredictiveOracle(search_budget=30, full_steps=400, early_steps=80,
@@ -167,6 +170,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         self._sign = 1.0 if self.objective.direction == "min" else -1.0
         self.liveness = WorkerLiveness(worker_timeout)
         self.release_checkpoints: Callable[[list[str]], None] | None = None
+        self.trial_settled: Callable[[], None] | None = None
         self._grids: list[ValueGrid] | None = None
         self._display = SearchProgress()
 
@@ -320,6 +324,8 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         self._save_trial(ended)
         self.save()
         self.liveness.oracle_was_busy(t.trial_id for t in self.ongoing_trials.values())
+        if self.trial_settled is not None:
+            self.trial_settled()
 
     def _settle_failure(self, record: TrialRecord, ended) -> bool:
         """Records a trial keras-tuner failed for good; returns whether it did."""

@@ -38,6 +38,11 @@ from kt_predictive.storage import check_writable, write_json
 # trials to end (between phases, in distributed searches).
 IDLE_POLL_SECONDS = 2.0
 
+#: Fully trained networks whose weights a search keeps by default (the lowest real final
+#: losses; the best finalized candidate is kept as well). A paper-size search fully trains
+#: 120 networks of up to 586 MiB of weights each.
+KEEP_MODELS = 10
+
 
 class PredictiveTuner(keras_tuner.Tuner):
     """A keras-tuner ``Tuner`` whose trials are budgeted in optimizer steps.
@@ -53,7 +58,12 @@ class PredictiveTuner(keras_tuner.Tuner):
     continuation is a new trial whose ``values["tuner/trial_id"]`` names the parent whose
     checkpoint it starts from (in a distributed search the ``directory`` must be shared).
     Fully trained trials keep keras-tuner's ``checkpoint.weights.h5`` for
-    ``get_best_models`` and no optimizer state.
+    ``get_best_models`` and no optimizer state, and only while they can be among the
+    ``keep_models`` with the lowest real final loss (or are the best finalized candidate,
+    ``oracle.best_finalized_trial()``): the others' weights are deleted as soon as enough
+    better networks have settled, so a search's disk use is bounded whatever its length.
+    ``has_model`` says whether a trial's weights are kept; override ``on_trial_end`` to use a
+    network before the search may delete it (it is settled in ``super().on_trial_end``).
 
     A resumed or continued trial continues the data stream too when its
     ``HyperModel.fit`` declares an ``initial_step`` parameter (the optimizer steps already
@@ -66,6 +76,9 @@ class PredictiveTuner(keras_tuner.Tuner):
         checkpoint_every: Steps between checkpoints (default: the oracle's window).
         heartbeat_seconds: Longest time between two reports to the oracle (default 30 s):
             keep a distributed oracle's ``worker_timeout`` longer than this.
+        keep_models: Fully trained networks whose weights are kept (default 10): those
+            with the lowest real final loss, plus the best finalized candidate. ``None``
+            keeps every one.
         **kwargs: ``keras_tuner.Tuner`` arguments (``directory``, ``project_name``,
             ``overwrite``, ``distribution_strategy``, ...).
     """
@@ -76,6 +89,7 @@ class PredictiveTuner(keras_tuner.Tuner):
         oracle=None,
         checkpoint_every: int | None = None,
         heartbeat_seconds: float = 30.0,
+        keep_models: int | None = KEEP_MODELS,
         **kwargs,
     ):
         if not isinstance(oracle, PredictiveOracle):
@@ -99,6 +113,13 @@ class PredictiveTuner(keras_tuner.Tuner):
         if not heartbeat_seconds > 0:
             raise SearchError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
         self.heartbeat_seconds = heartbeat_seconds
+        if keep_models is not None and (
+            isinstance(keep_models, bool) or not isinstance(keep_models, int) or keep_models < 1
+        ):
+            raise SearchError(
+                f"keep_models must be a positive number of networks or None (got {keep_models!r})"
+            )
+        self.keep_models = keep_models
         self._awaiting_trial = False
         # Fail before any training if the results could not be kept.
         if "://" in str(kwargs.get("directory") or ""):
@@ -125,6 +146,8 @@ class PredictiveTuner(keras_tuner.Tuner):
         # wrote them, deletes them (set before keras-tuner reloads a search: an extended
         # search releases checkpoints while it reloads).
         oracle.release_checkpoints = self._remove_training_states
+        # Likewise the weights of fully trained networks that cannot be among the best kept.
+        oracle.trial_settled = self._release_models
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
         if self._project_lock is not None:
             lock.acquire(project_dir)
@@ -172,6 +195,25 @@ class PredictiveTuner(keras_tuner.Tuner):
     def _remove_training_states(self, trial_ids: list[str]) -> None:
         """Deletes the training states of trials that will never be resumed or continued."""
         remove_training_states(self.get_trial_dir(t) for t in trial_ids)
+
+    def _release_models(self) -> None:
+        """Deletes the weights of the fully trained networks that can no longer be among the
+        ``keep_models`` lowest real final losses (a settled loss never changes, so a network
+        with ``keep_models`` better ones never gets back in), except the best finalized one."""
+        if self.keep_models is None or not isinstance(self.oracle, PredictiveOracle):
+            return  # a worker of a distributed search: the chief's tuner deletes them
+        keep = {t.trial_id for t in self.oracle.get_best_trials(self.keep_models)}
+        finalized = self.oracle.best_finalized_trial()
+        if finalized is not None:
+            keep.add(finalized.trial_id)
+        for record in self.oracle.records():
+            if record.is_real and record.trial_id not in keep:
+                Path(self._get_checkpoint_fname(record.trial_id)).unlink(missing_ok=True)
+
+    def has_model(self, trial_id: str) -> bool:
+        """Whether the weights of trial ``trial_id`` are kept, so :meth:`load_model` works:
+        it was trained fully and has not been released (``keep_models``)."""
+        return Path(self._get_checkpoint_fname(trial_id)).is_file()
 
     def _starting_state(self, trial, model) -> tuple[np.ndarray, float]:
         """The curve and seconds a trial starts from: its own checkpoint (a resumed trial),
@@ -343,6 +385,12 @@ class PredictiveTuner(keras_tuner.Tuner):
     def load_model(self, trial):
         """The fully trained model of ``trial`` (its weights; the optimizer starts afresh
         unless the model is subclassed, whose file holds the optimizer's variables too)."""
+        if not self.has_model(trial.trial_id):
+            raise SearchError(
+                f"trial {trial.trial_id} has no weights to load: it was not trained to the full "
+                f"budget, or is not among the {self.keep_models} networks with the lowest final "
+                "loss whose weights the search keeps (keep_models; None keeps every one)"
+            )
         model = self._try_build(trial.hyperparameters)
         path = self._get_checkpoint_fname(trial.trial_id)
         try:
@@ -356,7 +404,8 @@ class PredictiveTuner(keras_tuner.Tuner):
         return model
 
     def get_best_models(self, num_models=1):
-        """The fully trained models with the lowest real final loss."""
+        """The fully trained models with the lowest real final loss (at most
+        ``keep_models`` of them: the others' weights are not kept)."""
         return super().get_best_models(num_models)
 
 
@@ -390,8 +439,8 @@ class PredictiveSearch(PredictiveTuner):
     """A :class:`PredictiveOracle` and its :class:`PredictiveTuner` in one call.
 
     Like keras-tuner's ``RandomSearch``. The arguments from ``objective`` to
-    ``tune_new_entries`` are :class:`PredictiveOracle`'s (see there), ``checkpoint_every`` and
-    ``heartbeat_seconds`` :class:`PredictiveTuner`'s.
+    ``tune_new_entries`` are :class:`PredictiveOracle`'s (see there), ``checkpoint_every``,
+    ``heartbeat_seconds`` and ``keep_models`` :class:`PredictiveTuner`'s.
 
     Args:
         hypermodel: A ``keras_tuner.HyperModel`` or a function ``hp -> compiled model``.
@@ -436,6 +485,7 @@ class PredictiveSearch(PredictiveTuner):
         tune_new_entries: bool = True,
         checkpoint_every: int | None = None,
         heartbeat_seconds: float = 30.0,
+        keep_models: int | None = KEEP_MODELS,
         **kwargs,
     ):
         if "max_trials" in kwargs:
@@ -477,5 +527,6 @@ class PredictiveSearch(PredictiveTuner):
             oracle=oracle,
             checkpoint_every=checkpoint_every,
             heartbeat_seconds=heartbeat_seconds,
+            keep_models=keep_models,
             **kwargs,
         )
