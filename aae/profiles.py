@@ -40,6 +40,11 @@ class SearchSettings:
     tuning_trials: int = 30
     report_splits: int = 1000
     seed: int = 0
+    # Fully trained networks whose weights the search keeps: the lowest final losses and the
+    # best finalized candidate (PredictiveTuner's keep_models). The runner evaluates every
+    # network as soon as it is trained, so the report loses nothing; None keeps every one (a
+    # paper run: 120 files of up to 586 MiB; bench/RESULTS.md, paper-resources).
+    keep_models: int | None = 10
     # The values searched for some hyperparameters, a subset of Table 1's each (empty: the
     # whole space). A small profile leaves out values that cannot learn in its step budget.
     values: tuple[tuple[str, tuple], ...] = ()
@@ -219,6 +224,8 @@ PROFILES: dict[str, Profile] = {
             thresholds=1.0,
             tuning_trials=2,
             report_splits=5,
+            # Fewer than its 6 fully trained networks, so CI deletes weights as a paper run does.
+            keep_models=3,
         ),
         codebook=CodebookSettings(n_views=42, n_inplane=4),
         test=TestSettings(n_images=4, image_width=320, image_height=240, n_backgrounds=160),

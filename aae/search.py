@@ -28,7 +28,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,11 +223,22 @@ def load_training_data(
 
 
 def run_search(
-    profile: Profile, data: TrainingData, paths: RunPaths, project: str, workers: int | None
+    profile: Profile,
+    data: TrainingData,
+    paths: RunPaths,
+    project: str,
+    workers: int | None,
+    evaluate: Callable[[str, object], None] | None = None,
 ):
-    """Phase 1-4 of the method; resumes an interrupted search in the same folder."""
+    """Phase 1-4 of the method; resumes an interrupted search in the same folder.
+
+    ``evaluate(trial_id, model)`` is called with every fully trained network as soon as it
+    is trained, before the search may delete its weights (it keeps ``search.keep_models``).
+    """
     from aae.net.hypermodel import AAEHyperModel
     from kt_predictive import AllocationRule, PredictiveSearch
+
+    search_class = PredictiveSearch if evaluate is None else _evaluating(PredictiveSearch, evaluate)
 
     network = profile.network
     search = profile.search
@@ -239,7 +250,7 @@ def run_search(
         )
     settings["allocation"] = rules[settings["allocation"]]()
     values = dict(settings.pop("values"))
-    tuner = PredictiveSearch(
+    tuner = search_class(
         AAEHyperModel(
             network.image_size,
             network.width,
@@ -254,6 +265,23 @@ def run_search(
     )
     tuner.search(data, seed=search.seed, workers=workers)
     return tuner
+
+
+def _evaluating(search_class: type, evaluate: Callable[[str, object], None]) -> type:
+    """``search_class`` that hands every fully trained network to ``evaluate`` while its
+    weights exist: at the end of its trial, before the search settles it and deletes the
+    weights of the networks that can no longer be among the ``keep_models`` best."""
+
+    class EvaluatingSearch(search_class):
+        def on_trial_end(self, trial):
+            if self.has_model(trial.trial_id):
+                model = self.load_model(trial)
+                evaluate(trial.trial_id, model)
+                del model
+                _release_models()
+            super().on_trial_end(trial)
+
+    return EvaluatingSearch
 
 
 def run(
@@ -280,10 +308,6 @@ def run(
     mesh = load_object_mesh(target)
     test_set = load_test_set(target, profile, paths)
     data = load_training_data(mesh, profile, paths, backgrounds)
-
-    tuner = run_search(profile, data, paths, target.name, workers)
-    oracle = tuner.oracle
-
     # The codebook's views are rendered once and encoded by every network.
     views = CodebookViews.cached(
         paths.cache,
@@ -292,28 +316,52 @@ def run(
         profile.codebook.n_views,
         profile.codebook.n_inplane,
     )
+
+    # Each fully trained network is evaluated as soon as it is trained: the search keeps the
+    # weights of only the search.keep_models best (a paper run fully trains 120 networks of
+    # up to 586 MiB of weights each).
+    def evaluate_trial(trial_id: str, model) -> None:
+        encoder = model.get_layer("encoder")
+        evaluate_network(f"trial {trial_id}", encoder, views, test_set, target.obj_id, paths)
+
+    tuner = run_search(profile, data, paths, target.name, workers, evaluate_trial)
+    oracle = tuner.oracle
+
     # The search's fully trained networks (its best first), then the two benchmark networks
     # trained with the same budget on the same data.
     best_id = oracle.get_best_trials()[0].trial_id
-    # At most two Keras models in memory at a time: a paper run fully trains 120 searched
-    # networks of 80 MB to 300 MB of weights each. A result keeps its model only where the
+    # At most two Keras models in memory at a time. A result keeps its model only where the
     # report pictures it (PICTURED); every other network is evaluated and dropped.
-    results = []
+    results, unevaluated = [], []
     for record in sorted(_fully_trained(oracle), key=lambda r: r.trial_id != best_id):
-        name = "searched best" if record.trial_id == best_id else f"trial {record.trial_id}"
-        model = tuner.load_model(oracle.get_trial(record.trial_id))
-        evaluation = evaluate_network(
-            name, model.get_layer("encoder"), views, test_set, target.obj_id, paths
-        )
+        trial_name = f"trial {record.trial_id}"
+        name = "searched best" if record.trial_id == best_id else trial_name
+        kept = None
+        if tuner.has_model(record.trial_id):
+            model = tuner.load_model(oracle.get_trial(record.trial_id))
+            evaluation = evaluate_network(
+                name, model.get_layer("encoder"), views, test_set, target.obj_id, paths, trial_name
+            )
+            kept = model if name == "searched best" else None
+            del model
+        else:  # deleted by the search after its evaluation during the search
+            evaluation = cached_evaluation(trial_name, paths)
+            if evaluation is None:
+                unevaluated.append(record.trial_id)
+                continue
         kind = "top-K" if record.role == "continuation" else "phase 1"
-        kept = model if name == "searched best" else None
         results.append(
             NetworkResult(
                 name, kind, dict(record.values), kept, record.real_final, record.seconds, evaluation
             )
         )
-        del model, kept
+        del kept
         _release_models()
+    if unevaluated:
+        print(
+            f"not evaluated: trials {', '.join(unevaluated)} (their weights were deleted, "
+            "search.keep_models, before this run evaluated them)"
+        )
     for name, config in (("Sundermeyer", SUNDERMEYER), ("BOP", BOP)):
         result = train_and_evaluate(
             name, config, profile, data, views, test_set, target.obj_id, paths, workers
@@ -416,21 +464,28 @@ def _fully_trained(oracle) -> list:
     return [r for r in oracle.records() if r.is_real]
 
 
-def evaluate_network(name: str, encoder, views, test_set: BopDataset, obj_id: int, paths: RunPaths):
-    """ADD(-S) recall of one encoder on the test set; cached per encoder weights."""
+def evaluate_network(
+    name: str,
+    encoder,
+    views,
+    test_set: BopDataset,
+    obj_id: int,
+    paths: RunPaths,
+    also_cached_as: str | None = None,
+):
+    """ADD(-S) recall of one encoder on the test set; cached per encoder weights (under
+    ``name``, or ``also_cached_as``: the same network evaluated under another name)."""
     from aae.pose.codebook import Codebook, encoder_fingerprint
-    from aae.pose.evaluate import PoseEvaluation, evaluate_on_bop
-    from kt_predictive import read_json, write_json
+    from aae.pose.evaluate import evaluate_on_bop
+    from kt_predictive import write_json
 
     fingerprint = encoder_fingerprint(encoder)
-    cached = paths.evaluation(name)
-    if cached.is_file():
-        saved = read_json(cached, "Delete it to evaluate the network again.")
-        if saved["fingerprint"] == fingerprint:
-            fields = saved["evaluation"]
-            return PoseEvaluation(
-                **{k: np.asarray(v) if k.endswith("errors") else v for k, v in fields.items()}
-            )
+    for cached_name in (name, also_cached_as):
+        saved = _read_evaluation(cached_name, paths) if cached_name else None
+        if saved is not None and saved[0] == fingerprint:
+            if cached_name != name:
+                write_json(paths.evaluation(name), _evaluation_file(paths.evaluation(cached_name)))
+            return saved[1]
     evaluation = evaluate_on_bop(
         test_set, obj_id, encoder, Codebook.from_views(encoder, views), progress=False
     )
@@ -438,8 +493,38 @@ def evaluate_network(name: str, encoder, views, test_set: BopDataset, obj_id: in
         k: (v.tolist() if isinstance(v, np.ndarray) else v)
         for k, v in dataclasses.asdict(evaluation).items()
     }
-    write_json(cached, {"fingerprint": fingerprint, "evaluation": as_json})
+    write_json(paths.evaluation(name), {"fingerprint": fingerprint, "evaluation": as_json})
     return evaluation
+
+
+def cached_evaluation(name: str, paths: RunPaths):
+    """The evaluation of network ``name`` written earlier by :func:`evaluate_network`, or
+    None. Unchecked against weights: for networks whose weights the search has deleted
+    (a finished trial's weights never change)."""
+    saved = _read_evaluation(name, paths)
+    return None if saved is None else saved[1]
+
+
+def _read_evaluation(name: str, paths: RunPaths):
+    """(fingerprint, PoseEvaluation) of the cached evaluation of ``name``, or None."""
+    from aae.pose.evaluate import PoseEvaluation
+
+    path = paths.evaluation(name)
+    if not path.is_file():
+        return None
+    saved = _evaluation_file(path)
+    fields = saved["evaluation"]
+    evaluation = PoseEvaluation(
+        **{k: np.asarray(v) if k.endswith("errors") else v for k, v in fields.items()}
+    )
+    return saved["fingerprint"], evaluation
+
+
+def _evaluation_file(path: Path) -> dict:
+    """A cached evaluation file (with the hint to delete it if it cannot be read)."""
+    from kt_predictive import read_json
+
+    return read_json(path, "Delete it to evaluate the network again.")
 
 
 def profile_line(base: Profile, profile: Profile) -> str:

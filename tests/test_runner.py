@@ -105,6 +105,14 @@ def test_all_phases_and_every_network_evaluated(finished_run):
             assert angle == pytest.approx(instance["rotation_error"], abs=1e-3)
     best = min(r.real_final for r in records if r.is_real)
     assert summary["networks"][0]["final_mean_loss"] == pytest.approx(best)
+    # Every fully trained network is evaluated, though the search kept the weights of only
+    # search.keep_models of them (and the best finalized one): the others were evaluated
+    # during the search, before their weights were deleted.
+    real = [r for r in records if r.is_real]
+    assert len(names) == len(real) + 2
+    keep = get_profile("tiny").search.keep_models
+    weights = list((finished_run / "search" / "ape").rglob("checkpoint.weights.h5"))
+    assert keep <= len(weights) <= keep + 1 < len(real)
     assert summary["total_steps"] == training_steps(records) and summary["top_k"]
 
 
