@@ -6,7 +6,10 @@ AAEs, in the two formats the search writes: ``save_weights``, weights only, and
 ``kt_predictive.checkpoint.save_training_state``, weights + optimizer state + loss curve)
 and the parameter counts of the paper-size networks (built at 128², width 1, and counted by
 Keras; the mean over the search space from the layer-shape formula, checked against those
-counts). Writes section ``paper-resources`` of bench/RESULTS.md.
+counts). Which files exist at once, and how many times each is written, is the policy of
+``kt_predictive.PredictiveTuner`` that tests/test_search_disk.py measures on a real search
+of a small network (checkpoints per trial, peak files); this script projects it to paper
+size. Writes section ``paper-resources`` of bench/RESULTS.md.
 
     python bench/paper_resources.py     # ~1 min
 """
@@ -32,6 +35,7 @@ from aae.net.settings import NetworkSettings
 from aae.net.training import save_weights_only
 from aae.profiles import get_profile
 from kt_predictive.checkpoint import save_training_state
+from kt_predictive.decisions import REFIT_CANDIDATE_FACTOR
 
 SECTION = "paper-resources"
 LARGEST = {**NAS2, "NK2": 256, "KD": 7}  # (256, 256, 1024, 1024), KE 7, KD 7
@@ -43,6 +47,8 @@ STAND_INS = (
     ("64², width 1/4", NetworkSettings(image_size=64, width=0.25, latent_dim=128)),
 )
 GPU_RAM_GIB, GPU_DISK_GIB = 128, 64
+#: The expected GPU step time of SUNDERMEYER at batch 64 (section aae-pipeline).
+SUNDERMEYER_STEP_S = 0.015
 
 
 def parameter_count(config: dict, image_size: int = 128, latent_dim: int = 128) -> int:
@@ -68,6 +74,17 @@ def parameter_count(config: dict, image_size: int = 128, latent_dim: int = 128) 
         + conv(kd, nk[0], 3)
     )
     return encoder + decoder
+
+
+def environment_bytes() -> int:
+    """Bytes of the files of this Python environment (``sys.prefix``)."""
+    total = 0
+    for folder, _, files in os.walk(sys.prefix):
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                total += os.path.getsize(path)
+    return total
 
 
 def measure_checkpoints(early_steps: int) -> list[tuple[str, int, int, int, int]]:
@@ -124,6 +141,9 @@ def main() -> None:
         for a in architectures
     ]
     mean_params, max_params = statistics.fmean(counts), max(counts)
+    others = [k for k in SEARCH_SPACE if k not in ("NK1", "NK2", "NK3", "NK4", "KE", "KD")]
+    largest_configs = list(itertools.product(*(SEARCH_SPACE[k] for k in others)))
+    assert max_params == parameter_count(LARGEST), "LARGEST is not the largest architecture"
 
     def weights(p: float) -> float:
         return p * per_weight
@@ -132,6 +152,24 @@ def main() -> None:
         return p * per_full
 
     n1, n2, k = search.initial_trials, search.max_iterations, search.top_k
+    # Checkpoints a trial writes (kt_predictive.callbacks.StepBudgetCallback): at every early
+    # window and every checkpoint_every steps (the tuner's default: the window) below
+    # full_steps; a continuation starts at early_steps.
+    checkpoint_every, full_steps = search.window, search.full_steps
+    early_ends = set(range(search.window, search.early_steps + 1, search.window))
+
+    def checkpoints(start: int, stop: int) -> int:
+        every = set(range(checkpoint_every, full_steps, checkpoint_every))
+        return len({s for s in every | early_ends if start < s <= stop and s < full_steps})
+
+    written = {
+        "phase 1 (full training)": checkpoints(0, full_steps),
+        "explored (early budget; at most: screening may stop it sooner)": checkpoints(
+            0, search.early_steps
+        ),
+        "continuation (early budget -> full)": checkpoints(search.early_steps, full_steps),
+    }
+    trials = dict(zip(written, (n1, n2, k), strict=True))
     ts = profile.training_set
     training_set = ts.n_images * (2 * ts.image_size**2 * 3 + ts.image_size**2 + 9 * 8)
     views = profile.codebook.n_views * profile.codebook.n_inplane
@@ -140,12 +178,32 @@ def main() -> None:
     backgrounds = profile.test.n_backgrounds * ts.image_size**2 * 3
     benchmarks = weights(named["SUNDERMEYER"]) + weights(named["BOP"])
 
-    def disk(p: float, pruned: bool) -> dict[str, float]:
-        if pruned:
+    keep = search.keep_models
+    # Early checkpoints kept at once: the candidates the oracle may still continue (top_k, or
+    # twice that when the predictor is refitted in phase 4), the trial being trained, and the
+    # temporary file of its next checkpoint (written beside the last one, then renamed).
+    pool = k * (REFIT_CANDIDATE_FACTOR if search.refit_predictor else 1)
+    early_files = pool + 2
+    # Weights at once: the keep_models best, the best finalized candidate, and the network
+    # just trained (deleted when its trial settles if it is not among the best).
+    weight_files = keep + 2
+
+    def disk(p: float, policy: str) -> dict[str, float]:
+        if policy == "now":
+            return {
+                f"fully trained searched networks, weights only: keep_models = {keep} + the best "
+                f"finalized + the one just trained ({weight_files} files)": weight_files
+                * weights(p),
+                f"early checkpoints (weights + Adam): {pool} candidates + the running trial + "
+                f"its next checkpoint's temporary file ({early_files} files)": early_files
+                * full(p),
+                "Sundermeyer and BOP, weights only": benchmarks,
+            }
+        if policy == "all weights":
             return {
                 f"phase 1: {n1} fully trained networks, weights only": n1 * weights(p),
-                "exploration: early checkpoints (weights + Adam) of at most top_k + 1 = "
-                f"{k + 1} trials": (k + 1) * full(p),
+                f"early checkpoints (weights + Adam) of at most top_k + 1 = {k + 1} trials": (k + 1)
+                * full(p),
                 f"finalization: {k} fully trained candidates, weights only": k * weights(p),
                 "Sundermeyer and BOP, weights only": benchmarks,
             }
@@ -225,54 +283,105 @@ def main() -> None:
         "",
         f"### Disk per object (paper profile: {n1} + {n2} + {k} networks)",
         "",
-        "Assumptions: each exploration trial leaves one early checkpoint with Adam state, kept "
-        f"until it can no longer be picked (its predicted loss is not among the {k} lowest so "
-        f"far), so at most top_k + 1 exist at once and the {k} candidates' after exploration; a "
-        "fully trained network keeps its weights only; without pruning (the 'before' column) every "
-        "trial keeps its full checkpoint and keras-tuner's per-trial weights file (written with "
-        "the optimizer's variables: full-checkpoint size). 'mean' takes "
-        "every network at the space's mean size (phase 1 samples uniformly; exploration "
-        "concentrates "
-        "on a few values, which may be larger or smaller); 'worst' takes every network at the "
-        "largest.",
+        "What a run keeps at once (`kt_predictive.PredictiveTuner`, measured on a real search of "
+        "a small network by `tests/test_search_disk.py`): a trial writes one full checkpoint "
+        "(weights + Adam) at every early window and every `checkpoint_every` steps (default: the "
+        "window), each replacing the last through a temporary file; an explored trial's "
+        "checkpoint stays only while the oracle may continue it (one of the "
+        f"{pool} candidates{' (2 x top_k: refit_predictor)' if search.refit_predictor else ''}); a "
+        "fully trained network keeps its weights only (no optimizer state), and only while it "
+        f"is among the `search.keep_models` = {keep} lowest real final losses or is the best "
+        "finalized candidate: the tuner deletes the others' weights when a trial settles "
+        "(`oracle.trial_settled`). The runner evaluates every network at the end of its trial, "
+        "before that, so the report still covers all of them. The peak is during exploration "
+        "or finalization, when the early checkpoints of all candidates exist; 'mean' takes every "
+        "network at the space's mean size (phase 1 samples uniformly; exploration concentrates "
+        "on a few values, which may be larger or smaller), 'worst' at the largest: "
+        f"{len(largest_configs):,} configurations of the space have the largest architecture, "
+        f"so all {early_files - 1} early checkpoints of real trials can be of that size.",
         "",
-        "| item | before, mean | before, worst | after, mean | after, worst |",
-        "|---|---|---|---|---|",
+        "| item (peak, at once) | mean | worst |",
+        "|---|---|---|",
     ]
-    totals = {}
-    before_mean, before_max = disk(mean_params, False), disk(max_params, False)
-    after_mean, after_max = disk(mean_params, True), disk(max_params, True)
-    for (label_b, bm), bx in zip(before_mean.items(), before_max.values(), strict=True):
-        lines.append(f"| {label_b} | {bm / GIB:,.1f} GiB | {bx / GIB:,.1f} GiB | | |")
-    for (label_a, am), ax in zip(after_mean.items(), after_max.values(), strict=True):
-        lines.append(f"| {label_a} | | | {am / GIB:,.2f} GiB | {ax / GIB:,.2f} GiB |")
+    now_mean, now_max = disk(mean_params, "now"), disk(max_params, "now")
+    for (label, am), ax in zip(now_mean.items(), now_max.values(), strict=True):
+        lines.append(f"| {label} | {am / GIB:,.2f} GiB | {ax / GIB:,.2f} GiB |")
     for label, value in shared.items():
-        lines.append(
-            f"| {label} | {value / GIB:,.2f} GiB | {value / GIB:,.2f} GiB | {value / GIB:,.2f} GiB "
-            f"| {value / GIB:,.2f} GiB |"
-        )
+        lines.append(f"| {label} | {value / GIB:,.2f} GiB | {value / GIB:,.2f} GiB |")
     extra = sum(shared.values())
-    for name, parts in (
-        ("before, mean", before_mean),
-        ("before, worst", before_max),
-        ("after, mean", after_mean),
-        ("after, worst", after_max),
-    ):
-        totals[name] = sum(parts.values()) + extra
+    totals = {
+        (policy, size): sum(disk(p, policy).values()) + extra
+        for policy in ("now", "all weights", "every file")
+        for size, p in (("mean", mean_params), ("worst", max_params))
+    }
     lines.append(
-        "| **total** | "
-        + " | ".join(
-            f"**{totals[n] / GIB:,.1f} GiB**"
-            for n in ("before, mean", "before, worst", "after, mean", "after, worst")
-        )
-        + " |"
+        f"| **total** | **{totals['now', 'mean'] / GIB:,.1f} GiB** | "
+        f"**{totals['now', 'worst'] / GIB:,.1f} GiB** |"
     )
-    fits = {n: t <= GPU_DISK_GIB * GIB for n, t in totals.items()}
+    margin = GPU_DISK_GIB - totals["now", "worst"] / GIB
     lines += [
         "",
-        f"Against the GPU machine's {GPU_DISK_GIB} GiB disk: "
-        + ", ".join(f"{n} {'fits' if ok else 'does not fit'}" for n, ok in fits.items())
-        + " (LineMOD itself, the backgrounds and the Python environment come on top).",
+        f"Against the GPU machine's {GPU_DISK_GIB} GiB disk the worst case leaves "
+        f"{margin:,.1f} GiB ({margin / GPU_DISK_GIB:.0%}) for LineMOD's images, the backgrounds "
+        f"and the Python environment (this machine's, TensorFlow and JAX for the CPU: "
+        f"{environment_bytes() / GIB:,.1f} GiB; CUDA wheels come on top)"
+        + (": it fits." if margin > 0 else ": it does NOT fit."),
+        "",
+        "The same run under the earlier policies (same arithmetic):",
+        "",
+        "| policy | mean | worst |",
+        "|---|---|---|",
+        f"| every trial keeps its full checkpoint and keras-tuner's weights file (written with "
+        f"the optimizer's variables) | {totals['every file', 'mean'] / GIB:,.1f} GiB | "
+        f"{totals['every file', 'worst'] / GIB:,.1f} GiB |",
+        f"| early checkpoints released, every fully trained network's weights kept "
+        f"({n1} + {k}) | {totals['all weights', 'mean'] / GIB:,.1f} GiB | "
+        f"{totals['all weights', 'worst'] / GIB:,.1f} GiB |",
+        f"| now: weights of keep_models = {keep} networks | {totals['now', 'mean'] / GIB:,.1f} "
+        f"GiB | {totals['now', 'worst'] / GIB:,.1f} GiB |",
+        "",
+        f"The early checkpoints are now the largest item ({early_files} x "
+        f"{full(max_params) / GIB:,.2f} GiB at the largest network). The {pool} candidates' "
+        "checkpoints are what phase 4 continues (weights and Adam's moments, as the paper "
+        "resumes them); fewer would need a smaller `search.top_k`, continuations that restart "
+        "Adam, or retraining each candidate's first "
+        f"{search.early_steps:,} steps from its seed (about "
+        f"{k * search.early_steps / search.full_steps:.0f} full trainings for {k} candidates, "
+        "and not bitwise the same on a GPU) - changes of the method, not made here. The running "
+        "trial's checkpoint and its temporary file are what resuming a killed run costs. Each "
+        f"candidate at the largest size costs {full(max_params) / GIB:,.2f} GiB, each kept "
+        f"network {weights(max_params) / GIB:,.2f} GiB: `--set search.top_k=...` and "
+        "`--set search.keep_models=...` are the levers on a smaller disk.",
+        "",
+        "### Bytes written per trial",
+        "",
+        f"Checkpoints every {checkpoint_every:,} steps below the full budget and at every early "
+        f"window (the counts `tests/test_search_disk.py` checks on its small search), plus the "
+        "weights of a fully trained network once:",
+        "",
+        "| trial | checkpoints written | weights files | mean size | largest network |",
+        "|---|---|---|---|---|",
+    ]
+
+    def trial_bytes(role: str, p: float) -> float:
+        return written[role] * full(p) + (0 if role.startswith("explored") else 1) * weights(p)
+
+    for role, count in written.items():
+        lines.append(
+            f"| {role} | {count} | {0 if role.startswith('explored') else 1} | "
+            f"{trial_bytes(role, mean_params) / GIB:,.1f} GiB | "
+            f"{trial_bytes(role, max_params) / GIB:,.1f} GiB |"
+        )
+    run_total = sum(trials[role] * trial_bytes(role, mean_params) for role in written)
+    sundermeyer_rate = full(named["SUNDERMEYER"]) / (checkpoint_every * SUNDERMEYER_STEP_S)
+    lines += [
+        "",
+        f"A whole run at the mean size writes about {run_total / 2**40:,.1f} TiB of checkpoints "
+        f"({n1} + {n2} + {k} trials; each write replaces the last). At "
+        f"{SUNDERMEYER_STEP_S * 1000:.0f} ms per Sundermeyer step (section aae-pipeline) its "
+        f"checkpoint of {full(named['SUNDERMEYER']) / 2**20:,.0f} MiB every {checkpoint_every:,} "
+        f"steps is {sundermeyer_rate / 2**20:,.0f} MiB/s of writes on average, far below a "
+        "local SSD's rate; the total is what the disk's write endurance has to allow.",
         "",
         "### RAM of the run's process (host memory)",
         "",
@@ -285,8 +394,8 @@ def main() -> None:
         "copy-on-write)": training_set,
         f"background pool ({profile.test.n_backgrounds:,} crops at {ts.image_size}²)": backgrounds,
         "two models at once (largest network: weights + Adam moments, float32)": two_models,
-        f"codebook views while evaluating ({views:,} crops) + one network's codes": codebook_views
-        + codes,
+        f"codebook views ({views:,} crops; held from the search's start: every network is "
+        "evaluated when it is trained) + one network's codes": codebook_views + codes,
         "queue of prepared batches (10 batches of 128 images, uint8 inputs + targets)": 10
         * 128
         * 2
