@@ -10,13 +10,18 @@ keras-tuner's protocol. Its phases (``phase``):
 - ``"explore"``: Algorithms 2.1/2.2: each trial draws a configuration from the current
   probabilities (fixed values stay fixed), trains to ``early_steps`` only and gets a
   predicted final loss; the probabilities are recomputed after every record, and a value
-  whose probability reaches its threshold is fixed. It ends after ``max_iterations`` trials,
-  when every hyperparameter is fixed, or when no untried configuration is left
+  whose probability reaches its threshold is fixed. With ``reduction_factor`` (by default
+  for a ``search_budget`` below 20 full trainings) a trial is screened on the way
+  (:mod:`kt_predictive.screening`): at each rung it goes on only if it is among the best
+  1/η there. It ends after ``max_iterations`` trials, when
+  every hyperparameter is fixed, when no untried configuration is left, or, with
+  ``search_budget``, when the budget left is what the continuations need
   (``exploration_end`` says which);
 - ``"finalize"``: the ``top_k`` explored configurations with the lowest predicted loss are
   continued, each by a new trial that resumes from its parent's early checkpoint and trains
   on to ``full_steps`` (with ``refit_predictor``, each real result refits the predictor and
-  re-ranks the candidates);
+  re-ranks the candidates); with ``search_budget``, candidates beyond ``top_k`` are continued
+  while the budget allows;
 - ``"done"``. Raising ``max_iterations`` (or ``top_k``) and rerunning takes a finished search
   back to exploration (or phase 4): the paper's 400 → 800 of Table 5 (:meth:`extend`).
 
@@ -48,6 +53,12 @@ from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
 from kt_predictive.records import STATE_VERSION, RecordBook, TrialRecord, first_line
 from kt_predictive.schedule import FINAL_SHARE, PAPER_SIZES, PAPER_STEPS, size_phases
+from kt_predictive.screening import (
+    promoted,
+    resolve_reduction_factor,
+    rung_estimate,
+    screening_rungs,
+)
 from kt_predictive.space import Value, ValueGrid, describe_change, space_size
 
 # With refit_predictor, the predictions of explored trials change during phase 4, so twice
@@ -58,6 +69,7 @@ REFIT_CANDIDATE_FACTOR = 2
 END_MAX_ITERATIONS = "max_iterations reached"
 END_ALL_FIXED = "every hyperparameter fixed"
 END_EXHAUSTED = "no untried configuration left"
+END_BUDGET = "search budget reached"
 
 PHASES = ("initial", "explore", "finalize", "done")
 
@@ -84,6 +96,7 @@ METHOD_SETTINGS = (
     "initial_trials",
     "max_iterations",
     "top_k",
+    "reduction_factor",
     "allocation",
     "reward",
     "beta",
@@ -115,6 +128,7 @@ def paper_settings(reward: str = "exp", seed: int | None = None) -> dict:
     return {
         **vars(PAPER_SIZES),
         **{f: getattr(PAPER_STEPS, f) for f in steps},
+        "reduction_factor": None,
         "allocation": AllocationRule.paper(reward),
         "refit_predictor": False,
         "predictor": HybridPredictor(random_state=seed, target="final"),
@@ -146,6 +160,7 @@ class SearchDecisions:
         initial_trials: int | None = None,
         max_iterations: int | None = None,
         top_k: int | None = None,
+        reduction_factor: int | str | None = "auto",
         allocation: AllocationRule | None = None,
         reward: str | None = None,
         beta: float | None = None,
@@ -161,6 +176,11 @@ class SearchDecisions:
         record_changed: Callable[[TrialRecord], None] = _ignore,
     ):
         self.budget = budget
+        reduction_factor = resolve_reduction_factor(reduction_factor, search_budget)
+        self.reduction_factor = reduction_factor
+        self.rungs = screening_rungs(budget, reduction_factor)
+        # With search_budget, the most steps the search may train (None: the counts decide).
+        self.budget_steps: int | None = None
         counts = (initial_trials, max_iterations, top_k)
         if search_budget is not None:
             if any(c is not None for c in counts):
@@ -168,7 +188,15 @@ class SearchDecisions:
                     "give either search_budget (the oracle sizes its phases) or initial_trials, "
                     "max_iterations and top_k, not both"
                 )
-            sizes = size_phases(search_budget, budget, final_share=final_share)
+            if not (isinstance(search_budget, int | float) and search_budget > 0):
+                raise SearchError(
+                    f"search_budget must be a positive number of full trainings (got "
+                    f"{search_budget!r})"
+                )
+            sizes = size_phases(
+                search_budget, budget, final_share=final_share, reduction_factor=reduction_factor
+            )
+            self.budget_steps = math.floor(search_budget * budget.full_steps + 1e-9)
             initial_trials, max_iterations, top_k = (
                 sizes.initial_trials,
                 sizes.max_iterations,
@@ -292,6 +320,9 @@ class SearchDecisions:
         if self.phase == "explore":
             if self.exploration_end is not None:
                 return None  # waiting for running trials
+            if not self.affords(self.budget.early_steps + self.continuation_reserve()):
+                self.end_exploration(END_BUDGET)
+                return None
             values = draw(uniform=False)
             if values is None and self.allocation.relax_fixed:
                 values = draw(uniform=False, keep_fixed=False)
@@ -321,8 +352,51 @@ class SearchDecisions:
         elif budget.is_window_end(step):
             record.early[step // budget.window - 1] = value
             stop = record.role == "explore" and step >= budget.early_steps
+            # Decided once, when the trial first gets there: a resumed trial that reports
+            # its windows again keeps the decision it got (reports stay idempotent).
+            first_time = step > record.steps
+            at_rung = record.role == "explore" and step in self.rungs and first_time
+            if at_rung and not self.passes_rung(record, step):
+                record.screened_at = step
+                stop = True
         record.steps = max(record.steps, step)
         return stop
+
+    def passes_rung(self, record: TrialRecord, step: int) -> bool:
+        """Whether an explored trial's window mean at rung ``step`` is among the best 1/η of
+        every window mean recorded there (its own, phase-1 networks', other explored ones')."""
+        index = step // self.budget.window - 1
+        reference = [
+            r.early[index]
+            for r in self.records
+            if r.role != "continuation" and r.early[index] is not None and r.diverged_at is None
+        ]
+        return promoted(record.early[index], reference, self.reduction_factor)
+
+    # ------------------------------------------------------------------ budget
+
+    def committed_steps(self) -> int:
+        """Steps trained so far plus the most the running trials can still train."""
+        budget, total = self.budget, 0
+        for record in self.records:
+            parent = self.records.get(record.parent_id) if record.parent_id else None
+            start = parent.steps if parent is not None else 0
+            steps = max(record.steps, start)
+            total += steps - start
+            if record.running:
+                goal = budget.early_steps if record.role == "explore" else budget.full_steps
+                total += max(0, goal - steps)
+        return total
+
+    def affords(self, steps: int) -> bool:
+        """Whether ``steps`` more fit in the search budget (always, without one)."""
+        return self.budget_steps is None or self.committed_steps() + steps <= self.budget_steps
+
+    def continuation_reserve(self) -> int:
+        """Steps the ``top_k`` continuations not started yet will train."""
+        started = len(self.records.by_role("continuation"))
+        continuation = self.budget.full_steps - self.budget.early_steps
+        return max(0, self.top_k - started) * continuation
 
     def initial_drawn(self) -> bool:
         """Every phase-1 configuration has been drawn (some may still be training)."""
@@ -351,7 +425,12 @@ class SearchDecisions:
         """
         targets = [self.records[t] for t in self.targets]
         waiting = [r for r in targets if self.records.continuation_of(r.trial_id) is None]
-        if not waiting or len(targets) - len(waiting) >= self.top_k:
+        if not waiting:
+            return None
+        if len(targets) - len(waiting) >= self.top_k and (
+            self.budget_steps is None
+            or not self.affords(self.budget.full_steps - self.budget.early_steps)
+        ):
             return None
         return min(waiting, key=lambda r: r.predicted)
 
@@ -453,6 +532,8 @@ class SearchDecisions:
             record.failure = f"diverged at step {record.diverged_at}"
         elif record.real_final is not None:
             record.status = "complete"
+        elif record.role == "explore" and record.screened_at is not None:
+            record.status = "complete"  # screened out: known by its rung's window mean
         elif record.role == "explore" and record.early_complete:
             self.ensure_predictor()
             (predicted,) = self.predictor.predict(
@@ -489,9 +570,12 @@ class SearchDecisions:
         """(configuration, loss) of every settled phase-1 and explored record.
 
         An explored configuration that was continued counts with its measured loss; a failed
-        one with the worst loss (M for the paper's range normalisation, the worst rank else).
+        one with the worst loss (M for the paper's range normalisation, the worst rank else);
+        a screened-out one with :func:`~kt_predictive.screening.rung_estimate` from the fully
+        trained networks' curves.
         """
         worst = self.bounds[1] if self.allocation.normalisation == "range" else math.inf
+        curves = [(r.early, r.real_final) for r in self.records if r.is_real]
         entries = []
         for record in self.records:
             if record.role == "continuation" or record.running:
@@ -499,6 +583,9 @@ class SearchDecisions:
             continuation = self.records.continuation_of(record.trial_id)
             if continuation is not None and continuation.is_real:
                 loss = continuation.real_final
+            elif record.screened_out:
+                index = record.screened_at // self.budget.window - 1
+                loss = rung_estimate(record.early[index], curves, index)
             else:
                 loss = record.loss() if not record.failed else worst
             entries.append((record.values, loss if loss is not None else worst))
@@ -569,7 +656,7 @@ class SearchDecisions:
         waiting = [
             r
             for r in self.records.by_role("explore")
-            if r.status == "complete" and self.records.continuation_of(r.trial_id) is None
+            if r.is_predicted_only and self.records.continuation_of(r.trial_id) is None
         ]
         if waiting:
             rows = [(r.values, r.early) for r in waiting]

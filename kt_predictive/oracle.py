@@ -64,6 +64,13 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         initial_trials: Configurations trained to the full budget in phase 1 (paper: 100).
         max_iterations: Exploration trials in phase 3 at most (paper: 400, then 800).
         top_k: Explored configurations trained on to the full budget in phase 4 (paper: 20).
+            With ``search_budget``, more are continued while the budget allows.
+        reduction_factor: Screening's η (:mod:`kt_predictive.screening`): an explored
+            trial goes on at the early windows ``window·η^j`` below ``early_steps`` only if
+            its window mean is among the best 1/η recorded there, so more configurations are
+            screened for the same training. ``None`` trains every explored trial to
+            ``early_steps`` (the paper). ``"auto"`` (default): η = 3 for a ``search_budget``
+            below 20 full trainings, where it measured better on held-out seeds, else None.
         full_steps: Full training budget in optimizer steps (paper: 40000).
         early_steps: Budget of an exploration trial (paper: 6000).
         window: Steps per early window whose mean loss feeds the predictor (paper: 1000).
@@ -118,6 +125,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         initial_trials: int | None = None,
         max_iterations: int | None = None,
         top_k: int | None = None,
+        reduction_factor: int | str | None = "auto",
         full_steps: int = 40000,
         early_steps: int = 6000,
         window: int = 1000,

@@ -53,6 +53,8 @@ def progress_line(
         outcome = f"failed ({why})"
     elif record.is_predicted_only:
         outcome = f"predicted final {objective} {sign * record.predicted:.5g}"
+    elif record.screened_out:
+        outcome = f"screened out at step {record.screened_at} (not among the best there)"
     else:
         outcome = f"final {objective} {sign * record.real_final:.5g}"
         if record.predicted is not None:

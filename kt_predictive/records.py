@@ -67,6 +67,8 @@ class TrialRecord:
             the configuration; ``None`` otherwise.
         parent_id: For ``"continuation"`` records, the explored trial it resumes.
         diverged_at: The step at which the objective stopped being finite, if it did.
+        screened_at: For ``"explore"`` records stopped by screening, the rung (step) at which
+            their window mean was not among the best (:mod:`kt_predictive.screening`).
         failure: Why a failed trial failed (one line), if known.
     """
 
@@ -82,6 +84,7 @@ class TrialRecord:
     iteration: int | None = None
     parent_id: str | None = None
     diverged_at: int | None = None
+    screened_at: int | None = None
     failure: str | None = None
 
     def __post_init__(self) -> None:
@@ -112,6 +115,11 @@ class TrialRecord:
     def is_predicted_only(self) -> bool:
         """An explored trial stopped at the early budget, known by its prediction only."""
         return self.status == "complete" and self.real_final is None and self.predicted is not None
+
+    @property
+    def screened_out(self) -> bool:
+        """An explored trial stopped at a screening rung: never a candidate."""
+        return self.status == "complete" and self.screened_at is not None
 
     @property
     def early_complete(self) -> bool:

@@ -201,6 +201,20 @@ def plot_predicted_losses(summary: SearchSummary, path: Path) -> Path:
             label="failed",
             transform=ax.get_xaxis_transform(),
         )
+    screened = [r for r in summary.explored() if r.screened_out]
+    if screened:
+        # Stopped at a screening rung: no prediction; marked at the bottom of the plot.
+        ax.plot(
+            [r.iteration for r in screened],
+            [0.03] * len(screened),
+            "|",
+            color="grey",
+            label=f"screened out at a rung ({len(screened)})",
+            transform=ax.get_xaxis_transform(),
+        )
+    iterations = [r.iteration for r in summary.explored() if r.iteration is not None]
+    if iterations:
+        ax.set_xlim(min(iterations) - 0.5, max(iterations) + 0.5)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_xlabel("iteration")
     _whole_numbers(ax.xaxis)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from kt_predictive.budget import StepBudget
 from kt_predictive.errors import SearchError
+from kt_predictive.screening import expected_trial_steps, screening_rungs
 
 # Shares of a total budget. Phase 1 gets a fifth (the predictor needs a few full curves, not a
 # hundred), chosen before any benchmark ran. Continuations get half: on held-out seeds of the
@@ -39,10 +40,12 @@ class PhaseSizes:
     max_iterations: int
     top_k: int
 
-    def cost(self, steps: StepBudget) -> float:
-        """The most this schedule trains, in full-training equivalents."""
+    def cost(self, steps: StepBudget, reduction_factor: int | None = None) -> float:
+        """What this schedule trains, in full-training equivalents: the most without
+        screening, the expected cost with it (:mod:`kt_predictive.screening`)."""
         early = steps.early_steps / steps.full_steps
-        return self.initial_trials + self.max_iterations * early + self.top_k * (1 - early)
+        explore = expected_trial_steps(steps, reduction_factor) / steps.full_steps
+        return self.initial_trials + self.max_iterations * explore + self.top_k * (1 - early)
 
 
 PAPER_SIZES = PhaseSizes(initial_trials=100, max_iterations=400, top_k=20)
@@ -54,14 +57,20 @@ def size_phases(
     steps: StepBudget,
     initial_share: float = INITIAL_SHARE,
     final_share: float = FINAL_SHARE,
+    reduction_factor: int | None = None,
 ) -> PhaseSizes:
     """The phase sizes that spend ``search_budget`` full-training equivalents.
+
+    With screening (``reduction_factor``), an explored trial costs its expected steps, and
+    only a share η^-r of the explored trials reaches ``early_steps`` (r rungs): ``top_k`` is
+    lowered until the explored trials expected to reach it are at least ``top_k``.
 
     Args:
         search_budget: Total training, in networks trained for ``full_steps``.
         steps: The per-trial step budget.
         initial_share: Share of the budget for phase 1.
         final_share: Share of the budget for phase 4's continuations.
+        reduction_factor: Screening's η (:mod:`kt_predictive.screening`), or None.
 
     Raises:
         ValueError: when the budget cannot pay for the smallest schedule (MIN_INITIAL_TRIALS
@@ -70,8 +79,16 @@ def size_phases(
     Example:
         >>> size_phases(30, StepBudget(400, 80, 20, 80))
         PhaseSizes(initial_trials=6, max_iterations=44, top_k=19)
+        >>> size_phases(30, StepBudget(400, 80, 20, 80), reduction_factor=3)
+        PhaseSizes(initial_trials=6, max_iterations=135, top_k=15)
     """
     early = steps.early_steps / steps.full_steps
+    explore = expected_trial_steps(steps, reduction_factor) / steps.full_steps
+    reach = (
+        1.0
+        if reduction_factor is None
+        else reduction_factor ** -len(screening_rungs(steps, reduction_factor))
+    )
     if not (initial_share > 0 and final_share > 0 and initial_share + final_share < 1):
         raise SearchError(
             f"initial_share ({initial_share}) and final_share ({final_share}) must be positive "
@@ -82,8 +99,8 @@ def size_phases(
     # A small budget cannot continue more candidates than it explored: fewer continuations.
     while True:
         left = search_budget - initial - top_k * (1 - early)
-        iterations = math.floor(left / early + 1e-9)
-        if iterations >= top_k or top_k == MIN_TOP_K:
+        iterations = math.floor(left / explore + 1e-9)
+        if iterations * reach >= top_k or top_k == MIN_TOP_K:
             break
         top_k -= 1
     if iterations < top_k:

@@ -35,8 +35,16 @@ def space() -> keras_tuner.HyperParameters:
 
 
 def make_oracle(tmp_path, **kwargs) -> PredictiveOracle:
+    """An oracle on the tiny budget; every explored trial trains to early_steps unless
+    ``reduction_factor`` is given (screening has tests of its own: test_screening.py)."""
     settings = dict(
-        initial_trials=4, max_iterations=3, top_k=2, tuning_trials=1, report_splits=0, seed=3
+        initial_trials=4,
+        max_iterations=3,
+        top_k=2,
+        reduction_factor=None,
+        tuning_trials=1,
+        report_splits=0,
+        seed=3,
     )
     oracle = PredictiveOracle(hyperparameters=space(), **{**BUDGET, **settings, **kwargs})
     oracle._set_project_dir(str(tmp_path), "hand")

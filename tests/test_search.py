@@ -43,12 +43,17 @@ def test_all_four_phases_run(finished):
     for r in initial:
         assert r.is_real and r.steps == SEARCH["full_steps"] and r.predicted is None
         assert r.early_complete and len(r.early) == 2
-    # Phase 3: stopped at the early budget with a predicted final loss only.
+    # Phase 3: stopped at the early budget with a predicted final loss only, or screened out
+    # at the rung (window 4) with neither.
     for r in explored:
-        assert r.is_predicted_only and r.steps == SEARCH["early_steps"]
+        if r.screened_out:
+            assert r.steps == r.screened_at == 4 and r.predicted is None and not r.is_real
+        else:
+            assert r.is_predicted_only and r.steps == SEARCH["early_steps"]
         assert not (directory / "tiny" / f"trial_{r.trial_id}" / TRAINING_STATE_FILE).exists()
     # Phase 4: new trials that point at explored parents and train them to the full budget.
-    assert len(continued) == min(SEARCH["top_k"], len(explored))
+    candidates = [r for r in explored if r.is_predicted_only]
+    assert len(continued) == min(SEARCH["top_k"], len(candidates))
     parents = {r.trial_id: r for r in explored}
     for r in continued:
         parent = parents[r.parent_id]
