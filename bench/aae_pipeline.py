@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import multiprocessing
 import os
 import resource
 import statistics
@@ -39,7 +40,12 @@ from results import environment, write_section
 
 from aae.data.backgrounds import BackgroundPool
 from aae.data.synthetic import make_object
-from aae.data.training_set import AugmentedBatches, TrainingData, build_training_set
+from aae.data.training_set import (
+    EPOCH_STEPS,
+    AugmentedBatches,
+    TrainingData,
+    build_training_set,
+)
 from aae.net.configs import BOP, NAS2, SUNDERMEYER
 from aae.net.settings import NetworkSettings
 from aae.profiles import get_profile
@@ -110,9 +116,9 @@ def sink_cpu(size: int, dtype: str) -> float:
 
 
 class _EpochMeter(keras.callbacks.Callback):
-    """Wall time of every batch end, this process's CPU time over the last epoch, and the
-    CPU time of the worker processes that started during it (read from /proc while they
-    run: Keras closes its pool at every epoch end without waiting for the workers, so
+    """Wall time and this process's CPU time at every batch end and over the last epoch,
+    and the CPU time of the worker processes that started during it (read from /proc while
+    they run: Keras closes its pool at every epoch end without waiting for the workers, so
     RUSAGE_CHILDREN would charge their time to whichever measurement reaps them)."""
 
     def __init__(self) -> None:
@@ -126,9 +132,11 @@ class _EpochMeter(keras.callbacks.Callback):
         self.start = time.perf_counter()
         self.cpu_start = _cpu(resource.RUSAGE_SELF)
         self.ends: list[float] = []
+        self.cpu_ends: list[float] = []
 
     def on_train_batch_end(self, batch, logs=None):
         self.ends.append(time.perf_counter())
+        self.cpu_ends.append(_cpu(resource.RUSAGE_SELF))
         for pid, cpu in _children_cpu().items():
             if pid not in self.earlier_workers:
                 self.workers[pid] = cpu
@@ -138,20 +146,17 @@ class _EpochMeter(keras.callbacks.Callback):
 
 
 def _children_cpu() -> dict[int, float]:
-    """CPU seconds (user + system) of this process's live children, from /proc."""
-    me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) of this process's live child processes, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
     found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for child in multiprocessing.active_children():
         try:
-            with open(f"/proc/{entry}/stat") as file:
+            with open(f"/proc/{child.pid}/stat") as file:
                 fields = file.read().rpartition(")")[2].split()
         except OSError:  # it exited meanwhile
             continue
         # After the command name: state, ppid, ..., utime and stime are fields 12 and 13.
-        if int(fields[1]) == me:
-            found[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+        found[child.pid] = (int(fields[11]) + int(fields[12])) / tick
     return found
 
 
@@ -172,12 +177,25 @@ class FitMeasurement:
             and for workers = 0 the augmentation itself.
         worker_cpu: CPU seconds per image of the second epoch's worker processes (their
             augmentation and pickling) up to its last batch, None for workers = 0.
+        main_steady: the training process's CPU seconds per image from the first batch
+            end to the last (the epoch's start and end are outside), counting the batches
+            received meanwhile: all but the first max(W, 1), which the W workers deliver at
+            once at the start.
+        main_start: the training process's CPU seconds of the epoch that ``main_steady``
+            does not explain: its start (Keras forks a new worker pool every epoch) and end.
     """
 
     steady: float
     whole: float
     main_cpu: float
     worker_cpu: float | None
+    main_steady: float
+    main_start: float
+
+    def main_per_image(self, epoch_batches: int = EPOCH_STEPS) -> float:
+        """The training process's CPU seconds per image in epochs of ``epoch_batches``
+        batches: the steady cost plus the epoch's start spread over its images."""
+        return self.main_steady + self.main_start / (epoch_batches * BATCH)
 
 
 def fit_rate(batches: AugmentedBatches, size: int, workers: int) -> FitMeasurement:
@@ -191,12 +209,68 @@ def fit_rate(batches: AugmentedBatches, size: int, workers: int) -> FitMeasureme
     sink_model(size).fit(batches, epochs=2, verbose=0, shuffle=False, callbacks=[meter])
     n = len(meter.ends)
     worker_cpu = sum(meter.workers.values()) / (n * BATCH)
+    main_steady = (meter.cpu_ends[-1] - meter.cpu_ends[0]) / ((n - max(workers, 1)) * BATCH)
     return FitMeasurement(
         steady=(n - SKIP) * BATCH / (meter.ends[-1] - meter.ends[SKIP - 1]),
         whole=n * BATCH / (meter.ends[-1] - meter.start),
         main_cpu=meter.cpu / (n * BATCH),
         worker_cpu=worker_cpu if workers else None,
+        main_steady=main_steady,
+        main_start=max(0.0, meter.cpu - main_steady * n * BATCH),
     )
+
+
+def stage_costs(data: TrainingData, n: int = 20) -> tuple[list[tuple[str, float]], float]:
+    """(stage, CPU seconds per image) of the work of one batch in one process, stage by stage
+    as ``AugmentedBatches.__getitem__`` does it: drawing the pairs, pasting the backgrounds,
+    each augmenter of the chain (with its probability), and building the chain; ``n``
+    batches each. Also the CPU seconds per image of the paste as it was before (boolean
+    indexing)."""
+    from aae.data.augment import make_augmenter
+
+    training_set, size = data.training_set, data.training_set.image_size
+    rng = np.random.default_rng(0)
+    picks = [rng.choice(len(training_set), BATCH, replace=False) for _ in range(n)]
+    drawn = [rng.choice(len(data.backgrounds), BATCH, replace=False) for _ in range(n)]
+
+    def timed(work) -> float:
+        work(0)  # warm-up
+        start = time.process_time()
+        for i in range(n):
+            work(i)
+        return (time.process_time() - start) / (n * BATCH)
+
+    def select(i):
+        return (
+            training_set.inputs[picks[i]],
+            training_set.masks[picks[i]],
+            training_set.targets[picks[i]],
+            data.backgrounds.sample(drawn[i]),
+        )
+
+    selected = [select(i) for i in range(n)]
+
+    def paste(i):
+        inputs, masks, _, backgrounds = selected[i]
+        return np.where(masks[..., None], backgrounds, inputs)
+
+    def paste_before(i):
+        inputs, masks, _, backgrounds = selected[i]
+        inputs = inputs.copy()
+        inputs[masks] = backgrounds[masks]
+        return inputs
+
+    pasted = [paste(i) for i in range(n)]
+    assert all(np.array_equal(pasted[i], paste_before(i)) for i in range(n))
+    rows = [
+        ("draw the pairs and backgrounds (copies)", timed(select)),
+        ("paste the backgrounds where the mask says (`np.where`)", timed(paste)),
+        ("build the imgaug chain (once per batch)", timed(lambda i: make_augmenter(i, size))),
+    ]
+    for child in make_augmenter(0, size):
+        name = f"{type(child.then_list[0]).__name__} (p = {child.p.p.value:g})"
+        rows.append((name, timed(lambda i, c=child: c(images=pasted[i]))))
+    return rows, timed(paste_before)
 
 
 def direct_cost(batches: AugmentedBatches, n: int) -> tuple[float, float]:
@@ -264,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows, measured = [], {}
     for size in args.sizes:
         data = training_data(size, Path(args.cache))
+        if size == 128:
+            measured["stages"] = stage_costs(data)
         kinds = {"float32": Float32Batches, "uint8 pipe": PipeBatches, "uint8": AugmentedBatches}
         # Rounds alternate float32 and uint8 so that a burst of the machine's other load
         # does not land on one of them only; each figure is the median over the rounds.
@@ -302,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{wall:,.0f}",
                     f"{1e3 * direct_cpu:.2f}",
                     "-",
+                    "-",
                     f"{1 / direct_cpu:,.0f}",
                     "1.00",
                 ]
@@ -315,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     whole=statistics.median(f.whole for f in fits),
                     main_cpu=statistics.median(f.main_cpu for f in fits),
                     worker_cpu=statistics.median(f.worker_cpu for f in fits) if workers else None,
+                    main_steady=statistics.median(f.main_steady for f in fits),
+                    main_start=statistics.median(f.main_start for f in fits),
                 )
                 measured[size, dtype, workers] = fit
                 projected = projected_rate(workers, fit, sink)
@@ -327,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         workers,
                         f"{fit.steady:,.0f}",
                         f"{1e3 * fit.main_cpu:.2f} ({1e3 * sink:.2f})",
+                        f"{1e3 * fit.main_steady:.2f} ({1e3 * fit.main_start:.0f} ms)",
                         "-" if fit.worker_cpu is None else f"{1e3 * fit.worker_cpu:.2f}",
                         f"{projected:,.0f}",
                         goal,
@@ -339,18 +419,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         environment(),
         f"- Load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f} on "
-        f"{len(os.sched_getaffinity(0))} cores shared with other jobs; run under `nice -n 10`",
+        f"{len(os.sched_getaffinity(0))} cores shared with other jobs; run under "
+        f"`nice -n {os.nice(0)}`",
         "",
-        f"Reproduce: `KERAS_BACKEND={keras.backend.backend()} nice -n 10 python "
+        f"Reproduce: `KERAS_BACKEND={keras.backend.backend()} nice -n {os.nice(0)} python "
         "bench/aae_pipeline.py "
         f"--batches {args.batches} --rounds {args.rounds}` "
         f"({(time.perf_counter() - started) / 60:.1f} min). Object `synthetic:{OBJECT}`, {PAIRS} "
         f"pre-rendered pairs, {BACKGROUNDS} built-in background crops, batch {BATCH}.",
         "",
         "| crop | batch dtype | driver | workers | images/s measured (wall, steady) | training "
-        "process CPU ms/image (of which the sink's step) | worker CPU ms/image | images/s "
+        "process CPU ms/image (of which the sink's step) | of which steady, first to last batch "
+        "(start and end of the epoch, CPU ms) | worker CPU ms/image | images/s "
         "projected on free cores | projected / (max(W, 1) x one core) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append("| " + " | ".join(str(c) for c in row) + " |")
@@ -363,8 +445,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{args.batches} batches into a sink model (per-image spatial mean, Dense(3); its own "
         "step's CPU cost, measured on an in-memory batch, in parentheses); the second epoch is "
         "measured, its wall-clock rate after the first "
-        f"{SKIP} batches. workers = 0 computes batches in a prefetch thread of the training "
-        "process. "
+        f"{SKIP} batches; the training process's CPU time is split into its steady cost per "
+        "image (from the epoch's first batch end to its last, over the batches received "
+        "meanwhile: all but the first max(W, 1)) and the rest of the epoch's (its start, where "
+        "Keras forks a new worker pool, and its end). workers = 0 computes batches in a prefetch "
+        "thread of the training process. "
         "float32: the pipeline before this change (each worker converted its batch to float32 in "
         "[0, 1], 4x the bytes through the pipe: 25 MB per batch at 128²); uint8 pipe: uint8 "
         "batches (6.3 MB at 128²; the network divides by 255 in its first layer) pickled through "
@@ -383,7 +468,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "sink's step). The last "
         "column is the issue's goal, >= 0.8 x W x the single-process rate, for W = 1, 2.",
     ]
+    measured["batches"] = args.batches
     lines += _interpretation(measured, args.sizes)
+    lines += _stages(measured)
     lines += _cores_needed(measured)
     write_section(SECTION, "\n".join(lines))
     print(f"wrote section {SECTION} of bench/RESULTS.md", flush=True)
@@ -414,6 +501,43 @@ def _interpretation(measured: dict, sizes: Sequence[int]) -> list[str]:
     return lines
 
 
+def _stages(measured: dict) -> list[str]:
+    if "stages" not in measured:
+        return []
+    stages, paste_before = measured["stages"]
+    total = sum(cost for _, cost in stages)
+    lines = [
+        "",
+        "### Where a batch's CPU time goes (128², one process)",
+        "",
+        "Each stage of `AugmentedBatches.__getitem__` timed alone on 20 batches of 64 (CPU "
+        "time; each augmenter of the chain applied with its probability, as in the chain):",
+        "",
+        "| stage | CPU ms/image | share |",
+        "|---|---|---|",
+    ]
+    for name, cost in stages:
+        lines.append(f"| {name} | {1e3 * cost:.3f} | {cost / total:.0%} |")
+    lines.append(f"| **sum** | **{1e3 * total:.2f}** | |")
+    lines += [
+        "",
+        "Until this run the paste was boolean indexing (`inputs[masks] = backgrounds[masks]`): "
+        f"{1e3 * paste_before:.3f} ms per image here, the same pixels (checked on these "
+        "batches). At 128² the background covers about three quarters of a crop, and boolean "
+        "indexing gathers and scatters every such pixel one by one; `np.where` over the mask "
+        "broadcast to the channels writes the same result in one pass.",
+    ]
+    direct = measured.get((128, "uint8", "direct_cpu"))
+    if direct is not None:
+        lines += [
+            "",
+            f"The whole `batches[i]` costs {1e3 * direct:.2f} ms per image in the table above "
+            "(the same stages one after another, measured at another moment of the shared "
+            "machine's load).",
+        ]
+    return lines
+
+
 def _cores_needed(measured: dict) -> list[str]:
     if (128, "uint8", "direct_cpu") not in measured:
         return [
@@ -427,8 +551,13 @@ def _cores_needed(measured: dict) -> list[str]:
     # and unpickling): the worst measured of 1 and 2 workers, to be safe.
     worker_cpu = max(f.worker_cpu for f in fits)
     # The training process's cost of receiving a batch: its CPU time less the sink's step,
-    # which the GPU does instead.
-    main_cpu = max(f.main_cpu for f in fits) - measured[128, "uint8", "sink_cpu"]
+    # which the GPU does instead, in epochs as long as a training run's (EPOCH_STEPS
+    # batches; Keras starts a new worker pool every epoch, and the measured epochs are short).
+    sink = measured[128, "uint8", "sink_cpu"]
+    main_measured = max(f.main_cpu for f in fits) - sink
+    main_cpu = max(f.main_per_image() for f in fits) - sink
+    start = max(f.main_start for f in fits)
+    measured_batches = measured["batches"]
     worker_rate, main_ceiling = 1.0 / worker_cpu, 1.0 / main_cpu
     lines = [
         "",
@@ -438,11 +567,19 @@ def _cores_needed(measured: dict) -> list[str]:
         "process "
         f"costs {1e3 * worker_cpu:.2f} ms of CPU per image ({worker_rate:,.0f} images/s per "
         "worker, "
-        f"{worker_rate / per_core:.2f} of a core's rate: the pickling), and the training process "
+        f"{worker_rate / per_core:.2f} of a core's rate), and the training process "
         f"{1e3 * main_cpu:.2f} ms per image to receive the batches (its CPU time less the sink's "
-        "step; "
-        "on one core it can take "
-        f"{main_ceiling:,.0f} images/s). GPU step times: SUNDERMEYER batch 64 at "
+        f"step, in epochs of {EPOCH_STEPS:,} batches as `AugmentedBatches` makes them: on one "
+        f"core it can take {main_ceiling:,.0f} images/s). The table above charges the training "
+        f"process {1e3 * main_measured:.2f} ms per image because each measured epoch of "
+        f"{measured_batches} batches starts a new worker pool (Keras forks one every epoch) and "
+        f"ends it: {1e3 * start:.0f} ms of the training process's CPU per epoch (the most "
+        "measured with 1 or 2 workers; the rest of the epoch, from its first batch to its last, "
+        "is the steady cost per image). Spread over the "
+        f"{measured_batches} batches, that start made the training process look like the "
+        f"bottleneck; over {EPOCH_STEPS:,} it adds "
+        f"{1e3 * start / (EPOCH_STEPS * BATCH):.3f} ms per image. GPU step times: SUNDERMEYER "
+        "batch 64 at "
         f"{GPU_SUNDERMEYER_S * 1e3:.0f} ms (the expected device rate), the others scaled by their "
         "FLOPs "
         "per training step (`bench/gpu_throughput.training_flops`). The machine: 1 GPU and "
