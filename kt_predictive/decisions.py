@@ -13,7 +13,8 @@ keras-tuner's protocol. Its phases (``phase``):
   whose probability reaches its threshold is fixed. With ``reduction_factor`` (by default
   for a ``search_budget`` below 20 full trainings) a trial is screened on the way
   (:mod:`kt_predictive.screening`): at each rung it goes on only if it is among the best
-  1/η there. It ends after ``max_iterations`` trials, when
+  1/η there. It ends after ``max_iterations`` trials (with ``search_budget`` and
+  screening, whose trials' cost varies, the budget decides instead), when
   every hyperparameter is fixed, when no untried configuration is left, or, with
   ``search_budget``, when the budget left is what the continuations need
   (``exploration_end`` says which);
@@ -320,7 +321,7 @@ class SearchDecisions:
         if self.phase == "explore":
             if self.exploration_end is not None:
                 return None  # waiting for running trials
-            if not self.affords(self.budget.early_steps + self.continuation_reserve()):
+            if not self.affords(self.budget.early_steps + self.continuation_reserve(1)):
                 self.end_exploration(END_BUDGET)
                 return None
             values = draw(uniform=False)
@@ -392,11 +393,25 @@ class SearchDecisions:
         """Whether ``steps`` more fit in the search budget (always, without one)."""
         return self.budget_steps is None or self.committed_steps() + steps <= self.budget_steps
 
-    def continuation_reserve(self) -> int:
-        """Steps the ``top_k`` continuations not started yet will train."""
+    def continuation_reserve(self, new_trials: int = 0) -> int:
+        """Steps of the continuations still to come: at most ``top_k`` in all, and no more
+        than the explored trials that are candidates or may become one (running ones, and
+        ``new_trials`` about to start): screening stops most trials before they can be one."""
         started = len(self.records.by_role("continuation"))
+        possible = new_trials + sum(
+            r.running or (r.is_predicted_only and self.records.continuation_of(r.trial_id) is None)
+            for r in self.records.by_role("explore")
+        )
         continuation = self.budget.full_steps - self.budget.early_steps
-        return max(0, self.top_k - started) * continuation
+        return max(0, min(self.top_k - started, possible)) * continuation
+
+    @property
+    def iterations_by_budget(self) -> bool:
+        """Whether the search budget, not ``max_iterations``, ends exploration: with
+        ``search_budget`` and screening, whose trials' cost varies (``max_iterations`` is then
+        the expected count); without screening every explored trial costs ``early_steps`` and
+        ``max_iterations`` is exactly what the budget pays for."""
+        return self.budget_steps is not None and self.reduction_factor is not None
 
     def initial_drawn(self) -> bool:
         """Every phase-1 configuration has been drawn (some may still be training)."""
@@ -438,7 +453,8 @@ class SearchDecisions:
 
     def exploration_over(self) -> bool:
         if self.exploration_end is None:
-            if len(self.records.by_role("explore")) >= self.max_iterations:
+            explored = len(self.records.by_role("explore"))
+            if explored >= self.max_iterations and not self.iterations_by_budget:
                 self.end_exploration(END_MAX_ITERATIONS)
             elif self.grids and all(grid.name in self.fixed for grid in self.grids):
                 self.end_exploration(END_ALL_FIXED)
@@ -517,7 +533,7 @@ class SearchDecisions:
         """A finished search rerun with a larger max_iterations or top_k goes on; returns
         whether phase 4 must choose its targets again."""
         more_iterations = self.max_iterations > saved_max_iterations
-        if more_iterations and self.exploration_end == END_MAX_ITERATIONS:
+        if more_iterations and self.exploration_end in (END_MAX_ITERATIONS, END_BUDGET):
             self.exploration_end = None
             if self.phase in ("finalize", "done"):
                 self.phase = "explore"

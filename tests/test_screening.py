@@ -3,6 +3,7 @@ by hand, and the oracle's decisions driven by hand without training."""
 
 import math
 
+import keras_tuner
 import pytest
 from keras_tuner.engine.trial import TrialStatus
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
@@ -195,3 +196,47 @@ def test_auto_screens_only_searches_sized_by_a_budget_below_twenty_trainings():
     assert counted._decisions.reduction_factor is None
     forced = PredictiveOracle(search_budget=30, reduction_factor=3, **aae)
     assert forced._decisions.rungs == [10, 30]
+
+
+def test_with_screening_the_budget_not_max_iterations_ends_exploration(tmp_path):
+    # Every explored trial is screened out at its rung: ending at max_iterations (the count
+    # the sizes expected) would leave the continuations' budget unused with no candidate.
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("a", list(range(10)))
+    hp.Choice("b", list(range(10)))
+    oracle = PredictiveOracle(
+        hyperparameters=hp,
+        search_budget=10,
+        reduction_factor=2,
+        tuning_trials=1,
+        report_splits=0,
+        seed=3,
+        **BUDGET,
+    )
+    oracle._set_project_dir(str(tmp_path), "budget")
+    worst = 50.0
+    while True:
+        trial = oracle.create_trial("tuner0")
+        if trial.status != TrialStatus.RUNNING:
+            break
+        if oracle.phase == "explore":
+            # Worse than every mean recorded at the rung before (ties would not count).
+            worst += 1.0
+            response = oracle.update_trial(trial.trial_id, {"loss": worst}, step=4)
+            assert response.status == TrialStatus.STOPPED
+            oracle.end_trial(response)
+        else:  # phase 1: trained fully
+            final = (
+                0.1 * trial.hyperparameters.values["a"] + 0.01 * trial.hyperparameters.values["b"]
+            )
+            for step in (4, 8):
+                oracle.update_trial(trial.trial_id, {"loss": final + 1.0 / step}, step=step)
+            oracle.update_trial(trial.trial_id, {"loss": final}, step=BUDGET["full_steps"])
+            trial.status = TrialStatus.COMPLETED
+            oracle.end_trial(trial)
+    explored = [r for r in oracle.records() if r.role == "explore"]
+    assert oracle.exploration_end == END_BUDGET
+    assert len(explored) > oracle.max_iterations and all(r.screened_out for r in explored)
+    # What is left cannot pay for one more explored trial that reaches early_steps (8) and
+    # its continuation (16).
+    assert training_steps(oracle.records()) > 10 * BUDGET["full_steps"] - 8 - 16
