@@ -30,6 +30,7 @@ from kt_predictive import (
     window_mean,
 )
 from kt_predictive.records import PARENT_VALUE, configuration
+from kt_predictive.screening import resolve_reduction_factor
 
 from .ledger import Outcome, StepLedger
 from .problems import Problem, Run
@@ -40,12 +41,16 @@ HYPERBAND_FACTOR = 3
 
 DEFAULT = "PredictiveOracle (default)"
 PAPER = "PredictiveOracle (paper preset)"
+#: The default without screening (``reduction_factor=None``): the default before screening,
+#: kept as the ablation that shows what screening changes.
+NO_SCREENING = "PredictiveOracle (default without screening)"
 I_EARLY = "i-epoch, i = early_steps"
 I_QUARTER = "i-epoch, i = early_steps/4"
 TPE_MEDIAN = "Optuna TPE + MedianPruner"
 TPE_HYPERBAND = "Optuna TPE + HyperbandPruner"
 METHODS = (
     DEFAULT,
+    NO_SCREENING,
     PAPER,
     "RandomSearch",
     "BayesianOptimization",
@@ -55,7 +60,32 @@ METHODS = (
     I_EARLY,
     I_QUARTER,
 )
-PREDICTIVE = (DEFAULT, PAPER)
+PREDICTIVE = (DEFAULT, NO_SCREENING, PAPER)
+#: What each method's stored outcomes were measured with: a stored outcome of another version
+#: is measured again (the runner) and never reported (the report). Raise it when a method's
+#: own behaviour changes; unlisted methods are version None.
+METHOD_VERSIONS = {
+    # 3: reduction_factor="auto" (screening, eta 3, below 20 full trainings), the budget
+    # enforced in steps and, with screening, ending exploration (2: max_iterations ended it
+    # and left budget unused); version None trained every explored trial to early_steps.
+    DEFAULT: 3,
+}
+
+
+def same_search(method: str, level: float) -> str | None:
+    """The method whose search ``method`` runs identically at ``level``, if another does:
+    the default at a budget where ``reduction_factor="auto"`` screens nothing builds the same
+    oracle, with the same arguments and seed, as the default without screening."""
+    if method == DEFAULT and resolve_reduction_factor("auto", level) is None:
+        return NO_SCREENING
+    return None
+
+
+def current(outcome: Outcome) -> bool:
+    """Whether a stored outcome was measured with its method's current version."""
+    return outcome.diagnostics.get("version") == METHOD_VERSIONS.get(outcome.method)
+
+
 #: keras-tuner's BayesianOptimization fits its Gaussian process (20 optimizer restarts) and
 #: maximises the acquisition from 50 starting points at every trial: measured 15-30 s per
 #: trial on the AAE space on this shared 2-core machine, over 10 minutes per search at 30
@@ -111,6 +141,8 @@ def make_predictive_oracle(problem: Problem, method: str, seed: int, level: floa
     common = oracle_arguments(problem, seed)
     if method == DEFAULT:
         return PredictiveOracle(search_budget=level, **common)
+    if method == NO_SCREENING:
+        return PredictiveOracle(search_budget=level, reduction_factor=None, **common)
     initial, iterations, top_k = paper_sizes(level, b)
     return PredictiveOracle.paper(
         reward="exp", initial_trials=initial, max_iterations=iterations, top_k=top_k, **common
@@ -201,6 +233,7 @@ def predictive_diagnostics(oracle: PredictiveOracle) -> dict:
         "sizes": [oracle.initial_trials, oracle.max_iterations, oracle.top_k],
         "phase1_steps": sum(r.steps for r in records if r.role == "initial"),
         "explored": sum(r.role == "explore" for r in records),
+        "screened_out": sum(r.screened_out for r in records),
         "best_phase": best.role if best else None,
         "finalized_real": [r.real_final for r in finalized],
         "finalized_abs_error": [abs(r.real_final - r.predicted) for r in finalized],
@@ -518,6 +551,7 @@ def run_method(problem: Problem, method: str, seed: int, level: float) -> Outcom
                     "finished_pick": tuner.finished_pick,
                 }
             )
+    extra.setdefault("diagnostics", {})["version"] = METHOD_VERSIONS.get(method)
     return Outcome(
         method,
         level,

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.stats import spearmanr, wilcoxon
 
 from .ledger import Outcome, steps_to_reach
-from .methods import DEFAULT, METHODS, PREDICTIVE
+from .methods import DEFAULT, METHODS, NO_SCREENING, PREDICTIVE
 
 #: "Within 5% of the best known configuration": best so far <= (1 + TOLERANCE) * best known.
 TOLERANCE = 0.05
@@ -127,7 +127,8 @@ def level_table(outcomes: Sequence[Outcome], best_known: float) -> pd.DataFrame:
 
 def summary_rows(outcomes: Sequence[Outcome], problem: str, level: float) -> dict:
     """One problem and level in one line: the default against its best competitor."""
-    others = [m for m in methods_in(outcomes) if m != DEFAULT]
+    # The default without screening is an ablation of the default, not a competitor.
+    others = [m for m in methods_in(outcomes) if m not in (DEFAULT, NO_SCREENING)]
     rival = min(others, key=lambda m: mean_best(outcomes, m))
     ours = _bests(outcomes, DEFAULT)
     c = paired(ours, _bests(outcomes, rival))
@@ -220,6 +221,12 @@ def exploration_summary(outcomes: Sequence[Outcome]) -> pd.DataFrame:
                 "method": method,
                 "phases (initial / max explored / continued)": "/".join(map(str, sizes)),
                 "explored (mean)": f"{np.mean([o.diagnostics['explored'] for o in runs]):.1f}",
+                "screened out at a rung (mean)": (
+                    f"{np.mean([o.diagnostics.get('screened_out', 0) for o in runs]):.1f}"
+                ),
+                "continued (mean)": (
+                    f"{np.mean([len(o.diagnostics['finalized_real']) for o in runs]):.1f}"
+                ),
                 f"fixed in the first 10% of exploration (mean of {hps})": f"{np.mean(early):.1f}",
                 "fixed at iteration 0 (mean)": f"{np.mean(at_zero):.1f}",
                 "fixed by the end (mean)": (
@@ -288,8 +295,11 @@ def real_check(
     both = {(o.seed, o.method) for o in real} & {(o.seed, o.method) for o in replay}
     methods = methods_in(real)
     seeds = sorted(s for s in {o.seed for o in real} if all((s, m) in both for m in methods))
-    if not seeds:
-        seeds = sorted({o.seed for o in real if o.method == DEFAULT})
+    if not seeds and both:
+        # The seeds on which the most methods finished, and the methods finished on all.
+        finished = {s: sum((s, m) in both for m in methods) for s, _ in both}
+        most = max(finished.values())
+        seeds = sorted(s for s, n in finished.items() if n == most)
         methods = [m for m in methods if all((s, m) in both for s in seeds)]
     real = [o for o in real if o.seed in seeds]
     replay = [o for o in replay if o.seed in seeds]
