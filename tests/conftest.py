@@ -3,6 +3,8 @@
 import gc
 import os
 
+import pytest
+
 # Keras reads its backend and pyrender its OpenGL platform at import time.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
@@ -21,3 +23,21 @@ def pytest_collection_finish(session):
     """
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory):
+    """(tuner, directory) of tests/tiny_problem.py's search run to the end, once a session.
+
+    Read it, do not change it (tests that damage or extend a search copy the directory):
+    test_search, test_report and test_robustness all check the same finished search.
+    """
+    from kt_predictive import PredictiveSearch
+
+    from tiny_problem import SEARCH, build_model, regression_data
+
+    directory = tmp_path_factory.mktemp("tiny_search")
+    tuner = PredictiveSearch(build_model, directory=directory, project_name="tiny", **SEARCH)
+    x, y = regression_data()
+    tuner.search(x, y, batch_size=32, verbose=0)
+    return tuner, directory

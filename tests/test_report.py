@@ -20,14 +20,10 @@ from kt_predictive.report import SearchSummary, main, write_report
 from tiny_problem import SEARCH, build_model, regression_data
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("report")
-    tuner = PredictiveSearch(
-        build_model, directory=directory, project_name="tiny", **{**SEARCH, "seed": 3}
-    )
-    x, y = regression_data()
-    tuner.search(x, y, batch_size=32, verbose=0)
+@pytest.fixture
+def project(tiny_search):
+    """The session's finished tiny search (conftest.py): its project folder and oracle."""
+    tuner, directory = tiny_search
     return directory / "tiny", tuner.oracle
 
 

@@ -17,7 +17,7 @@ from kt_predictive.checkpoint import load_training_state, save_training_state
 from kt_predictive.storage import CorruptStateError, atomic_write, write_json
 
 from processes import free_port, logged, rerun_and_check_nothing_lost, start, state, wait_until
-from tiny_problem import SEARCH, build_model, regression_data
+from tiny_problem import SEARCH, build_model
 
 
 def _kill(process) -> None:
@@ -83,13 +83,10 @@ def test_kill_while_state_is_written(tmp_path):
     assert json.loads(path.read_text())["records"]["0"] == "new"
 
 
-@pytest.fixture(scope="module")
-def finished_search(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("finished")
-    tuner = PredictiveSearch(build_model, directory=directory, project_name="tiny", **SEARCH)
-    x, y = regression_data()
-    tuner.search(x, y, batch_size=32)
-    return directory
+@pytest.fixture
+def finished_search(tiny_search):
+    """The folder of the session's finished tiny search (conftest.py); tests copy it."""
+    return tiny_search[1]
 
 
 @pytest.mark.parametrize("name", ["oracle.json", "trial.json", "record.json"])

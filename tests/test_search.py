@@ -18,13 +18,11 @@ from tiny_problem import SEARCH, build_model, regression_data
 pytestmark = pytest.mark.jax
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("search")
-    tuner = PredictiveSearch(build_model, directory=directory, project_name="tiny", **SEARCH)
-    x, y = regression_data()
-    tuner.search(x, y, batch_size=32, verbose=0)
-    return tuner, directory
+@pytest.fixture
+def finished(tiny_search):
+    """The session's finished tiny search (conftest.py), shared with test_report and
+    test_robustness."""
+    return tiny_search
 
 
 def test_all_four_phases_run(finished):
