@@ -219,7 +219,8 @@ def test_live_workers_with_long_silent_trainings_are_not_taken_for_dead(tmp_path
     """Full trainings whose stretch after the early budget (16 steps x 0.5 s = 8 s, no
     checkpoint in it) is longer than worker_timeout (5 s): the heartbeats sent every second
     keep both workers alive, so no trial is ever run twice. (Before heartbeats, a trial was
-    handed to the second worker while the first still trained it.)"""
+    handed to the second worker while the first still trained it.) Only that stretch is
+    slowed: the early budget reports a window every 4 steps anyway."""
     log = tmp_path / "trials.log"
     env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(free_port())}
     common = (
@@ -227,6 +228,8 @@ def test_live_workers_with_long_silent_trainings_are_not_taken_for_dead(tmp_path
         "5",
         "--step-delay",
         "0.5",
+        "--delay-after-step",
+        str(SEARCH["early_steps"]),
         "--checkpoint-every",
         "24",
         "--heartbeat-seconds",

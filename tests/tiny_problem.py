@@ -5,6 +5,7 @@ KERASTUNER_* environment variables) and appends the id of every trial it starts 
 """
 
 import argparse
+import gc
 import os
 import time
 
@@ -73,11 +74,31 @@ class LoggingSearch(PredictiveSearch):
         time.sleep(self.pause_after_trial)
 
 
+class SlowSteps(keras.callbacks.Callback):
+    """Sleeps ``delay`` seconds after every training step past step ``after`` (counted by the
+    optimizer, so a resumed training continues the count)."""
+
+    def __init__(self, delay: float, after: int = 0):
+        super().__init__()
+        self.delay = delay
+        self.after = after
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) > self.after:
+            time.sleep(self.delay)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("directory")
     parser.add_argument("--log", required=True)
     parser.add_argument("--step-delay", type=float, default=0.0, help="seconds to sleep per step")
+    parser.add_argument(
+        "--delay-after-step",
+        type=int,
+        default=0,
+        help="sleep only in the steps after this one of a network's training",
+    )
     parser.add_argument(
         "--pause-after-trial", type=float, default=0.0, help="seconds to sleep between trials"
     )
@@ -90,17 +111,17 @@ def main():
     args = parser.parse_args()
     callbacks = []
     if args.step_delay:
-        callbacks.append(
-            keras.callbacks.LambdaCallback(
-                on_train_batch_end=lambda batch, logs: time.sleep(args.step_delay)
-            )
-        )
+        callbacks.append(SlowSteps(args.step_delay, args.delay_after_step))
     x, y = regression_data()
     settings = {
         **SEARCH,
         "tuning_trials": args.tuning_trials,
         "worker_timeout": args.worker_timeout,
     }
+    # As tests/conftest.py does in pytest's process: keras-tuner's two full garbage
+    # collections per trial skip the objects of the imported modules.
+    gc.collect()
+    gc.freeze()
     tuner = LoggingSearch(
         build_model,
         directory=args.directory,
