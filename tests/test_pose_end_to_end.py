@@ -15,7 +15,7 @@ from aae.data.training_set import TrainingData, build_training_set
 from aae.net.configs import SUNDERMEYER
 from aae.net.settings import NetworkSettings
 from aae.net.training import train_network
-from aae.pose.codebook import Codebook
+from aae.pose.codebook import Codebook, CodebookViews
 from aae.pose.evaluate import evaluate_on_bop
 from aae.visualize import save_reconstructions
 
@@ -60,9 +60,11 @@ def test_trained_encoder_estimates_rotations_far_better_than_untrained(trained):
     assert np.mean(network.losses[-50:]) < np.mean(network.losses[:50])
 
     untrained = SETTINGS.build(CONFIG).get_layer("encoder")
+    # Rendered once, encoded by both (Codebook.create renders them for one encoder).
+    views = CodebookViews.render(mesh, CAMERA, n_views=162, n_inplane=12, progress=False)
     results = {}
     for name, encoder in (("trained", network.encoder), ("untrained", untrained)):
-        codebook = Codebook.create(encoder, mesh, CAMERA, n_views=162, n_inplane=12, progress=False)
+        codebook = Codebook.from_views(encoder, views)
         results[name] = evaluate_on_bop(test_set, 1, encoder, codebook, progress=False)
     trained_error = np.median(results["trained"].rotation_errors)
     untrained_error = np.median(results["untrained"].rotation_errors)
