@@ -20,59 +20,26 @@ import argparse
 import math
 import shlex
 import sys
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np
 from results import write_section
+from search.mlp import make_model, train_epoch
 from search.spaces import MLP_EPOCHS, MLP_GRID, MLP_TABLE
 from search.tables import collect, collection_markdown
-from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import log_loss
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
 
 FINAL_WINDOW = 6
 
 
-def data():
-    digits = load_digits()
-    return train_test_split(
-        digits.data / 16.0, digits.target, test_size=0.25, random_state=0, stratify=digits.target
-    )
-
-
-X_TRAIN, X_VAL, Y_TRAIN, Y_VAL = data()
-CLASSES = np.unique(Y_TRAIN)
-
-
 def train(values: dict, seed: int) -> list[float]:
     """One training: the validation log-loss after each of ``MLP_EPOCHS`` epochs."""
-    model = MLPClassifier(
-        hidden_layer_sizes=tuple(int(n) for n in values["hidden"].split("-")),
-        activation=values["activation"],
-        solver=values["solver"],
-        learning_rate_init=values["learning_rate_init"],
-        alpha=values["alpha"],
-        batch_size=values["batch_size"],
-        random_state=seed,
-    )
+    model = make_model(values, seed)
     losses: list[float] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)  # overflow on the way to diverging
-        for _ in range(MLP_EPOCHS):
-            try:
-                model.partial_fit(X_TRAIN, Y_TRAIN, classes=CLASSES)
-                loss = log_loss(Y_VAL, model.predict_proba(X_VAL), labels=CLASSES)
-            except ValueError:  # "non-finite parameter weights" and the like
-                loss = math.inf
-            losses.append(float(loss) if math.isfinite(loss) else math.inf)
-            if not math.isfinite(losses[-1]):
-                break
+    for _ in range(MLP_EPOCHS):
+        losses.append(train_epoch(model))
+        if not math.isfinite(losses[-1]):
+            break
     return losses
 
 

@@ -434,3 +434,30 @@ def test_steps_to_reach():
     trace = [(40, 1.0), (80, 0.5), (120, 0.4)]
     assert steps_to_reach(trace, 0.5) == 80
     assert steps_to_reach(trace, 0.3) is None
+
+
+def test_the_real_mlp_resumes_its_training_where_the_checkpoint_left_it():
+    # The replay-vs-real check trains scikit-learn's MLP for real; a resumed run (Hyperband,
+    # i-epoch, continuations) must continue the same optimisation, not restart it.
+    from search.problems import MLPRealProblem
+
+    problem = MLPRealProblem()
+    values = {
+        "hidden": "32",
+        "activation": "relu",
+        "solver": "adam",
+        "learning_rate_init": 0.001,
+        "alpha": 1e-05,
+        "batch_size": 64,
+    }
+    straight = problem.start(values, seed=1)
+    straight.train(6)
+    first = problem.start(values, seed=1)
+    seen = []
+    first.train(10, after_step=lambda loss: seen.append(loss) or len(seen) == 4)
+    assert len(first.losses) == 4  # stopped by after_step
+    resumed = problem.resume(values, first.checkpoint(None), seed=1)
+    first.train(3)  # training the original on does not change the checkpoint
+    resumed.train(2)
+    assert resumed.losses == pytest.approx(straight.losses)
+    assert all(math.isfinite(v) for v in resumed.losses) and resumed.losses[-1] < resumed.losses[0]

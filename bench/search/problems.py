@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,14 @@ import numpy as np
 
 from kt_predictive import StepBudget, StepLossRecorder, load_training_state, save_training_state
 
-from .spaces import DIGITS_FULL_STEPS, DIGITS_GRID, DIGITS_TABLE, MLP_EPOCHS, MLP_TABLE
+from .spaces import (
+    DIGITS_FULL_STEPS,
+    DIGITS_GRID,
+    DIGITS_TABLE,
+    MLP_EPOCHS,
+    MLP_GRID,
+    MLP_TABLE,
+)
 from .tables import CurveTable
 
 #: Budgets of every problem, in full-training equivalents (networks trained to full_steps).
@@ -367,9 +375,68 @@ class DigitsRealProblem(Problem):
         return run
 
 
+# ---------------------------------------------------------------------- real scikit-learn training
+
+
+class MLPRun(Run):
+    """An MLPClassifier in training, one epoch per step (``search.mlp``)."""
+
+    def __init__(self, model, losses: Sequence[float] = ()):
+        self.model = model
+        self.losses = [float(v) for v in losses]
+
+    def train(self, steps, after_step=None):
+        from .mlp import train_epoch
+
+        for _ in range(steps):
+            if self.diverged:
+                return
+            self.losses.append(train_epoch(self.model))
+            if not math.isfinite(self.losses[-1]) or (after_step and after_step(self.losses[-1])):
+                return
+
+    def checkpoint(self, path):
+        del path  # the whole training state (weights and optimizer) is one Python object
+        return copy.deepcopy(self.model), list(self.losses)
+
+
+#: The MLP check trains with seed 100 + the search's seed: never the table's training seed.
+MLP_REAL_SEED_OFFSET = 100
+
+
+class MLPRealProblem(Problem):
+    """The MLP on the replayed problem's grid, trained for real with scikit-learn."""
+
+    name = "mlp-real"
+    title = "MLPClassifier (real scikit-learn training, the replay's grid)"
+    best_known_note = "the replayed table's best final loss"
+    settings = MLP_SETTINGS
+
+    def __init__(self):
+        if MLP_TABLE.is_file():
+            self.best_known = CurveTable.load(MLP_TABLE).best_final(
+                self.settings.budget.final_window
+            )
+
+    def space(self):
+        return grid_space(MLP_GRID)
+
+    def start(self, values, seed):
+        from .mlp import make_model
+
+        # Training seeds other than the table's (1): real training noise, where the replay
+        # has one run per configuration.
+        return MLPRun(make_model(values, MLP_REAL_SEED_OFFSET + seed))
+
+    def resume(self, values, checkpoint, seed):
+        model, losses = checkpoint
+        return MLPRun(copy.deepcopy(model), losses)
+
+
 PROBLEMS: dict[str, Callable[[], Problem]] = {
     "digits": digits_problem,
     "mlp": mlp_problem,
     "aae": aae_problem,
     "digits-real": DigitsRealProblem,
+    "mlp-real": MLPRealProblem,
 }
