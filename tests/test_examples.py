@@ -12,10 +12,19 @@ from kt_predictive.records import read_search, training_steps
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+# `python -c FROZEN script args...` runs the script as `python script args...` would, after
+# importing what it imports and freezing those objects out of later garbage collections
+# (as conftest.py does for pytest's own process): keras-tuner and Keras collect twice per
+# trial, which otherwise walks TensorFlow's half a million objects each time.
+FROZEN = (
+    "import gc, runpy, sys; import aae.search, kt_predictive; gc.collect(); gc.freeze(); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
 
 def _run(script: str, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), "--profile", "tiny", *args],
+        [sys.executable, "-c", FROZEN, str(EXAMPLES / script), "--profile", "tiny", *args],
         capture_output=True,
         text=True,
         timeout=900,
@@ -65,6 +74,8 @@ def test_custom_training_loops(tmp_path, loop):
     result = subprocess.run(
         [
             sys.executable,
+            "-c",
+            FROZEN,
             str(EXAMPLES / "custom_loop.py"),
             "--loop",
             loop,
