@@ -47,17 +47,40 @@ def test_sigkill_and_rerun_loses_nothing(tmp_path, kill_point):
     rerun_and_check_nothing_lost(tmp_path, log, at_kill)
 
 
-def test_chief_and_two_workers_complete_all_phases(tmp_path):
+def test_chief_and_two_workers_complete_all_phases_and_stay_alive_through_silent_trainings(
+    tmp_path,
+):
+    """A chief and two workers over gRPC finish every phase, each worker training trials.
+
+    Their full trainings are slowed so that the stretch after the early budget (16 steps x
+    0.5 s = 8 s, no checkpoint in it) is longer than worker_timeout (5 s): the heartbeats
+    sent every second keep both workers alive, so no trial is ever run twice. (Before
+    heartbeats, a trial was handed to the second worker while the first still trained it;
+    with heartbeats every 100 s this test fails that way.) Only that stretch is slowed: the
+    early budget reports a window every 4 steps anyway.
+    """
     log = tmp_path / "trials.log"
-    port = str(free_port())
-    env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
-    chief = start(tmp_path, log, env={**env, "KERASTUNER_TUNER_ID": "chief"})
+    env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(free_port())}
+    common = (
+        "--worker-timeout",
+        "5",
+        "--step-delay",
+        "0.5",
+        "--delay-after-step",
+        str(SEARCH["early_steps"]),
+        "--checkpoint-every",
+        "24",
+        "--heartbeat-seconds",
+        "1",
+    )
+    chief = start(tmp_path, log, *common, env={**env, "KERASTUNER_TUNER_ID": "chief"})
     workers = [
-        start(tmp_path, log, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)
+        start(tmp_path, log, *common, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"})
+        for i in range(2)
     ]
     try:
         for worker in workers:
-            assert worker.wait(timeout=400) == 0, worker.stderr.read().decode()[-3000:]
+            assert worker.wait(timeout=600) == 0, worker.stderr.read().decode()[-3000:]
         assert chief.wait(timeout=120) == 0, chief.stderr.read().decode()[-3000:]
     finally:
         for process in [chief, *workers]:
@@ -69,5 +92,7 @@ def test_chief_and_two_workers_complete_all_phases(tmp_path):
     assert sum(r["role"] == "initial" for r in records) == SEARCH["initial_trials"]
     assert sum(r["role"] == "continuation" for r in records) >= 1
     assert all(r["status"] in ("complete", "failed") for r in records)
-    workers_that_ran = {pid for pid, _ in logged(log)}
-    assert workers_that_ran == {w.pid for w in workers}
+    started = logged(log)
+    assert {pid for pid, _ in started} == {w.pid for w in workers}
+    trials = [trial for _, trial in started]
+    assert len(trials) == len(set(trials)), f"trials run twice: {trials}"
