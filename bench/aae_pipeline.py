@@ -289,9 +289,16 @@ def projected_rate(workers: int, fit: FitMeasurement, sink: float) -> float:
     training process on another: the slower of the workers' and the training process's
     per-image CPU costs, the latter without the sink's step (``sink``), which is not the
     pipeline's (workers = 0: one core does all the pipeline's work)."""
+    receive = receive_cpu(fit.main_cpu, sink)
     if workers == 0:
-        return 1.0 / (fit.main_cpu - sink)
-    return min(workers / fit.worker_cpu, 1.0 / (fit.main_cpu - sink))
+        return 1.0 / receive if receive else math.inf
+    return min(workers / fit.worker_cpu, 1.0 / receive if receive else math.inf)
+
+
+def receive_cpu(main_cpu: float, sink: float) -> float:
+    """The training process's CPU per image less the sink's step, never below 0: the sink is
+    measured apart, so on a busy machine it can come out above the whole."""
+    return max(main_cpu - sink, 0.0)
 
 
 def training_data(size: int, cache: Path) -> TrainingData:
@@ -354,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     steps_per_epoch=args.batches + 1,
                 )
                 samples.setdefault((dtype, "direct"), []).append(direct_cost(stream, args.batches))
+                # The sink's step, in every round beside the fits it is subtracted from: the
+                # machine's load changes from minute to minute.
+                samples.setdefault((dtype, "sink"), []).append(sink_cpu(size, dtype.split()[0]))
                 for workers in WORKERS:
                     stream = kind(
                         data.training_set,
@@ -384,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 ]
             )
             measured[size, dtype, "direct_cpu"] = direct_cpu
-            measured[size, dtype, "sink_cpu"] = sink = sink_cpu(size, dtype.split()[0])
+            measured[size, dtype, "sink_cpu"] = sink = statistics.median(samples[dtype, "sink"])
             for workers in WORKERS:
                 fits = samples[dtype, workers]
                 fit = FitMeasurement(
@@ -457,7 +467,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "array (`aae.data.training_set._SharedBatchArray`: one copy in the worker, one in the "
         "training "
         "process). Each figure is the median of "
-        f"{args.rounds} round(s); rounds alternate float32 and uint8.",
+        f"{args.rounds} round(s); rounds alternate float32 and uint8, and each measures the "
+        "sink's step again. The training process's cost less the sink's step is taken as 0 "
+        "where the sink, measured apart, comes out above the whole (noise of the shared "
+        "machine; at 32² the two are close).",
         "",
         "**Why CPU time.** The cores were shared with other agents' jobs during the run (load "
         "average above), so wall-clock rates here measure the machine's load more than the "
@@ -490,7 +503,7 @@ def _interpretation(measured: dict, sizes: Sequence[int]) -> list[str]:
                 measured[size, kind, "sink_cpu"] for kind in ("float32", "uint8 pipe", "uint8")
             ]
             main = " -> ".join(
-                f"{1e3 * (f.main_cpu - k):.2f}" for f, k in zip(fits, sinks, strict=True)
+                f"{1e3 * receive_cpu(f.main_cpu, k):.2f}" for f, k in zip(fits, sinks, strict=True)
             )
             work = " -> ".join(f"{1e3 * f.worker_cpu:.2f}" for f in fits)
             wall = " -> ".join(f"{f.steady:,.0f}" for f in fits)
@@ -554,11 +567,12 @@ def _cores_needed(measured: dict) -> list[str]:
     # which the GPU does instead, in epochs as long as a training run's (EPOCH_STEPS
     # batches; Keras starts a new worker pool every epoch, and the measured epochs are short).
     sink = measured[128, "uint8", "sink_cpu"]
-    main_measured = max(f.main_cpu for f in fits) - sink
-    main_cpu = max(f.main_per_image() for f in fits) - sink
+    main_measured = receive_cpu(max(f.main_cpu for f in fits), sink)
+    main_cpu = receive_cpu(max(f.main_per_image() for f in fits), sink)
     start = max(f.main_start for f in fits)
     measured_batches = measured["batches"]
-    worker_rate, main_ceiling = 1.0 / worker_cpu, 1.0 / main_cpu
+    worker_rate = 1.0 / worker_cpu
+    main_ceiling = 1.0 / main_cpu if main_cpu else math.inf
     lines = [
         "",
         "### Cores the GPU machine needs to feed a paper-size run (128²)",
@@ -576,9 +590,9 @@ def _cores_needed(measured: dict) -> list[str]:
         f"ends it: {1e3 * start:.0f} ms of the training process's CPU per epoch (the most "
         "measured with 1 or 2 workers; the rest of the epoch, from its first batch to its last, "
         "is the steady cost per image). Spread over the "
-        f"{measured_batches} batches, that start made the training process look like the "
-        f"bottleneck; over {EPOCH_STEPS:,} it adds "
-        f"{1e3 * start / (EPOCH_STEPS * BATCH):.3f} ms per image. GPU step times: SUNDERMEYER "
+        f"{measured_batches} batches that start adds "
+        f"{1e3 * start / (measured_batches * BATCH):.3f} ms per image, over {EPOCH_STEPS:,} "
+        f"{1e3 * start / (EPOCH_STEPS * BATCH):.3f}. GPU step times: SUNDERMEYER "
         "batch 64 at "
         f"{GPU_SUNDERMEYER_S * 1e3:.0f} ms (the expected device rate), the others scaled by their "
         "FLOPs "
@@ -604,6 +618,22 @@ def _cores_needed(measured: dict) -> list[str]:
         )
     short = [name for name, ok, _ in verdicts if not ok]
     margins = ", ".join(f"{name} {margin:.1f}x" for name, _, margin in verdicts)
+    if main_ceiling < GPU_WORKERS * worker_rate:
+        limit = (
+            f"The limit is the training process, which receives every batch ({main_ceiling:,.0f} "
+            f"images/s on one core), not the workers ({GPU_WORKERS} supply "
+            f"{GPU_WORKERS * worker_rate:,.0f} images/s; "
+            f"{math.ceil(main_ceiling / worker_rate)} would match the training process). A GPU "
+            "step faster than these would first need the training process to receive less per "
+            "image: the targets, for one, are rows of the training set it already holds, and "
+            "could be gathered there (or on the device) from indices instead of travelling "
+            "with every batch (half its bytes); not done here."
+        )
+    else:
+        limit = (
+            f"The limit is the workers ({GPU_WORKERS} supply {GPU_WORKERS * worker_rate:,.0f} "
+            f"images/s), not the training process ({main_ceiling:,.0f} images/s on one core)."
+        )
     lines += [
         "",
         f"{GPU_WORKERS} workers feed every one of these networks at the expected GPU rate "
@@ -611,6 +641,7 @@ def _cores_needed(measured: dict) -> list[str]:
         if not short
         else f"{GPU_WORKERS} workers do not feed {', '.join(short)} at the expected GPU rate "
         f"(margins: {margins}).",
+        limit,
         "Note: `aae.data.training_set.default_workers()` caps at 8 workers; on the GPU machine "
         "pass `--workers "
         f"{GPU_WORKERS}`.",
