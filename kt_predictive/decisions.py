@@ -177,6 +177,13 @@ class SearchDecisions:
         record_changed: Callable[[TrialRecord], None] = _ignore,
     ):
         self.budget = budget
+        if search_budget is not None:
+            number = isinstance(search_budget, int | float) and not isinstance(search_budget, bool)
+            if not (number and search_budget > 0):
+                raise SearchError(
+                    f"search_budget must be a positive number of full trainings (got "
+                    f"{search_budget!r})"
+                )
         reduction_factor = resolve_reduction_factor(reduction_factor, search_budget)
         self.reduction_factor = reduction_factor
         self.rungs = screening_rungs(budget, reduction_factor)
@@ -188,11 +195,6 @@ class SearchDecisions:
                 raise SearchError(
                     "give either search_budget (the oracle sizes its phases) or initial_trials, "
                     "max_iterations and top_k, not both"
-                )
-            if not (isinstance(search_budget, int | float) and search_budget > 0):
-                raise SearchError(
-                    f"search_budget must be a positive number of full trainings (got "
-                    f"{search_budget!r})"
                 )
             sizes = size_phases(
                 search_budget, budget, final_share=final_share, reduction_factor=reduction_factor

@@ -240,3 +240,9 @@ def test_with_screening_the_budget_not_max_iterations_ends_exploration(tmp_path)
     # What is left cannot pay for one more explored trial that reaches early_steps (8) and
     # its continuation (16).
     assert training_steps(oracle.records()) > 10 * BUDGET["full_steps"] - 8 - 16
+
+
+@pytest.mark.parametrize("budget", [True, -1, 0, "10"])
+def test_a_bad_search_budget_is_one_clear_error(budget):
+    with pytest.raises(SearchError, match="search_budget must be a positive number"):
+        PredictiveOracle(search_budget=budget, **BUDGET)
