@@ -310,7 +310,7 @@ def real_check(
     frame = pd.DataFrame(
         {
             "method": methods,
-            "real Keras training (mean ± std)": [
+            "real training (mean ± std)": [
                 mean_std(list(_bests(real, m).values())) for m in methods
             ],
             "rank (real)": [str(r) for r in real_rank],
