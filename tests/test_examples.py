@@ -10,6 +10,9 @@ import pytest
 from aae.search import RunPaths
 from kt_predictive.records import read_search, training_steps
 
+# Whole runs of a minute or more: make test runs them; -m "not slow" leaves them out locally.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 # `python -c FROZEN script args...` runs the script as `python script args...` would, after

@@ -19,6 +19,9 @@ from aae.pose.codebook import Codebook, CodebookViews
 from aae.pose.evaluate import evaluate_on_bop
 from aae.visualize import save_reconstructions
 
+# Whole runs of a minute or more: make test runs them; -m "not slow" leaves them out locally.
+pytestmark = pytest.mark.slow
+
 # The original camera at a quarter of its resolution, 32x32 crops, 1/8 of the filters.
 QUARTER_K = tuple(
     tuple(v * (0.25 if i < 2 else 1.0) for v in row) for i, row in enumerate(TEMPLATE_K)

@@ -26,6 +26,7 @@ def _kill(process) -> None:
     process.wait()
 
 
+@pytest.mark.slow  # searches in subprocesses
 def test_kill_between_trials(tmp_path):
     log = tmp_path / "trials.log"
     first = start(tmp_path, log, "--pause-after-trial", "3")
@@ -42,6 +43,7 @@ def test_kill_between_trials(tmp_path):
     rerun_and_check_nothing_lost(tmp_path, log, at_kill)
 
 
+@pytest.mark.slow  # searches in subprocesses
 def test_kill_while_the_predictor_is_fitted(tmp_path):
     # Many Optuna trials make the fit between phase 1 and exploration last long enough to
     # kill the process in the middle of it.
@@ -160,6 +162,7 @@ def test_atomic_write_removes_its_temporary_file_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # searches in subprocesses
 def test_dead_worker_trial_taken_up_and_late_worker_gets_work(tmp_path):
     """A worker killed mid-trial: after worker_timeout its trial goes to another worker and
     resumes there; a worker started late gets trials; the chief and the search finish."""

@@ -70,6 +70,7 @@ def finished_run(tmp_path_factory, live_models):
     return out
 
 
+@pytest.mark.slow  # the whole run of finished_run
 def test_at_most_two_models_in_memory(finished_run, live_models):
     # A paper run fully trains 120 searched networks: holding each for the report would take
     # tens of GB. The run built many (search trials, reloads for evaluation, benchmarks)...
@@ -78,6 +79,7 @@ def test_at_most_two_models_in_memory(finished_run, live_models):
     assert live_models.peak <= 2
 
 
+@pytest.mark.slow  # the whole run of finished_run
 def test_all_phases_and_every_network_evaluated(finished_run):
     snapshot = read_search(finished_run / "search" / "ape")
     assert snapshot.phase == "done"
@@ -116,6 +118,7 @@ def test_all_phases_and_every_network_evaluated(finished_run):
     assert summary["total_steps"] == training_steps(records) and summary["top_k"]
 
 
+@pytest.mark.slow  # the whole run of finished_run
 def test_report_files_present_and_not_empty(finished_run):
     report = finished_run / "report"
     text = (report / "report.md").read_text()
@@ -136,6 +139,7 @@ def test_report_files_present_and_not_empty(finished_run):
     assert len((report / "records.csv").read_text().splitlines()) > 5
 
 
+@pytest.mark.slow  # the whole run of finished_run
 def test_rerun_continues_from_the_files(finished_run, capsys):
     before = (finished_run / "search" / "ape" / "oracle.json").read_text()
     assert main(["--profile", "tiny", "--out", str(finished_run)], object_name="ape") == 0
@@ -145,6 +149,7 @@ def test_rerun_continues_from_the_files(finished_run, capsys):
     assert "report:" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # the whole run of finished_run
 def test_other_settings_in_the_same_folder_are_refused(finished_run, capsys):
     status = main(
         ["--profile", "tiny", "--out", str(finished_run), "--set", "search.full_steps=60"],

@@ -8,6 +8,9 @@ import pytest
 from processes import free_port, logged, rerun_and_check_nothing_lost, start, state, wait_until
 from tiny_problem import SEARCH
 
+# Whole runs of a minute or more: make test runs them; -m "not slow" leaves them out locally.
+pytestmark = pytest.mark.slow
+
 
 def _mid_initial(current):
     records = list(current["records"].values())
