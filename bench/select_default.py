@@ -65,15 +65,49 @@ CANDIDATES = {
     ),
     "improvement target, 1/2 to continuations": Candidate(2, "improvement", 0.5),
 }
+
+
+@dataclass(frozen=True)
+class Round:
+    """Candidates run on every problem and budget level of a round, on held-out seeds."""
+
+    number: int
+    candidates: dict[str, Candidate]
+    problems: tuple[str, ...]
+    levels: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+
 #: Round 3, written down before it ran: whether screening (successive halving inside
 #: exploration, eta = 3 as in Hyperband and ASHA) should become the default, against round 2's
 #: choice, on every problem at the two smaller budget levels (where the default lost).
-ROUND3 = {
-    "round 2's default (no screening)": Candidate(3, "improvement", 0.5),
-    "round 2's default with screening (eta 3)": Candidate(3, "improvement", 0.5, 20, 3),
-}
-ROUND3_PROBLEMS = ("digits", "mlp", "aae")
-ROUND3_LEVELS = (10, 30)
+ROUND3 = Round(
+    3,
+    {
+        "round 2's default (no screening)": Candidate(3, "improvement", 0.5),
+        "round 2's default with screening (eta 3)": Candidate(3, "improvement", 0.5, 20, 3),
+    },
+    ("digits", "mlp", "aae"),
+    (10, 30),
+    tuple(range(HELD_OUT_FIRST_SEED, HELD_OUT_FIRST_SEED + 5)),
+)
+#: Round 4, written down before it ran (after the reported seeds of the first screening
+#: default had been seen at 10 full trainings, where it still lost to i-epoch on the AAE
+#: surrogate): variations of screening where it is on, on new held-out seeds. The one with
+#: the lower mean on most problems becomes the default below 20 full trainings; round 3's
+#: choice if none.
+ROUND4 = Round(
+    4,
+    {
+        "round 3's choice (eta 3, 1/2 to continuations)": Candidate(4, "improvement", 0.5, 20, 3),
+        "eta 3, 3/10 to continuations": Candidate(4, "improvement", 0.3, 20, 3),
+        "eta 2, 1/2 to continuations": Candidate(4, "improvement", 0.5, 20, 2),
+    },
+    ("digits", "mlp", "aae"),
+    (10,),
+    tuple(range(HELD_OUT_FIRST_SEED + 5, HELD_OUT_FIRST_SEED + 15)),
+)
+ROUNDS = {3: ROUND3, 4: ROUND4}
 STORE = Path(__file__).resolve().parent / "data" / "default_selection.json"
 #: The budget of every candidate: the cost of the paper-rule schedule the AAE benchmark used
 #: when the candidates ran (20 / 80 / 5 networks).
@@ -102,58 +136,69 @@ def run(problem, candidate: Candidate, seed: int, budget: float) -> tuple[float,
     return ledger.best, ledger.used
 
 
-def round3_task(task: tuple[str, float, str, int]) -> tuple[str, float, int]:
-    """One round-3 search in a worker process: (key, best, steps)."""
-    problem_name, level, name, seed = task
+def round_task(task: tuple[int, str, float, str, int]) -> tuple[str, float, int]:
+    """One search of a round in a worker process: (key, best, steps)."""
+    number, problem_name, level, name, seed = task
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    best, steps = run(PROBLEMS[problem_name](), ROUND3[name], seed, level)
-    return round3_key(problem_name, level, name, seed), best, steps
+    candidate = ROUNDS[number].candidates[name]
+    best, steps = run(PROBLEMS[problem_name](), candidate, seed, level)
+    return round_key(number, problem_name, level, name, seed), best, steps
 
 
-def round3_key(problem: str, level: float, name: str, seed: int) -> str:
-    return f"round 3 | {problem} | {level:g} | {name} | seed {seed}"
+def round_key(number: int, problem: str, level: float, name: str, seed: int) -> str:
+    return f"round {number} | {problem} | {level:g} | {name} | seed {seed}"
 
 
-def round3(
-    seeds: list[int], stored: dict, jobs: int
-) -> tuple[list[str], list[str], dict[float, int]]:
-    """Runs round 3's missing searches; returns its table rows, one verdict line per
-    problem and level, and per level the problems on which screening had the lower mean."""
+def run_round(
+    round_: Round, stored: dict, jobs: int
+) -> tuple[list[str], list[str], dict[tuple[str, float], dict[str, float]]]:
+    """Runs a round's missing searches; returns its table rows, one verdict line per problem
+    and level, and the candidates' means per (problem, level)."""
     tasks = [
-        (problem, level, name, seed)
-        for problem in ROUND3_PROBLEMS
-        for level in ROUND3_LEVELS
-        for name in ROUND3
-        for seed in seeds
-        if round3_key(problem, level, name, seed) not in stored
+        (round_.number, problem, level, name, seed)
+        for problem in round_.problems
+        for level in round_.levels
+        for name in round_.candidates
+        for seed in round_.seeds
+        if round_key(round_.number, problem, level, name, seed) not in stored
     ]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        for key, best, steps in pool.map(round3_task, tasks):
+        for key, best, steps in pool.map(round_task, tasks):
             stored[key] = best
             write_json(STORE, stored)
             print(f"[{key}]: best {best:.5f} in {steps} steps", flush=True)
-    rows, verdicts = [], []
-    wins = dict.fromkeys(ROUND3_LEVELS, 0)
-    without, screening = ROUND3
-    for problem in ROUND3_PROBLEMS:
-        for level in ROUND3_LEVELS:
+    rows, verdicts, cells = [], [], {}
+    for problem in round_.problems:
+        for level in round_.levels:
             means = {}
-            for name in ROUND3:
-                bests = [stored[round3_key(problem, level, name, seed)] for seed in seeds]
+            for name in round_.candidates:
+                bests = [
+                    stored[round_key(round_.number, problem, level, name, seed)]
+                    for seed in round_.seeds
+                ]
                 means[name] = statistics.mean(bests)
                 rows.append(
                     f"| {problem} | {level:g} | {name} | {means[name]:.5g} ± "
                     f"{statistics.stdev(bests):.2g} | " + " ".join(f"{b:.4g}" for b in bests) + " |"
                 )
             verdicts.append(f"{problem} at {level:g}: {min(means, key=means.get)}")
-            wins[level] += means[screening] < means[without]
-    return rows, verdicts, wins
+            cells[problem, level] = means
+    return rows, verdicts, cells
+
+
+def most_problems(cells: dict, level: float, names) -> str | None:
+    """The candidate with the lowest mean on most problems at ``level``, if one has most."""
+    firsts = [min(means, key=means.get) for (_, lv), means in cells.items() if lv == level]
+    counts = {name: firsts.count(name) for name in names}
+    top = max(counts.values())
+    leaders = [name for name, n in counts.items() if n == top]
+    return leaders[0] if len(leaders) == 1 and top * 2 > len(firsts) else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--jobs", type=int, default=1, help="processes for round 3")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for rounds 3 and 4")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     problem = aae_problem()
@@ -179,7 +224,16 @@ def main() -> None:
             + " |"
         )
     chosen = min(means, key=means.get)
-    round3_rows, verdicts, wins = round3(seeds, stored, args.jobs)
+    round3_rows, verdicts, cells = run_round(ROUND3, stored, args.jobs)
+    without, screening = ROUND3.candidates
+    wins = {
+        level: sum(cells[p, level][screening] < cells[p, level][without] for p in ROUND3.problems)
+        for level in ROUND3.levels
+    }
+    round4_rows, round4_verdicts, round4_cells = run_round(ROUND4, stored, args.jobs)
+    round4_choice = most_problems(round4_cells, 10, ROUND4.candidates) or next(
+        iter(ROUND4.candidates)
+    )
     markdown = "\n".join(
         [
             "## Choosing the default on held-out seeds",
@@ -204,7 +258,7 @@ def main() -> None:
             "",
             "Round 3 (written down before it ran): round 2's choice with and without screening "
             "(`reduction_factor`: successive halving inside exploration, eta 3), on every "
-            f"problem at {' and '.join(f'{v:g}' for v in ROUND3_LEVELS)} full trainings "
+            f"problem at {' and '.join(f'{v:g}' for v in ROUND3.levels)} full trainings "
             "(`search_budget`), the same held-out seeds.",
             "",
             "| problem | budget | candidate | mean best real final loss ± std | per seed |",
@@ -215,8 +269,8 @@ def main() -> None:
             "",
             "Screening had the lower mean on "
             + "; ".join(
-                f"{wins[level]} of {len(ROUND3_PROBLEMS)} problems at {level:g}"
-                for level in ROUND3_LEVELS
+                f"{wins[level]} of {len(ROUND3.problems)} problems at {level:g}"
+                for level in ROUND3.levels
             )
             + ". Chosen after round 3: screening below 20 full trainings "
             '(`reduction_factor="auto"`, `kt_predictive.screening.SCREENING_BELOW`), none from '
@@ -226,10 +280,25 @@ def main() -> None:
             "stay in bench/data/default_selection.json under the name 'round 2's default with "
             "screening, eta 3'). The reported seeds (1-10, section search-efficiency) were not "
             "looked at for this choice.",
+            "",
+            f"Round 4 (written down before it ran, after the reported seeds of round 3's choice "
+            "had been seen at 10 full trainings, where it still lost to i-epoch on the AAE "
+            "surrogate): variations of screening where it is on, at 10 full trainings, on new "
+            f"held-out seeds {ROUND4.seeds[0]}-{ROUND4.seeds[-1]}. The rule fixed beforehand: "
+            "the candidate with the lowest mean on most problems becomes the default below 20 "
+            "full trainings, round 3's choice if none has most.",
+            "",
+            "| problem | budget | candidate | mean best real final loss ± std | per seed |",
+            "| --- | --- | --- | --- | --- |",
+            *round4_rows,
+            "",
+            "Lowest mean per problem: " + "; ".join(round4_verdicts) + ".",
+            "",
+            f"Chosen after round 4: **{round4_choice}**.",
         ]
     )
     write_section(SECTION, markdown)
-    print(f"chosen: {chosen}")
+    print(f"chosen by rounds 1-2: {chosen}; by round 4: {round4_choice}")
 
 
 if __name__ == "__main__":
