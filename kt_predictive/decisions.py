@@ -52,7 +52,13 @@ from kt_predictive.allocation import (
 from kt_predictive.budget import StepBudget
 from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
-from kt_predictive.records import STATE_VERSION, RecordBook, TrialRecord, first_line
+from kt_predictive.records import (
+    STATE_VERSION,
+    RecordBook,
+    TrialRecord,
+    first_line,
+    training_steps,
+)
 from kt_predictive.schedule import FINAL_SHARE, PAPER_SIZES, PAPER_STEPS, size_phases
 from kt_predictive.screening import (
     promoted,
@@ -380,15 +386,12 @@ class SearchDecisions:
 
     def committed_steps(self) -> int:
         """Steps trained so far plus the most the running trials can still train."""
-        budget, total = self.budget, 0
-        for record in self.records:
+        budget, total = self.budget, training_steps(self.records)
+        for record in self.records.running():
             parent = self.records.get(record.parent_id) if record.parent_id else None
-            start = parent.steps if parent is not None else 0
-            steps = max(record.steps, start)
-            total += steps - start
-            if record.running:
-                goal = budget.early_steps if record.role == "explore" else budget.full_steps
-                total += max(0, goal - steps)
+            steps = max(record.steps, parent.steps if parent is not None else 0)
+            goal = budget.early_steps if record.role == "explore" else budget.full_steps
+            total += max(0, goal - steps)
         return total
 
     def affords(self, steps: int) -> bool:

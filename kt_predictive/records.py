@@ -165,7 +165,9 @@ def training_steps(records: Iterable[TrialRecord]) -> int:
     parent's again)."""
     records = list(records)
     steps = {r.trial_id: r.steps for r in records}
-    return sum(r.steps - (steps.get(r.parent_id, 0) if r.parent_id else 0) for r in records)
+    # A continuation that has not reported yet has trained nothing of its own (not minus its
+    # parent's steps).
+    return sum(max(0, r.steps - (steps.get(r.parent_id, 0) if r.parent_id else 0)) for r in records)
 
 
 @dataclass
