@@ -1,8 +1,8 @@
 """Wall time of `make test`'s JAX leg: the tests marked ``jax`` run on KERAS_BACKEND=jax.
 
-Runs exactly the command the Makefile runs (``pytest -q -m jax`` with KERAS_BACKEND=jax),
-times it and writes section ``jax-leg`` of bench/RESULTS.md: the wall time, the pytest
-summary line and the slowest tests.
+Runs exactly the command the Makefile runs (``pytest -q -m jax -n 2 --dist loadfile`` with
+KERAS_BACKEND=jax: two pytest processes), times it and writes section ``jax-leg`` of
+bench/RESULTS.md: the wall time, the pytest summary line and the slowest tests.
 
     python bench/jax_leg.py
 """
@@ -30,6 +30,10 @@ COMMAND = [
     "-q",
     "-m",
     "jax",
+    "-n",
+    "2",
+    "--dist",
+    "loadfile",
     "-p",
     "no:cacheprovider",
     "--durations=8",
@@ -74,16 +78,14 @@ def main() -> None:
         f"- Load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} (cores "
         "shared with other jobs)",
         "",
-        "Reproduce: `python bench/jax_leg.py` (runs `KERAS_BACKEND=jax pytest -q -m jax`, the "
-        "second "
-        "command of `make test`).",
+        "Reproduce: `python bench/jax_leg.py` (runs `KERAS_BACKEND=jax pytest -q -m jax -n 2 "
+        "--dist loadfile`, the second command of `make test`).",
         "",
         f"**Wall time: {seconds:.0f} s ({seconds / 60:.1f} min)** on the shared machine; CPU time "
         "of "
         f"the leg's processes {cpu:.0f} s, so on 2 otherwise idle cores its wall time lies between "
         f"{cpu / 2 / 60:.1f} min (both cores busy throughout) and {cpu / 60:.1f} min (one process "
-        "at a "
-        f"time, which it mostly is); exit status {done.returncode}; pytest: {summary}.",
+        f"at a time); exit status {done.returncode}; pytest: {summary}.",
     ]
     if failures:
         lines += ["", "Failing on JAX:", "", *(f"- `{line}`" for line in failures)]
