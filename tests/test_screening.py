@@ -128,8 +128,9 @@ def test_a_trial_behind_at_a_rung_is_screened_out_and_never_a_candidate(tmp_path
     assert [r.trial_id for r in oracle._decisions.ranked_explored()] == [better.trial_id]
 
 
-def test_a_search_budget_is_never_exceeded_and_is_used(tmp_path):
-    oracle = make_oracle(
+def budget_oracle(tmp_path):
+    """make_oracle's space sized by search_budget=10 (3 / 12 / 6 trials), screening at eta 2."""
+    return make_oracle(
         tmp_path,
         initial_trials=None,
         max_iterations=None,
@@ -137,6 +138,10 @@ def test_a_search_budget_is_never_exceeded_and_is_used(tmp_path):
         search_budget=10,
         reduction_factor=2,
     )
+
+
+def test_a_search_budget_is_never_exceeded_and_is_used(tmp_path):
+    oracle = budget_oracle(tmp_path)
     assert (oracle.initial_trials, oracle.max_iterations, oracle.top_k) == (3, 12, 6)
     finish(oracle)
     records = oracle.records()
@@ -154,14 +159,7 @@ def test_a_search_budget_is_never_exceeded_and_is_used(tmp_path):
 def test_exploration_ends_when_only_the_continuations_budget_is_left(tmp_path):
     # Every explored trial passes its rung (it is the best): each costs early_steps, twice
     # what the sizes expected, so the budget ends exploration before max_iterations.
-    oracle = make_oracle(
-        tmp_path,
-        initial_trials=None,
-        max_iterations=None,
-        top_k=None,
-        search_budget=10,
-        reduction_factor=2,
-    )
+    oracle = budget_oracle(tmp_path)
     while oracle.phase != "finalize":
         trial = oracle.create_trial("tuner0")
         if trial.status != TrialStatus.RUNNING:
