@@ -21,7 +21,13 @@ from kt_predictive.errors import (
 )
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
-from kt_predictive.records import SearchSnapshot, TrialRecord, read_search, training_steps
+from kt_predictive.records import (
+    RecordBook,
+    SearchSnapshot,
+    TrialRecord,
+    read_search,
+    training_steps,
+)
 from kt_predictive.reporting import TrialReporter
 from kt_predictive.schedule import PhaseSizes, size_phases
 from kt_predictive.storage import atomic_write, read_json, write_json
@@ -37,6 +43,7 @@ __all__ = [
     "PredictiveOracle",
     "PredictiveSearch",
     "PredictiveTuner",
+    "RecordBook",
     "SearchDecisions",
     "SearchError",
     "SearchLockedError",

@@ -4,7 +4,11 @@
 keras-tuner's protocol. Its phases (``phase``):
 
 - ``"initial"`` (dataset generation): ``initial_trials`` distinct configurations, drawn
-  uniformly, train to ``full_steps``;
+  uniformly, train to ``full_steps``. A *screened* phase 1 (``initial_screen``; by default
+  where exploration screens) draws ``initial_screen`` configurations, screens them as
+  exploration does (to ``early_steps`` at most), and continues the best ``initial_trials``
+  of them by their last early window to ``full_steps``: the predictor learns from good
+  networks, and the networks phase 1 pays for fully are candidates, not random draws;
 - between phases 1 and 3 (:meth:`~SearchDecisions.start_exploration`) m and M are set, the
   performance predictor is tuned once and fitted on them, and the probabilities allocated;
 - ``"explore"``: Algorithms 2.1/2.2: each trial draws a configuration from the current
@@ -59,7 +63,13 @@ from kt_predictive.records import (
     first_line,
     training_steps,
 )
-from kt_predictive.schedule import FINAL_SHARE, PAPER_SIZES, PAPER_STEPS, size_phases
+from kt_predictive.schedule import (
+    FINAL_SHARE,
+    PAPER_SIZES,
+    PAPER_STEPS,
+    resolve_initial_screen,
+    size_phases,
+)
 from kt_predictive.screening import (
     promoted,
     resolve_reduction_factor,
@@ -92,6 +102,7 @@ FIXED_SETTINGS = (
     "window",
     "final_window",
     "initial_trials",
+    "initial_screen",
     "allocation",
     "objective",
 )
@@ -104,6 +115,7 @@ METHOD_SETTINGS = (
     "max_iterations",
     "top_k",
     "reduction_factor",
+    "initial_screen",
     "allocation",
     "reward",
     "beta",
@@ -168,6 +180,7 @@ class SearchDecisions:
         max_iterations: int | None = None,
         top_k: int | None = None,
         reduction_factor: int | str | None = "auto",
+        initial_screen: bool | int | str | None = "auto",
         allocation: AllocationRule | None = None,
         reward: str | None = None,
         beta: float | None = None,
@@ -196,20 +209,26 @@ class SearchDecisions:
         # With search_budget, the most steps the search may train (None: the counts decide).
         self.budget_steps: int | None = None
         counts = (initial_trials, max_iterations, top_k)
+        initial_screen = resolve_initial_screen(initial_screen, search_budget, reduction_factor)
         if search_budget is not None:
             if any(c is not None for c in counts):
                 raise SearchError(
                     "give either search_budget (the oracle sizes its phases) or initial_trials, "
-                    "max_iterations and top_k, not both"
+                    "max_iterations, top_k (and initial_screen), not both"
                 )
             sizes = size_phases(
-                search_budget, budget, final_share=final_share, reduction_factor=reduction_factor
+                search_budget,
+                budget,
+                final_share=final_share,
+                reduction_factor=reduction_factor,
+                initial_screen=initial_screen,
             )
             self.budget_steps = math.floor(search_budget * budget.full_steps + 1e-9)
-            initial_trials, max_iterations, top_k = (
+            initial_trials, max_iterations, top_k, initial_screen = (
                 sizes.initial_trials,
                 sizes.max_iterations,
                 sizes.top_k,
+                sizes.initial_screen,
             )
         elif None in counts:
             defaults = PAPER_SIZES
@@ -226,6 +245,14 @@ class SearchDecisions:
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise SearchError(f"{name} must be an integer >= {minimum} (got {value!r})")
+        if initial_screen and initial_screen < initial_trials:
+            raise SearchError(
+                f"initial_screen ({initial_screen}) must be at least initial_trials "
+                f"({initial_trials}): phase 1 trains the best initial_trials of the "
+                "configurations it screens"
+            )
+        # Phase 1 screens this many uniform configurations (0: it trains initial_trials fully).
+        self.initial_screen = initial_screen
         rule = allocation if allocation is not None else AllocationRule.evidence()
         if reward is not None or beta is not None:
             rule = dataclasses.replace(
@@ -317,7 +344,10 @@ class SearchDecisions:
         """
         if self.phase == "initial":
             if self.initial_drawn():
-                return None  # the last phase-1 trials are running
+                parent = self.next_initial_continuation()
+                if parent is None:
+                    return None  # the last phase-1 trials are running
+                return self.new_record(trial_id, parent.values, "continuation", parent=parent)
             values = draw(uniform=True)
             if values is None:
                 raise FatalSearchError(
@@ -360,16 +390,22 @@ class SearchDecisions:
             record.real_final = value
         elif budget.is_window_end(step):
             record.early[step // budget.window - 1] = value
-            stop = record.role == "explore" and step >= budget.early_steps
+            screened = self.stops_early(record)
+            stop = screened and step >= budget.early_steps
             # Decided once, when the trial first gets there: a resumed trial that reports
             # its windows again keeps the decision it got (reports stay idempotent).
             first_time = step > record.steps
-            at_rung = record.role == "explore" and step in self.rungs and first_time
+            at_rung = screened and step in self.rungs and first_time
             if at_rung and not self.passes_rung(record, step):
                 record.screened_at = step
                 stop = True
         record.steps = max(record.steps, step)
         return stop
+
+    def stops_early(self, record: TrialRecord) -> bool:
+        """Whether ``record``'s trial trains to ``early_steps`` at most, screened on the way:
+        an explored trial, or a phase-1 one of a screened phase 1."""
+        return record.role == "explore" or (record.role == "initial" and self.initial_screen > 0)
 
     def passes_rung(self, record: TrialRecord, step: int) -> bool:
         """Whether an explored trial's window mean at rung ``step`` is among the best 1/η of
@@ -390,7 +426,7 @@ class SearchDecisions:
         for record in self.records.running():
             parent = self.records.get(record.parent_id) if record.parent_id else None
             steps = max(record.steps, parent.steps if parent is not None else 0)
-            goal = budget.early_steps if record.role == "explore" else budget.full_steps
+            goal = budget.early_steps if self.stops_early(record) else budget.full_steps
             total += max(0, goal - steps)
         return total
 
@@ -402,7 +438,7 @@ class SearchDecisions:
         """Steps of the continuations still to come: at most ``top_k`` in all, and no more
         than the explored trials that are candidates or may become one (running ones, and
         ``new_trials`` about to start): screening stops most trials before they can be one."""
-        started = len(self.records.by_role("continuation"))
+        started = sum(not self.records.in_phase1(r) for r in self.records.by_role("continuation"))
         possible = new_trials + sum(
             r.running or (r.is_predicted_only and self.records.continuation_of(r.trial_id) is None)
             for r in self.records.by_role("explore")
@@ -420,7 +456,27 @@ class SearchDecisions:
 
     def initial_drawn(self) -> bool:
         """Every phase-1 configuration has been drawn (some may still be training)."""
-        return len(self.records.by_role("initial")) >= self.initial_trials
+        drawn = len(self.records.by_role("initial"))
+        return drawn >= (self.initial_screen or self.initial_trials)
+
+    def initial_started(self) -> bool:
+        """Every phase-1 trial has started (some may still be training): with a screened
+        phase 1, the continuations of its best too."""
+        return self.initial_drawn() and self.next_initial_continuation() is None
+
+    def initial_chosen(self) -> list[TrialRecord]:
+        """A screened phase 1's trials to train fully: the ``initial_trials`` with the lowest
+        last early window, once every screened one has settled (none before, or without)."""
+        initial = self.records.by_role("initial")
+        if not self.initial_screen or any(r.running for r in initial):
+            return []
+        reached = [r for r in initial if r.status == "complete" and r.early_complete]
+        return sorted(reached, key=lambda r: r.early[-1])[: self.initial_trials]
+
+    def next_initial_continuation(self) -> TrialRecord | None:
+        """The next chosen phase-1 trial (:meth:`initial_chosen`) to continue, if any."""
+        chosen = self.initial_chosen()
+        return next((r for r in chosen if self.records.continuation_of(r.trial_id) is None), None)
 
     def next_iteration(self) -> int:
         """The exploration iteration of the next explored configuration (1-based)."""
@@ -472,13 +528,13 @@ class SearchDecisions:
 
     def start_exploration(self) -> None:
         """Phase 2: m and M, the predictor (tuned once), then the first allocation."""
-        initial = self.records.by_role("initial")
-        finals = sorted({r.real_final for r in initial if r.is_real})
+        phase1 = [r for r in self.records if self.records.in_phase1(r)]
+        finals = sorted({r.real_final for r in self.records.phase1_networks()})
         if len(finals) < 2:
-            failed = sum(r.failed for r in initial)
+            failed = sum(r.failed for r in phase1)
             raise FatalSearchError(
                 f"phase 1 produced {len(finals)} distinct finite final losses ({failed} of "
-                f"{len(initial)} trials failed or diverged); the reward needs the lowest and "
+                f"{len(phase1)} trials failed or diverged); the reward needs the lowest and "
                 "highest to differ. Increase initial_trials or narrow the search space to "
                 "values that train (e.g. smaller learning rates)"
             )
@@ -507,6 +563,7 @@ class SearchDecisions:
             self.predictor.tune(X[train], y[train], n_trials=self.tuning_trials)
             self.predictor_params = self.predictor.get_params(deep=False)
         self.fit_predictor()
+        self.predict_waiting(self.records.by_role("initial"))
         self.phase = "explore"
         self.allocate()
 
@@ -553,8 +610,10 @@ class SearchDecisions:
             record.failure = f"diverged at step {record.diverged_at}"
         elif record.real_final is not None:
             record.status = "complete"
-        elif record.role == "explore" and record.screened_at is not None:
+        elif self.stops_early(record) and record.screened_at is not None:
             record.status = "complete"  # screened out: known by its rung's window mean
+        elif record.role == "initial" and self.initial_screen and record.early_complete:
+            record.status = "complete"  # predicted once phase 2 has fitted the predictor
         elif record.role == "explore" and record.early_complete:
             self.ensure_predictor()
             (predicted,) = self.predictor.predict(
@@ -584,7 +643,12 @@ class SearchDecisions:
         continuations refit the predictor (with refit_predictor)."""
         if record.role == "explore":
             self.allocate()
-        elif record.role == "continuation" and self.refit_predictor and record.is_real:
+        elif (
+            record.role == "continuation"
+            and self.refit_predictor
+            and record.is_real
+            and self.phase != "initial"  # phase 1's own continuations: no predictor yet
+        ):
             self.refit_with_real_results()
 
     def entries(self) -> list[tuple[dict, float]]:
@@ -647,9 +711,7 @@ class SearchDecisions:
         return X, np.array([r.real_final for r in records], dtype=np.float64)
 
     def initial_predictor_trials(self) -> list[str]:
-        return [
-            r.trial_id for r in self.records.by_role("initial") if r.is_real and r.early_complete
-        ]
+        return [r.trial_id for r in self.records.phase1_networks() if r.early_complete]
 
     def fit_predictor(self) -> None:
         if self.predictor_params is not None:
@@ -674,10 +736,19 @@ class SearchDecisions:
             t for t in continued if t not in self.predictor_trials
         ]
         self.fit_predictor()
+        self.predict_waiting(self.records.by_role("explore"))
+
+    def predict_waiting(self, records: list[TrialRecord]) -> None:
+        """(Re-)predicts those of ``records`` that reached ``early_steps``, are settled with
+        no real final loss and no continuation (a screened phase 1's other trials, explored
+        ones waiting for phase 4)."""
         waiting = [
             r
-            for r in self.records.by_role("explore")
-            if r.is_predicted_only and self.records.continuation_of(r.trial_id) is None
+            for r in records
+            if r.status == "complete"
+            and r.real_final is None
+            and r.early_complete
+            and self.records.continuation_of(r.trial_id) is None
         ]
         if waiting:
             rows = [(r.values, r.early) for r in waiting]
@@ -726,13 +797,27 @@ class SearchDecisions:
         """The explored trials whose early checkpoint can no longer be continued, released
         now (each once): their training states may be deleted."""
         keep = self.checkpoints_needed()
+        # A screened phase 1's trials that were not continued, once phase 1 is over.
+        screened_initial = self.records.by_role("initial") if self.phase != "initial" else []
         released = [
             r.trial_id
-            for r in self.records.by_role("explore")
-            if r.settled and r.trial_id not in keep and r.trial_id not in self.pruned
+            for r in [*self.records.by_role("explore"), *screened_initial]
+            if r.settled
+            and self.stops_early(r)
+            and r.trial_id not in keep
+            and r.trial_id not in self.pruned
         ]
         self.pruned.update(released)
         return released
+
+    def release_parent(self, continuation: TrialRecord) -> list[str]:
+        """A settled continuation's parent, released now (once): its early checkpoint has
+        been continued."""
+        parent = continuation.parent_id
+        if parent is None or parent in self.pruned:
+            return []
+        self.pruned.add(parent)
+        return [parent]
 
     # ------------------------------------------------------------------ state
 
@@ -746,6 +831,7 @@ class SearchDecisions:
             "window": budget.window,
             "final_window": budget.final_window,
             "initial_trials": self.initial_trials,
+            "initial_screen": self.initial_screen,
             "allocation": self.allocation.to_json(),
         }
 
@@ -806,6 +892,8 @@ class SearchDecisions:
         saved_rule = settings.get("allocation")
         if isinstance(saved_rule, dict):
             settings["allocation"] = {**current["allocation"], **saved_rule}
+        # Searches saved before phase 1 could be screened had none.
+        settings.setdefault("initial_screen", 0)
         changed = [
             f"{key}: saved {settings.get(key)!r}, now {current[key]!r}"
             for key in FIXED_SETTINGS

@@ -22,7 +22,10 @@ class SearchView:
     """The inspection methods of :class:`~kt_predictive.PredictiveOracle` (a mixin)."""
 
     budget = _decided("budget", "The :class:`StepBudget` of every trial.")
-    initial_trials = _decided("initial_trials", "Phase-1 configurations.")
+    initial_trials = _decided("initial_trials", "Phase-1 networks trained fully.")
+    initial_screen = _decided(
+        "initial_screen", "Configurations a screened phase 1 draws (0: phase 1 is not screened)."
+    )
     max_iterations = _decided("max_iterations", "Exploration trials at most.")
     top_k = _decided("top_k", "Explored configurations continued in phase 4.")
     allocation = _decided("allocation", "The :class:`AllocationRule`.")

@@ -71,6 +71,13 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
             screened for the same training. ``None`` trains every explored trial to
             ``early_steps`` (the paper). ``"auto"`` (default): η = 3 for a ``search_budget``
             below 20 full trainings, where it measured better on held-out seeds, else None.
+        initial_screen: A screened phase 1: draw this many uniform configurations, screen
+            them as explored ones are (to ``early_steps`` at most), and continue the best
+            ``initial_trials`` of them (by their last early window) to ``full_steps``, so
+            phase 1's full trainings are good candidates instead of random ones. ``None``:
+            phase 1 trains ``initial_trials`` random configurations fully (the paper).
+            ``"auto"`` (default): with a ``search_budget``, wherever exploration screens
+            (sized by :func:`~kt_predictive.schedule.size_phases`); else None.
         full_steps: Full training budget in optimizer steps (paper: 40000).
         early_steps: Budget of an exploration trial (paper: 6000).
         window: Steps per early window whose mean loss feeds the predictor (paper: 1000).
@@ -126,6 +133,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         max_iterations: int | None = None,
         top_k: int | None = None,
         reduction_factor: int | str | None = "auto",
+        initial_screen: int | str | None = "auto",
         full_steps: int = 40000,
         early_steps: int = 6000,
         window: int = 1000,
@@ -325,7 +333,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         if record.role == "explore":
             self._release(self._decisions.release_checkpoints())
         elif record.role == "continuation":
-            self._release([record.parent_id])
+            self._release(self._decisions.release_parent(record))
         self._show(record)
         self._save_record(record)
         self._advance()
@@ -345,7 +353,15 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
     def _show(self, record: TrialRecord) -> None:
         sizes = (self.initial_trials, self.max_iterations, self.top_k)
         records, objective = self._decisions.records, self.objective.name
-        line = settled_line(record, records, sizes, objective, self.fixed_values, self._sign)
+        line = settled_line(
+            record,
+            records,
+            sizes,
+            objective,
+            self.fixed_values,
+            self._sign,
+            initial_screen=self.initial_screen,
+        )
         self._display.trial_settled(line)
 
     def score_trial(self, trial):
@@ -365,8 +381,9 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         """Moves to the next phase when the current one has finished."""
         decisions = self._decisions
         running = bool(decisions.records.running())
-        if self.phase == "initial" and decisions.initial_drawn() and not running:
+        if self.phase == "initial" and decisions.initial_started() and not running:
             decisions.start_exploration()
+            self._release(decisions.release_checkpoints())
             self.save()
         if self.phase == "explore" and decisions.exploration_over() and not running:
             self._start_finalize()

@@ -21,14 +21,26 @@ class Position:
 
 
 def phase_position(
-    record: TrialRecord, records: RecordBook, initial_trials: int, max_iterations: int, top_k: int
+    record: TrialRecord,
+    records: RecordBook,
+    initial_trials: int,
+    max_iterations: int,
+    top_k: int,
+    initial_screen: int = 0,
 ) -> Position:
-    """Where ``record`` stands in its phase, out of the phase's planned size."""
+    """Where ``record`` stands in its phase, out of the phase's planned size
+    (``initial_screen``: the configurations a screened phase 1 draws, 0 without)."""
     if record.role == "initial":
-        return Position("phase 1", len(records.by_role("initial")), initial_trials)
+        drawn = len(records.by_role("initial"))
+        return Position("phase 1", drawn, initial_screen or initial_trials)
     if record.role == "explore":
         return Position("explore", record.iteration, max_iterations)
-    return Position("finalize", len(records.by_role("continuation")), top_k)
+    continuations = records.by_role("continuation")
+    if records.in_phase1(record):
+        # A screened phase 1 trains its best fully: "phase 1 full i/initial_trials".
+        done = sum(records.in_phase1(r) for r in continuations)
+        return Position("phase 1 full", done, initial_trials)
+    return Position("finalize", sum(not records.in_phase1(r) for r in continuations), top_k)
 
 
 def progress_line(
@@ -55,6 +67,11 @@ def progress_line(
         outcome = f"predicted final {objective} {sign * record.predicted:.5g}"
     elif record.screened_out:
         outcome = f"screened out at step {record.screened_at} (not among the best there)"
+    elif record.real_final is None:  # a screened phase 1's trial, before phase 2 predicts it
+        outcome = (
+            f"last early window {objective} {sign * record.early[-1]:.5g} (the best of phase "
+            "1's screen train fully)"
+        )
     else:
         outcome = f"final {objective} {sign * record.real_final:.5g}"
         if record.predicted is not None:
@@ -77,12 +94,14 @@ def settled_line(
     objective: str,
     fixed: dict,
     sign: float = 1.0,
+    initial_screen: int = 0,
 ) -> str:
     """:func:`progress_line` of a settled ``record`` of ``records``, with the best real loss
-    so far; ``sizes`` are the phases' planned sizes (initial_trials, max_iterations, top_k)."""
+    so far; ``sizes`` are the phases' planned sizes (initial_trials, max_iterations, top_k),
+    ``initial_screen`` the configurations a screened phase 1 draws (0 without)."""
     real = records.real()
     best = real[0].real_final if real else None
-    position = phase_position(record, records, *sizes)
+    position = phase_position(record, records, *sizes, initial_screen=initial_screen)
     return progress_line(record, position, objective, best, fixed, sign=sign)
 
 

@@ -2,12 +2,14 @@
 
 Three kinds of trial (``TrialRecord.role``):
 
-- ``"initial"`` — phase 1: a uniformly drawn configuration trained to the full budget;
+- ``"initial"`` — phase 1: a uniformly drawn configuration trained to the full budget (or,
+  in a screened phase 1, screened to the early budget like an explored one);
 - ``"explore"`` — phase 3: a configuration drawn from the probabilities, trained to the early
   budget only; its final loss is *predicted*;
 - ``"continuation"`` — phase 4: a new trial that resumes an explored trial (its ``parent_id``)
   from the parent's early checkpoint and trains it to the full budget, keras-tuner's
-  Hyperband style (the parent keeps its own record, unchanged).
+  Hyperband style (the parent keeps its own record, unchanged). A screened phase 1 continues
+  its best phase-1 trials the same way.
 
 A record's real final loss and its predicted one are separate fields: a loss is never one or
 the other depending on a flag. A failed trial (diverged, crashed, or run out of retries) has
@@ -193,6 +195,14 @@ class RecordBook:
     def __getitem__(self, trial_id: str) -> TrialRecord:
         return self.records[trial_id]
 
+    @classmethod
+    def of(cls, records: Iterable[TrialRecord]) -> RecordBook:
+        """A book of ``records`` (e.g. a report's list), in their order."""
+        book = cls()
+        for record in records:
+            book.add(record)
+        return book
+
     def add(self, record: TrialRecord) -> TrialRecord:
         self.records[record.trial_id] = record
         if record.parent_id is not None:
@@ -208,6 +218,18 @@ class RecordBook:
     def real(self) -> list[TrialRecord]:
         """Records with a measured final loss, best first."""
         return sorted((r for r in self.records.values() if r.is_real), key=lambda r: r.real_final)
+
+    def in_phase1(self, record: TrialRecord) -> bool:
+        """Whether ``record`` belongs to phase 1: a uniformly drawn configuration, or the
+        continuation of one (a screened phase 1 trains its best this way)."""
+        if record.role == "initial":
+            return True
+        parent = self.get(record.parent_id) if record.parent_id else None
+        return parent is not None and parent.role == "initial"
+
+    def phase1_networks(self) -> list[TrialRecord]:
+        """Phase 1's fully trained networks (real final loss), in creation order."""
+        return [r for r in self.records.values() if r.is_real and self.in_phase1(r)]
 
     def continuation_of(self, parent_id: str) -> TrialRecord | None:
         child = self._children.get(parent_id)

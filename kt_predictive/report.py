@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 from kt_predictive.errors import SearchError
-from kt_predictive.records import TrialRecord, read_search
+from kt_predictive.records import RecordBook, TrialRecord, read_search
 
 #: Exit status of a report stopped by a missing or unreadable search folder (as argparse's).
 INPUT_ERROR_STATUS = 2
@@ -313,7 +313,7 @@ def write_records_csv(summary: SearchSummary, path: Path) -> Path:
 def report_notes(summary: SearchSummary) -> list[str]:
     """What a report of ``summary`` holds, and for each plot it lacks, why."""
     records = summary.records
-    done = [r for r in records if r.role == "initial" and r.is_real]
+    done = RecordBook.of(records).phase1_networks()
     failed = [r for r in records if r.failed]
     running = [r for r in records if r.running]
     planned = f" of {summary.initial_trials}" if summary.initial_trials is not None else ""
@@ -327,7 +327,7 @@ def report_notes(summary: SearchSummary) -> list[str]:
     ]
     if not summary.history:
         why = (
-            "the search has not finished phase 1 (every phase-1 trial trained fully): the "
+            "the search has not finished phase 1 (its networks trained fully): the "
             "probabilities, "
             "and with them the exploration, start after it"
         )

@@ -3,7 +3,9 @@
 The cost of a search in *full-training equivalents* (one network trained for ``full_steps``)
 is ``initial_trials + max_iterations * e + top_k * (1 - e)``, with e = early_steps/full_steps:
 phase-1 networks train fully, explored ones to the early budget, and continuations pay only the
-steps after their parent's. :func:`size_phases` turns one total into the three counts.
+steps after their parent's. A screened phase 1 (``initial_screen``) instead screens that many
+uniform configurations as explored ones are, and continues the best ``initial_trials`` of
+them. :func:`size_phases` turns one total into the counts.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ INITIAL_SHARE = 0.2
 FINAL_SHARE = 0.5
 MIN_INITIAL_TRIALS = 3
 MIN_TOP_K = 1
+# A screened phase 1 without rungs screens this many configurations per network it keeps.
+INITIAL_SCREEN_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -34,18 +38,25 @@ class PhaseSizes:
         initial_trials: Phase 1: networks trained fully from uniform draws.
         max_iterations: Phase 3: explored configurations (early budget).
         top_k: Phase 4: explored configurations continued to the full budget.
+        initial_screen: With a screened phase 1, the uniform configurations it screens (the
+            best ``initial_trials`` of them are continued to the full budget); 0 without.
     """
 
     initial_trials: int
     max_iterations: int
     top_k: int
+    initial_screen: int = 0
 
     def cost(self, steps: StepBudget, reduction_factor: int | None = None) -> float:
         """What this schedule trains, in full-training equivalents: the most without
         screening, the expected cost with it (:mod:`kt_predictive.screening`)."""
         early = steps.early_steps / steps.full_steps
         explore = expected_trial_steps(steps, reduction_factor) / steps.full_steps
-        return self.initial_trials + self.max_iterations * explore + self.top_k * (1 - early)
+        if self.initial_screen:
+            initial = self.initial_screen * explore + self.initial_trials * (1 - early)
+        else:
+            initial = self.initial_trials
+        return initial + self.max_iterations * explore + self.top_k * (1 - early)
 
 
 PAPER_SIZES = PhaseSizes(initial_trials=100, max_iterations=400, top_k=20)
@@ -58,6 +69,7 @@ def size_phases(
     initial_share: float = INITIAL_SHARE,
     final_share: float = FINAL_SHARE,
     reduction_factor: int | None = None,
+    initial_screen: bool = False,
 ) -> PhaseSizes:
     """The phase sizes that spend ``search_budget`` full-training equivalents.
 
@@ -65,12 +77,19 @@ def size_phases(
     only a share η^-r of the explored trials reaches ``early_steps`` (r rungs): ``top_k`` is
     lowered until the explored trials expected to reach it are at least ``top_k``.
 
+    With ``initial_screen``, phase 1 screens ``initial_trials·η^max(r, 1)`` uniform
+    configurations (as successive halving would to keep ``initial_trials``; η = 3 without
+    screening) and continues the best ``initial_trials``; those continuations are paid from
+    ``final_share``, so ``top_k`` is that many fewer.
+
     Args:
         search_budget: Total training, in networks trained for ``full_steps``.
         steps: The per-trial step budget.
         initial_share: Share of the budget for phase 1.
         final_share: Share of the budget for phase 4's continuations.
         reduction_factor: Screening's η (:mod:`kt_predictive.screening`), or None.
+        initial_screen: Whether phase 1 trains the best of a uniform screen fully, rather
+            than ``initial_trials`` random configurations.
 
     Raises:
         ValueError: when the budget cannot pay for the smallest schedule (MIN_INITIAL_TRIALS
@@ -78,9 +97,11 @@ def size_phases(
 
     Example:
         >>> size_phases(30, StepBudget(400, 80, 20, 80))
-        PhaseSizes(initial_trials=6, max_iterations=44, top_k=19)
+        PhaseSizes(initial_trials=6, max_iterations=44, top_k=19, initial_screen=0)
         >>> size_phases(30, StepBudget(400, 80, 20, 80), reduction_factor=3)
-        PhaseSizes(initial_trials=6, max_iterations=135, top_k=15)
+        PhaseSizes(initial_trials=6, max_iterations=135, top_k=15, initial_screen=0)
+        >>> size_phases(10, StepBudget(400, 80, 20, 80), reduction_factor=3, initial_screen=True)
+        PhaseSizes(initial_trials=3, max_iterations=31, top_k=3, initial_screen=27)
     """
     early = steps.early_steps / steps.full_steps
     explore = expected_trial_steps(steps, reduction_factor) / steps.full_steps
@@ -95,10 +116,17 @@ def size_phases(
             "and leave a share of the budget for exploration"
         )
     initial = max(MIN_INITIAL_TRIALS, round(initial_share * search_budget))
-    top_k = max(MIN_TOP_K, round(final_share * search_budget / (1 - early)))
+    continued = round(final_share * search_budget / (1 - early))
+    screen, initial_cost = 0, float(initial)
+    if initial_screen:
+        rungs = len(screening_rungs(steps, reduction_factor))
+        screen = initial * (reduction_factor or INITIAL_SCREEN_FACTOR) ** max(rungs, 1)
+        initial_cost = screen * explore + initial * (1 - early)
+        continued -= initial
+    top_k = max(MIN_TOP_K, continued)
     # A small budget cannot continue more candidates than it explored: fewer continuations.
     while True:
-        left = search_budget - initial - top_k * (1 - early)
+        left = search_budget - initial_cost - top_k * (1 - early)
         iterations = math.floor(left / explore + 1e-9)
         if iterations * reach >= top_k or top_k == MIN_TOP_K:
             break
@@ -110,4 +138,47 @@ def size_phases(
             f"early_steps/full_steps = {early:.3g}: it needs at least {smallest:.3g} "
             f"({MIN_INITIAL_TRIALS} full trainings, {MIN_TOP_K} explored and continued)"
         )
-    return PhaseSizes(initial, iterations, top_k)
+    return PhaseSizes(initial, iterations, top_k, screen)
+
+
+def resolve_initial_screen(
+    initial_screen: bool | int | str | None,
+    search_budget: float | None,
+    reduction_factor: int | None,
+) -> bool | int:
+    """What phase 1 screens: with a ``search_budget``, whether it is screened (sized by
+    :func:`size_phases`); without one, how many configurations (0: not screened).
+
+    ``"auto"`` screens phase 1 of a search sized by a budget wherever exploration screens
+    (``reduction_factor``, resolved); ``True`` and ``False`` say it for a budget-sized
+    search; a number of configurations goes with explicit counts; None is False.
+
+    Example:
+        >>> resolve_initial_screen("auto", 10, 3), resolve_initial_screen("auto", 30, None)
+        (True, False)
+        >>> resolve_initial_screen("auto", None, None), resolve_initial_screen(40, None, 3)
+        (0, 40)
+    """
+    if initial_screen is None:
+        initial_screen = False
+    if initial_screen == "auto":
+        return 0 if search_budget is None else reduction_factor is not None
+    if isinstance(initial_screen, bool):
+        if search_budget is None and initial_screen:
+            raise SearchError(
+                "initial_screen=True sizes a screened phase 1 from search_budget; without a "
+                "search_budget give the number of configurations phase 1 screens"
+            )
+        return initial_screen if search_budget is not None else 0
+    if not isinstance(initial_screen, int) or initial_screen < 0:
+        raise SearchError(
+            "initial_screen must be a number of configurations, True or False (with "
+            f"search_budget), 'auto' or None (got {initial_screen!r})"
+        )
+    if search_budget is not None:
+        raise SearchError(
+            "give either search_budget (the oracle sizes its phases, initial_screen=True or "
+            "False) or initial_trials, max_iterations, top_k and a number for initial_screen, "
+            "not both"
+        )
+    return initial_screen

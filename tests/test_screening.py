@@ -128,8 +128,9 @@ def test_a_trial_behind_at_a_rung_is_screened_out_and_never_a_candidate(tmp_path
     assert [r.trial_id for r in oracle._decisions.ranked_explored()] == [better.trial_id]
 
 
-def budget_oracle(tmp_path):
-    """make_oracle's space sized by search_budget=10 (3 / 12 / 6 trials), screening at eta 2."""
+def budget_oracle(tmp_path, initial_screen=None):
+    """make_oracle's space sized by search_budget=10 (3 / 12 / 6 trials), screening at eta 2
+    (phase 1 not screened unless ``initial_screen`` says so)."""
     return make_oracle(
         tmp_path,
         initial_trials=None,
@@ -137,6 +138,7 @@ def budget_oracle(tmp_path):
         top_k=None,
         search_budget=10,
         reduction_factor=2,
+        initial_screen=initial_screen,
     )
 
 
@@ -187,11 +189,14 @@ def test_auto_screens_only_searches_sized_by_a_budget_below_twenty_trainings():
     aae = dict(full_steps=400, early_steps=60, window=10, final_window=40)
     small = PredictiveOracle(search_budget=10, **aae)
     assert small._decisions.reduction_factor == 3 and small._decisions.rungs == [10, 30]
-    assert (small.initial_trials, small.max_iterations, small.top_k) == (3, 55, 5)
+    # Phase 1 is screened too (test_size_phases_with_a_screened_phase_1_by_hand).
+    sizes = (small.initial_trials, small.max_iterations, small.top_k, small.initial_screen)
+    assert sizes == (3, 71, 3, 27)
     large = PredictiveOracle(search_budget=30, **aae)
     assert large._decisions.reduction_factor is None and large._decisions.rungs == []
+    assert large.initial_screen == 0
     counted = PredictiveOracle(initial_trials=3, max_iterations=5, top_k=1, **aae)
-    assert counted._decisions.reduction_factor is None
+    assert counted._decisions.reduction_factor is None and counted.initial_screen == 0
     forced = PredictiveOracle(search_budget=30, reduction_factor=3, **aae)
     assert forced._decisions.rungs == [10, 30]
 
@@ -206,6 +211,7 @@ def test_with_screening_the_budget_not_max_iterations_ends_exploration(tmp_path)
         hyperparameters=hp,
         search_budget=10,
         reduction_factor=2,
+        initial_screen=None,
         tuning_trials=1,
         report_splits=0,
         seed=3,

@@ -23,10 +23,12 @@ from keras_tuner.engine.base_tuner import BaseTuner
 
 from kt_predictive import (
     PredictiveOracle,
+    RecordBook,
     StepBudget,
     StepBudgetCallback,
     final_mean,
     training_state_path,
+    training_steps,
     window_mean,
 )
 from kt_predictive.records import PARENT_VALUE, configuration
@@ -225,16 +227,19 @@ class RunPredictiveTuner(_ErrorsPropagate, BaseTuner):
 def predictive_diagnostics(oracle: PredictiveOracle) -> dict:
     """Where the predictive method spent its steps, how its picks did, how it explored."""
     records = oracle.records()
+    book = RecordBook.of(records)
     real = [r for r in records if r.is_real]
     best = min(real, key=lambda r: r.real_final) if real else None
-    finalized = [r for r in real if r.role == "continuation"]
-    initial_finals = [r.real_final for r in real if r.role == "initial"]
+    # Phase 4's continuations (a screened phase 1 continues its best networks too).
+    finalized = [r for r in real if r.role == "continuation" and not book.in_phase1(r)]
+    initial_finals = [r.real_final for r in book.phase1_networks()]
     return {
         "sizes": [oracle.initial_trials, oracle.max_iterations, oracle.top_k],
-        "phase1_steps": sum(r.steps for r in records if r.role == "initial"),
+        "initial_screen": oracle.initial_screen,
+        "phase1_steps": training_steps([r for r in records if book.in_phase1(r)]),
         "explored": sum(r.role == "explore" for r in records),
         "screened_out": sum(r.screened_out for r in records),
-        "best_phase": best.role if best else None,
+        "best_phase": ("initial" if book.in_phase1(best) else best.role) if best else None,
         "finalized_real": [r.real_final for r in finalized],
         "finalized_abs_error": [abs(r.real_final - r.predicted) for r in finalized],
         "initial_median": statistics.median(initial_finals) if initial_finals else None,

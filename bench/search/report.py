@@ -200,7 +200,9 @@ def exploration_summary(outcomes: Sequence[Outcome]) -> pd.DataFrame:
         runs = [o for o in outcomes if o.method == method]
         if not runs:
             continue
-        sizes = runs[0].diagnostics["sizes"]
+        sizes = [str(n) for n in runs[0].diagnostics["sizes"]]
+        if runs[0].diagnostics.get("initial_screen"):  # a screened phase 1
+            sizes[0] = f"best {sizes[0]} of {runs[0].diagnostics['initial_screen']}"
         hps = runs[0].diagnostics["hyperparameters"]
         early = [
             sum(it < max(1, 0.1 * o.diagnostics["explored"]) for it in o.fixed_iterations.values())
