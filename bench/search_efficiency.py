@@ -40,7 +40,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import RESULTS_PATH, environment, write_section
 from search import report
-from search.methods import BO_MAX_LEVEL, DEFAULT, I_EARLY, METHODS, NO_SCREENING, TPE_MEDIAN
+from search.methods import (
+    BO_MAX_LEVEL,
+    DEFAULT,
+    I_EARLY,
+    METHODS,
+    NO_SCREENING,
+    RANDOM_PHASE1,
+    TPE_MEDIAN,
+)
 from search.problems import LEVELS
 from search.runner import STORE, benchmark, load_outcomes, problem_named
 
@@ -52,7 +60,15 @@ REPLAYED = ("digits", "mlp", "aae")
 #: The replay-vs-real check: one level, five seeds, the methods cheap enough to train for real.
 REAL_LEVEL = 10
 REAL_SEEDS = (1, 2, 3, 4, 5)
-REAL_METHODS = ("RandomSearch", DEFAULT, NO_SCREENING, TPE_MEDIAN, I_EARLY, "Hyperband")
+REAL_METHODS = (
+    "RandomSearch",
+    DEFAULT,
+    RANDOM_PHASE1,
+    NO_SCREENING,
+    TPE_MEDIAN,
+    I_EARLY,
+    "Hyperband",
+)
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         max_iterations: int | None = None,
         top_k: int | None = None,
         reduction_factor: int | str | None = "auto",
-        initial_screen: int | str | None = "auto",
+        initial_screen: bool | int | str | None = "auto",
         full_steps: int = 40000,
         early_steps: int = 6000,
         window: int = 1000,

@@ -5,9 +5,18 @@ import pytest
 from keras_tuner.engine.trial import TrialStatus
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 
-from kt_predictive import PredictiveOracle, SearchError, StepBudget, size_phases, training_steps
+from kt_predictive import (
+    PredictiveOracle,
+    PredictiveSearch,
+    SearchError,
+    StepBudget,
+    size_phases,
+    training_steps,
+)
 from kt_predictive.decisions import SearchDecisions
 from kt_predictive.schedule import PhaseSizes
+
+from tiny_problem import build_model, regression_data
 
 pytestmark = pytest.mark.jax
 
@@ -173,3 +182,33 @@ def test_a_search_saved_before_screened_phase_1s_continues():
     screened = {**current, "initial_screen": 8}
     changed = SearchDecisions.changed_settings({"settings": dict(saved), "grids": {}}, screened)
     assert changed == ["initial_screen: saved 0, now 8"]
+
+
+def test_a_real_search_trains_its_screened_phase_1_networks_from_their_checkpoints(tmp_path):
+    tuner = PredictiveSearch(
+        build_model,
+        search_budget=10,  # below 20: screening (eta 3, one rung at 4) and a screened phase 1
+        tuning_trials=1,
+        report_splits=0,
+        seed=5,
+        directory=tmp_path,
+        project_name="screened",
+        **BUDGET,
+    )
+    oracle = tuner.oracle
+    assert (oracle.initial_trials, oracle.initial_screen) == (3, 9)
+    x, y = regression_data()
+    tuner.search(x, y, batch_size=32, verbose=0)
+    assert oracle.phase == "done"
+    records = oracle._decisions.records
+    networks = records.phase1_networks()
+    assert len(networks) == 3
+    for network in networks:
+        parent = records[network.parent_id]
+        # Resumed from the screened trial's early checkpoint: its windows are the parent's
+        # and it trained only the steps after them.
+        assert parent.role == "initial" and parent.steps == 8 and network.steps == 24
+        assert network.early == parent.early
+    assert training_steps(oracle.records()) <= 10 * BUDGET["full_steps"]
+    best = oracle.get_best_trials(1)[0]
+    assert records[best.trial_id].is_real

@@ -46,12 +46,19 @@ PAPER = "PredictiveOracle (paper preset)"
 #: The default without screening (``reduction_factor=None``): the default before screening,
 #: kept as the ablation that shows what screening changes.
 NO_SCREENING = "PredictiveOracle (default without screening)"
+#: The default with phase 1 not screened (``initial_screen=False``): the default before the
+#: screened phase 1 (its stored searches are that default's), the ablation that shows what
+#: the screened phase 1 changes.
+RANDOM_PHASE1 = "PredictiveOracle (default with a random phase 1)"
+#: Variants of the default, shown beside it but never counted as its competitors.
+ABLATIONS = (NO_SCREENING, RANDOM_PHASE1)
 I_EARLY = "i-epoch, i = early_steps"
 I_QUARTER = "i-epoch, i = early_steps/4"
 TPE_MEDIAN = "Optuna TPE + MedianPruner"
 TPE_HYPERBAND = "Optuna TPE + HyperbandPruner"
 METHODS = (
     DEFAULT,
+    RANDOM_PHASE1,
     NO_SCREENING,
     PAPER,
     "RandomSearch",
@@ -62,23 +69,28 @@ METHODS = (
     I_EARLY,
     I_QUARTER,
 )
-PREDICTIVE = (DEFAULT, NO_SCREENING, PAPER)
+PREDICTIVE = (DEFAULT, RANDOM_PHASE1, NO_SCREENING, PAPER)
 #: What each method's stored outcomes were measured with: a stored outcome of another version
 #: is measured again (the runner) and never reported (the report). Raise it when a method's
 #: own behaviour changes; unlisted methods are version None.
 METHOD_VERSIONS = {
+    # 4: initial_screen="auto" (a screened phase 1 wherever exploration screens).
     # 3: reduction_factor="auto" (screening, eta 3, below 20 full trainings), the budget
     # enforced in steps and, with screening, ending exploration (2: max_iterations ended it
     # and left budget unused); version None trained every explored trial to early_steps.
-    DEFAULT: 3,
+    DEFAULT: 4,
+    # The default's version 3, renamed: its searches are this method's.
+    RANDOM_PHASE1: 3,
 }
 
 
 def same_search(method: str, level: float) -> str | None:
     """The method whose search ``method`` runs identically at ``level``, if another does:
-    the default at a budget where ``reduction_factor="auto"`` screens nothing builds the same
-    oracle, with the same arguments and seed, as the default without screening."""
-    if method == DEFAULT and resolve_reduction_factor("auto", level) is None:
+    at a budget where ``"auto"`` screens nothing (neither exploration nor phase 1), the
+    default and the default with a random phase 1 build the same oracle, with the same
+    arguments and seed, as the default without screening."""
+    unscreened = resolve_reduction_factor("auto", level) is None
+    if method in (DEFAULT, RANDOM_PHASE1) and unscreened:
         return NO_SCREENING
     return None
 
@@ -145,6 +157,8 @@ def make_predictive_oracle(problem: Problem, method: str, seed: int, level: floa
         return PredictiveOracle(search_budget=level, **common)
     if method == NO_SCREENING:
         return PredictiveOracle(search_budget=level, reduction_factor=None, **common)
+    if method == RANDOM_PHASE1:
+        return PredictiveOracle(search_budget=level, initial_screen=False, **common)
     initial, iterations, top_k = paper_sizes(level, b)
     return PredictiveOracle.paper(
         reward="exp", initial_trials=initial, max_iterations=iterations, top_k=top_k, **common

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.stats import spearmanr, wilcoxon
 
 from .ledger import Outcome, steps_to_reach
-from .methods import DEFAULT, METHODS, NO_SCREENING, PREDICTIVE
+from .methods import ABLATIONS, DEFAULT, METHODS, PREDICTIVE
 
 #: "Within 5% of the best known configuration": best so far <= (1 + TOLERANCE) * best known.
 TOLERANCE = 0.05
@@ -127,8 +127,8 @@ def level_table(outcomes: Sequence[Outcome], best_known: float) -> pd.DataFrame:
 
 def summary_rows(outcomes: Sequence[Outcome], problem: str, level: float) -> dict:
     """One problem and level in one line: the default against its best competitor."""
-    # The default without screening is an ablation of the default, not a competitor.
-    others = [m for m in methods_in(outcomes) if m not in (DEFAULT, NO_SCREENING)]
+    # The ablations are variants of the default, not competitors.
+    others = [m for m in methods_in(outcomes) if m != DEFAULT and m not in ABLATIONS]
     rival = min(others, key=lambda m: mean_best(outcomes, m))
     ours = _bests(outcomes, DEFAULT)
     c = paired(ours, _bests(outcomes, rival))
