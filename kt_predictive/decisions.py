@@ -5,7 +5,7 @@ keras-tuner's protocol. Its phases (``phase``):
 
 - ``"initial"`` (dataset generation): ``initial_trials`` distinct configurations, drawn
   uniformly, train to ``full_steps``. A *screened* phase 1 (``initial_screen``; by default
-  where exploration screens) draws ``initial_screen`` configurations, screens them as
+  for every ``search_budget``) draws ``initial_screen`` configurations, screens them as
   exploration does (to ``early_steps`` at most), and continues the best ``initial_trials``
   of them by their last early window to ``full_steps``: the predictor learns from good
   networks, and the networks phase 1 pays for fully are candidates, not random draws;
@@ -209,7 +209,7 @@ class SearchDecisions:
         # With search_budget, the most steps the search may train (None: the counts decide).
         self.budget_steps: int | None = None
         counts = (initial_trials, max_iterations, top_k)
-        initial_screen = resolve_initial_screen(initial_screen, search_budget, reduction_factor)
+        initial_screen = resolve_initial_screen(initial_screen, search_budget)
         if search_budget is not None:
             if any(c is not None for c in counts):
                 raise SearchError(

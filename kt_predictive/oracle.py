@@ -76,8 +76,10 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
             ``initial_trials`` of them (by their last early window) to ``full_steps``, so
             phase 1's full trainings are good candidates instead of random ones. ``None``:
             phase 1 trains ``initial_trials`` random configurations fully (the paper).
-            ``"auto"`` (default): with a ``search_budget``, wherever exploration screens
-            (sized by :func:`~kt_predictive.schedule.size_phases`); else None.
+            ``"auto"`` (default): with a ``search_budget`` (sized by
+            :func:`~kt_predictive.schedule.size_phases`: initial_trials·η^r configurations,
+            3·initial_trials without rungs), where it measured better on held-out seeds;
+            None without one. With a ``search_budget``, ``True``/``False`` turn it on/off.
         full_steps: Full training budget in optimizer steps (paper: 40000).
         early_steps: Budget of an exploration trial (paper: 6000).
         window: Steps per early window whose mean loss feeds the predictor (paper: 1000).
@@ -120,8 +122,8 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
     Example:
         >>> oracle = PredictiveOracle(search_budget=30, full_steps=400, early_steps=80,
         ...                           window=20, final_window=80, seed=1)
-        >>> (oracle.initial_trials, oracle.max_iterations, oracle.top_k)
-        (6, 44, 19)
+        >>> (oracle.initial_screen, oracle.initial_trials, oracle.max_iterations, oracle.top_k)
+        (18, 6, 56, 13)
     """
 
     def __init__(

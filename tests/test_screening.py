@@ -194,7 +194,8 @@ def test_auto_screens_only_searches_sized_by_a_budget_below_twenty_trainings():
     assert sizes == (3, 71, 3, 27)
     large = PredictiveOracle(search_budget=30, **aae)
     assert large._decisions.reduction_factor is None and large._decisions.rungs == []
-    assert large.initial_screen == 0
+    # Phase 1 is screened without rungs: 3 configurations per network kept.
+    assert (large.initial_trials, large.initial_screen) == (6, 18)
     counted = PredictiveOracle(initial_trials=3, max_iterations=5, top_k=1, **aae)
     assert counted._decisions.reduction_factor is None and counted.initial_screen == 0
     forced = PredictiveOracle(search_budget=30, reduction_factor=3, **aae)

@@ -74,7 +74,7 @@ PREDICTIVE = (DEFAULT, RANDOM_PHASE1, NO_SCREENING, PAPER)
 #: is measured again (the runner) and never reported (the report). Raise it when a method's
 #: own behaviour changes; unlisted methods are version None.
 METHOD_VERSIONS = {
-    # 4: initial_screen="auto" (a screened phase 1 wherever exploration screens).
+    # 4: initial_screen="auto" (a screened phase 1 in every budget-sized search).
     # 3: reduction_factor="auto" (screening, eta 3, below 20 full trainings), the budget
     # enforced in steps and, with screening, ending exploration (2: max_iterations ended it
     # and left budget unused); version None trained every explored trial to early_steps.
@@ -86,11 +86,10 @@ METHOD_VERSIONS = {
 
 def same_search(method: str, level: float) -> str | None:
     """The method whose search ``method`` runs identically at ``level``, if another does:
-    at a budget where ``"auto"`` screens nothing (neither exploration nor phase 1), the
-    default and the default with a random phase 1 build the same oracle, with the same
-    arguments and seed, as the default without screening."""
-    unscreened = resolve_reduction_factor("auto", level) is None
-    if method in (DEFAULT, RANDOM_PHASE1) and unscreened:
+    at a budget where ``reduction_factor="auto"`` screens no explored trial, the default with
+    a random phase 1 builds the same oracle, with the same arguments and seed, as the default
+    without screening."""
+    if method == RANDOM_PHASE1 and resolve_reduction_factor("auto", level) is None:
         return NO_SCREENING
     return None
 
