@@ -29,7 +29,7 @@ from aae.data.training_set import TrainingData
 from aae.net.configs import SEARCH_SPACE
 from aae.pose.evaluate import PoseEvaluation
 from aae.visualize import save_reconstructions
-from kt_predictive import SearchError, report_test_size, training_steps, write_json
+from kt_predictive import RecordBook, SearchError, report_test_size, training_steps, write_json
 from kt_predictive.report import SearchSummary, write_report
 
 
@@ -234,7 +234,8 @@ def write_run_report(
     top_k, tau = top_k_table(summary)
     metric = results[0].evaluation.metric
     records = summary.records
-    n_initial = sum(r.role == "initial" for r in records)
+    # Phase 1's networks trained fully (a screened phase 1 continues its best to full_steps).
+    n_initial = len(RecordBook.of(records).phase1_networks())
     n_explored = sum(r.role == "explore" for r in records)
     total_steps = training_steps(records)
     # Training time of every network the run trained, whichever invocation trained it (a
@@ -330,7 +331,7 @@ def write_run_report(
     lines += ["## Predictor", ""]
     report = summary.predictor_report
     if report:
-        n_networks = sum(r.role == "initial" and r.is_real for r in summary.records)
+        n_networks = len(RecordBook.of(summary.records).phase1_networks())
         test_size = report_test_size(n_networks)
         lines += [
             f"The {n_networks} phase-1 trials, {profile.search.report_splits} random train/test "
