@@ -465,13 +465,21 @@ class SearchDecisions:
         return self.initial_drawn() and self.next_initial_continuation() is None
 
     def initial_chosen(self) -> list[TrialRecord]:
-        """A screened phase 1's trials to train fully: the ``initial_trials`` with the lowest
-        last early window, once every screened one has settled (none before, or without)."""
+        """A screened phase 1's trials to train fully, once every screened one has settled
+        (none before, or without): the ``initial_trials`` that got furthest, those with the
+        lowest window mean where they stopped first; i.e. the lowest last early windows, and
+        if too few reached ``early_steps`` (screening is asynchronous: when each trial did
+        worse than all before it, only the first does), the best screened out at the last
+        rung, and so on."""
         initial = self.records.by_role("initial")
         if not self.initial_screen or any(r.running for r in initial):
             return []
-        reached = [r for r in initial if r.status == "complete" and r.early_complete]
-        return sorted(reached, key=lambda r: r.early[-1])[: self.initial_trials]
+
+        def furthest_best(record: TrialRecord) -> tuple[int, float]:
+            return -record.steps, record.early[record.steps // self.budget.window - 1]
+
+        complete = [r for r in initial if r.status == "complete"]
+        return sorted(complete, key=furthest_best)[: self.initial_trials]
 
     def next_initial_continuation(self) -> TrialRecord | None:
         """The next chosen phase-1 trial (:meth:`initial_chosen`) to continue, if any."""

@@ -212,3 +212,35 @@ def test_a_real_search_trains_its_screened_phase_1_networks_from_their_checkpoin
     assert training_steps(oracle.records()) <= 10 * BUDGET["full_steps"]
     best = oracle.get_best_trials(1)[0]
     assert records[best.trial_id].is_real
+
+
+def test_when_few_reach_the_early_budget_the_best_screened_out_are_trained_fully(tmp_path):
+    # Each phase-1 trial does worse at the rung (4) than every one before it: with eta 2 only
+    # the first goes on to early_steps (8). Phase 1 must still train initial_trials = 2
+    # networks: the first, and the best of those screened out at the rung, from step 4.
+    oracle = screened_oracle(tmp_path, reduction_factor=2, initial_screen=4)
+    for k in range(4):
+        trial = oracle.create_trial("tuner0")
+        response = oracle.update_trial(trial.trial_id, {"loss": 1.0 + k}, step=4)
+        if k == 0:
+            response = oracle.update_trial(trial.trial_id, {"loss": 0.9}, step=8)
+        assert response.status == TrialStatus.STOPPED
+        oracle.end_trial(response)
+    screened = [r for r in oracle.records() if r.role == "initial"]
+    assert [r.steps for r in screened] == [8, 4, 4, 4]
+    parents = []
+    for i in range(2):
+        trial = oracle.create_trial("tuner0")
+        parent = oracle._decisions.records[trial.hyperparameters.values["tuner/trial_id"]]
+        parents.append(parent.trial_id)
+        # The continuation trains on from its parent's checkpoint, reporting the windows the
+        # parent did not reach.
+        for step in range(parent.steps + 4, BUDGET["full_steps"] + 1, 4):
+            oracle.update_trial(trial.trial_id, {"loss": (0.5 + i) / step}, step=step)
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    assert parents == [screened[0].trial_id, screened[1].trial_id]
+    assert oracle.phase == "explore"
+    networks = oracle._decisions.records.phase1_networks()
+    assert len(networks) == 2 and all(r.early_complete for r in networks)
+    assert oracle._decisions.predictor_trials == [r.trial_id for r in networks]

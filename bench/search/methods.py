@@ -74,11 +74,13 @@ PREDICTIVE = (DEFAULT, RANDOM_PHASE1, NO_SCREENING, PAPER)
 #: is measured again (the runner) and never reported (the report). Raise it when a method's
 #: own behaviour changes; unlisted methods are version None.
 METHOD_VERSIONS = {
+    # 5: a screened phase 1 trains initial_trials networks even when fewer of its trials
+    # reach early_steps (the best screened out at the last rung go on too).
     # 4: initial_screen="auto" (a screened phase 1 in every budget-sized search).
     # 3: reduction_factor="auto" (screening, eta 3, below 20 full trainings), the budget
     # enforced in steps and, with screening, ending exploration (2: max_iterations ended it
     # and left budget unused); version None trained every explored trial to early_steps.
-    DEFAULT: 4,
+    DEFAULT: 5,
     # The default's version 3, renamed: its searches are this method's.
     RANDOM_PHASE1: 3,
 }
