@@ -156,7 +156,9 @@ def level_block(name: str, level: float, outcomes, best: float, names) -> str:
         "",
         report.markdown(report.level_table(outcomes, best)),
         "",
-        "Exploration of the two PredictiveOracles:",
+        "Exploration of the PredictiveOracles (a screened phase 1 reads 'best N of M'; its M "
+        "screened configurations are not counted as explored, but those stopped at a rung are "
+        "counted as screened out):",
         "",
         report.markdown(report.exploration_summary(outcomes)),
         "",
