@@ -101,8 +101,13 @@ def test_predictive_counts_every_step_once_within_the_budget(method):
     # Continuations resume at early_steps: no step is trained twice.
     assert outcome.steps == problem.served <= outcome.budget == 400
     initial, explored, top_k = outcome.diagnostics["sizes"]
-    assert outcome.diagnostics["phase1_steps"] <= initial * 40
-    assert outcome.steps <= initial * 40 + explored * 10 + top_k * 30
+    # A screened phase 1 trains its configurations to early_steps (10) at most and continues
+    # initial_trials of them (30 more steps each); otherwise phase 1 trains fully (40).
+    screen = outcome.diagnostics["initial_screen"]
+    phase1 = screen * 10 + initial * 30 if screen else initial * 40
+    assert (screen > 0) == (method == methods.DEFAULT)
+    assert outcome.diagnostics["phase1_steps"] <= phase1
+    assert outcome.steps <= phase1 + explored * 10 + top_k * 30
     assert set(outcome.fixed_iterations) <= {"lr", "width"}
     check_trace(outcome)
 

@@ -157,7 +157,9 @@ def make_predictive_oracle(problem: Problem, method: str, seed: int, level: floa
     if method == DEFAULT:
         return PredictiveOracle(search_budget=level, **common)
     if method == NO_SCREENING:
-        return PredictiveOracle(search_budget=level, reduction_factor=None, **common)
+        return PredictiveOracle(
+            search_budget=level, reduction_factor=None, initial_screen=False, **common
+        )
     if method == RANDOM_PHASE1:
         return PredictiveOracle(search_budget=level, initial_screen=False, **common)
     initial, iterations, top_k = paper_sizes(level, b)
