@@ -408,8 +408,8 @@ class SearchDecisions:
         return record.role == "explore" or (record.role == "initial" and self.initial_screen > 0)
 
     def passes_rung(self, record: TrialRecord, step: int) -> bool:
-        """Whether an explored trial's window mean at rung ``step`` is among the best 1/η of
-        every window mean recorded there (its own, phase-1 networks', other explored ones')."""
+        """Whether a screened trial's window mean at rung ``step`` is among the best 1/η of
+        every window mean recorded there (its own, phase-1 trials', explored ones')."""
         index = step // self.budget.window - 1
         reference = [
             r.early[index]
@@ -465,12 +465,11 @@ class SearchDecisions:
         return self.initial_drawn() and self.next_initial_continuation() is None
 
     def initial_chosen(self) -> list[TrialRecord]:
-        """A screened phase 1's trials to train fully, once every screened one has settled
-        (none before, or without): the ``initial_trials`` that got furthest, those with the
-        lowest window mean where they stopped first; i.e. the lowest last early windows, and
-        if too few reached ``early_steps`` (screening is asynchronous: when each trial did
-        worse than all before it, only the first does), the best screened out at the last
-        rung, and so on."""
+        """A screened phase 1's trials to train fully, once all have settled (none before,
+        or without one): the ``initial_trials`` that trained furthest, lowest window mean
+        there first. Usually those are the best that reached ``early_steps``; screening is
+        asynchronous, so when each trial did worse than all before it only the first gets
+        there, and the best screened out at the last rung fill in."""
         initial = self.records.by_role("initial")
         if not self.initial_screen or any(r.running for r in initial):
             return []
@@ -802,16 +801,16 @@ class SearchDecisions:
         return keep
 
     def release_checkpoints(self) -> list[str]:
-        """The explored trials whose early checkpoint can no longer be continued, released
-        now (each once): their training states may be deleted."""
+        """The explored (and screened phase-1) trials whose early checkpoint can no longer be
+        continued, released now (each once): their training states may be deleted."""
         keep = self.checkpoints_needed()
-        # A screened phase 1's trials that were not continued, once phase 1 is over.
-        screened_initial = self.records.by_role("initial") if self.phase != "initial" else []
         released = [
             r.trial_id
-            for r in [*self.records.by_role("explore"), *screened_initial]
-            if r.settled
-            and self.stops_early(r)
+            for r in self.records
+            if self.stops_early(r)
+            # A screened phase 1 chooses which of its trials to continue when it is over.
+            and (r.role == "explore" or self.phase != "initial")
+            and r.settled
             and r.trial_id not in keep
             and r.trial_id not in self.pruned
         ]
