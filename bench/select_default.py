@@ -1,11 +1,13 @@
 """Choosing the PredictiveOracle's defaults on held-out seeds, never on the reported ones.
 
-The candidates below were written down before any of them ran. Each runs the budget-sized
-search (``search_budget`` = the paper-rule schedule's cost on the problem) on the AAE
-surrogate (``bench/aae_surrogate.py``) with seeds 101, 102, … — seeds that
-``bench/search_efficiency.py`` never reports (it uses 1, 2, …). The candidate with the
-lowest mean best real final loss becomes the default; this script writes its section
-``default-selection`` of ``bench/RESULTS.md`` with every candidate's per-seed numbers.
+Every round's candidates and the rule that picks among them were written down before the
+round ran. Rounds 1-2 run the budget-sized search (``search_budget`` = the paper-rule
+schedule's cost) on the AAE surrogate (``bench/aae_surrogate.py``) with seeds 101-105; rounds
+3-7 run on the three benchmark problems (digits CNN, MLP, AAE surrogate) at the budget levels
+they name, with seeds 101-125. ``bench/search_efficiency.py`` never reports these seeds (it
+uses 1, 2, ...). This script writes section ``default-selection`` of ``bench/RESULTS.md`` with
+every candidate's per-seed numbers and each round's choice; searches already stored in
+``bench/data/default_selection.json`` are reused.
 
     python bench/select_default.py --seeds 5
 """
