@@ -288,6 +288,9 @@ class SearchDecisions:
         self.history: list[dict] = []
         self.fixed: dict[str, FixedValue] = {}
         self.exploration_end: str | None = None
+        # A screened phase 1 found no untried configuration before drawing initial_screen:
+        # the space is smaller than its screen, which is then every configuration drawn.
+        self.screen_exhausted = False
         self.targets: list[str] = []
         self.pruned: set[str] = set()  # explored trials whose early checkpoint was released
         self.predictor_trials: list[str] = []
@@ -349,6 +352,14 @@ class SearchDecisions:
                     return None  # the last phase-1 trials are running
                 return self.new_record(trial_id, parent.values, "continuation", parent=parent)
             values = draw(uniform=True)
+            drawn = len(self.records.by_role("initial"))
+            if values is None and self.initial_screen and drawn >= self.initial_trials:
+                self.screen_exhausted = True
+                self._say(
+                    f"phase 1 screens {drawn} configurations, not {self.initial_screen}: no "
+                    "untried configuration is left"
+                )
+                return self.next_trial(trial_id, draw)  # a continuation, or wait
             if values is None:
                 raise FatalSearchError(
                     f"could not draw a configuration not tried before after {MAX_COLLISIONS} "
@@ -457,7 +468,7 @@ class SearchDecisions:
     def initial_drawn(self) -> bool:
         """Every phase-1 configuration has been drawn (some may still be training)."""
         drawn = len(self.records.by_role("initial"))
-        return drawn >= (self.initial_screen or self.initial_trials)
+        return self.screen_exhausted or drawn >= (self.initial_screen or self.initial_trials)
 
     def initial_started(self) -> bool:
         """Every phase-1 trial has started (some may still be training): with a screened
@@ -859,6 +870,7 @@ class SearchDecisions:
             "history": self.history,
             "fixed": {name: [fixed.value, fixed.iteration] for name, fixed in self.fixed.items()},
             "exploration_end": self.exploration_end,
+            "screen_exhausted": self.screen_exhausted,
             "targets": self.targets,
             "pruned": sorted(self.pruned),
             "predictor_trials": self.predictor_trials,
@@ -924,6 +936,7 @@ class SearchDecisions:
             for name, (value, iteration) in saved["fixed"].items()
         }
         self.exploration_end = saved["exploration_end"]
+        self.screen_exhausted = saved.get("screen_exhausted", False)  # saved before it existed
         self.targets = saved["targets"]
         self.pruned = set(saved["pruned"])
         self.predictor_trials = saved["predictor_trials"]

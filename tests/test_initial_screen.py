@@ -244,3 +244,22 @@ def test_when_few_reach_the_early_budget_the_best_screened_out_are_trained_fully
     networks = oracle._decisions.records.phase1_networks()
     assert len(networks) == 2 and all(r.early_complete for r in networks)
     assert oracle._decisions.predictor_trials == [r.trial_id for r in networks]
+
+
+def test_a_space_smaller_than_the_screen_is_screened_whole(tmp_path):
+    # 12 configurations; search_budget 30 sizes phase 1 at the best 6 of 18 (no rungs at 30).
+    oracle = make_oracle(
+        tmp_path, initial_trials=None, max_iterations=None, top_k=None, search_budget=30
+    )
+    assert (oracle.initial_trials, oracle.initial_screen) == (6, 18)
+    finish(oracle)
+    records = oracle._decisions.records
+    assert len(records.by_role("initial")) == 12 and oracle._decisions.screen_exhausted
+    assert len(records.phase1_networks()) == 6
+    assert oracle.phase == "done"
+    # The flag is part of the saved state: a reloaded search knows its screen is complete.
+    again = make_oracle(
+        tmp_path, initial_trials=None, max_iterations=None, top_k=None, search_budget=30
+    )
+    again.reload()
+    assert again._decisions.screen_exhausted
