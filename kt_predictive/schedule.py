@@ -148,10 +148,12 @@ def resolve_initial_screen(
     :func:`size_phases`); without one, how many configurations (0: not screened).
 
     ``"auto"`` screens phase 1 of every search sized by a budget (with rungs where
-    exploration has them): on held-out seeds it had the lower mean on
-    every problem at 10 and at 30 full trainings (bench/select_default.py, rounds 5 and 6 in
-    bench/RESULTS.md). ``True`` and ``False`` say it for a budget-sized search; a number of
-    configurations goes with explicit counts (the paper's, the AAE profiles'); None is False.
+    exploration has them): on held-out seeds it had the lower mean on every problem at 10 and
+    at 30 full trainings, and at 100 on the AAE surrogate, where the other two problems tied
+    (bench/select_default.py, rounds 5-7 in bench/RESULTS.md; the reported seeds at 100 have
+    it behind on the AAE surrogate, section search-efficiency). ``True`` and ``False`` say it
+    for a budget-sized search; a number of configurations goes with explicit counts (the
+    paper's, the AAE profiles'); None is False.
 
     Example:
         >>> resolve_initial_screen("auto", 10), resolve_initial_screen(False, 30)
