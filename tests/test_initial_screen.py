@@ -4,12 +4,12 @@ trained fully. The sizes by hand, and the oracle's decisions driven by hand with
 import pytest
 from keras_tuner.engine.trial import TrialStatus
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
+from test_screening import AAE
 
 from kt_predictive import (
     PredictiveOracle,
     PredictiveSearch,
     SearchError,
-    StepBudget,
     size_phases,
     training_steps,
 )
@@ -19,8 +19,6 @@ from kt_predictive.schedule import PhaseSizes
 from tiny_problem import build_model, regression_data
 
 pytestmark = pytest.mark.jax
-
-AAE = StepBudget(full_steps=400, early_steps=60, window=10, final_window=40)
 
 
 def test_size_phases_with_a_screened_phase_1_by_hand():
