@@ -116,6 +116,7 @@ METHOD_SETTINGS = (
     "top_k",
     "reduction_factor",
     "initial_screen",
+    "screen_within_initial_share",
     "allocation",
     "reward",
     "beta",
@@ -181,6 +182,7 @@ class SearchDecisions:
         top_k: int | None = None,
         reduction_factor: int | str | None = "auto",
         initial_screen: bool | int | str | None = "auto",
+        screen_within_initial_share: bool = False,
         allocation: AllocationRule | None = None,
         reward: str | None = None,
         beta: float | None = None,
@@ -222,6 +224,7 @@ class SearchDecisions:
                 final_share=final_share,
                 reduction_factor=reduction_factor,
                 initial_screen=initial_screen,
+                screen_within_initial_share=screen_within_initial_share,
             )
             self.budget_steps = math.floor(search_budget * budget.full_steps + 1e-9)
             initial_trials, max_iterations, top_k, initial_screen = (

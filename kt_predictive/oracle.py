@@ -80,6 +80,11 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
             :func:`~kt_predictive.schedule.size_phases`: initial_trials·η^r configurations,
             3·initial_trials without rungs), where it measured better on held-out seeds;
             None without one. With a ``search_budget``, ``True``/``False`` turn it on/off.
+        screen_within_initial_share: With a ``search_budget`` and a screened phase 1, size
+            phase 1 so that its screen and its full trainings together cost the share of the
+            budget phase 1 has (a fifth), leaving ``final_share`` to continuations of explored
+            candidates; ``False``: phase 1 keeps a fifth of the budget in networks and its
+            continuations are paid from ``final_share``.
         full_steps: Full training budget in optimizer steps (paper: 40000).
         early_steps: Budget of an exploration trial (paper: 6000).
         window: Steps per early window whose mean loss feeds the predictor (paper: 1000).
@@ -136,6 +141,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         top_k: int | None = None,
         reduction_factor: int | str | None = "auto",
         initial_screen: bool | int | str | None = "auto",
+        screen_within_initial_share: bool = False,
         full_steps: int = 40000,
         early_steps: int = 6000,
         window: int = 1000,

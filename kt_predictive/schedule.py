@@ -70,6 +70,7 @@ def size_phases(
     final_share: float = FINAL_SHARE,
     reduction_factor: int | None = None,
     initial_screen: bool = False,
+    screen_within_initial_share: bool = False,
 ) -> PhaseSizes:
     """The phase sizes that spend ``search_budget`` full-training equivalents.
 
@@ -79,8 +80,10 @@ def size_phases(
 
     With ``initial_screen``, phase 1 screens ``initial_trials·η^max(r, 1)`` uniform
     configurations (as successive halving would to keep ``initial_trials``; η = 3 without
-    screening) and continues the best ``initial_trials``; those continuations are paid from
-    ``final_share``, so ``top_k`` is that many fewer.
+    screening) and continues the best ``initial_trials``. Those continuations are paid from
+    ``final_share`` (``top_k`` is that many fewer), or, with ``screen_within_initial_share``,
+    the whole screened phase 1 costs ``initial_share`` (``initial_trials`` is that many
+    fewer).
 
     Args:
         search_budget: Total training, in networks trained for ``full_steps``.
@@ -90,6 +93,9 @@ def size_phases(
         reduction_factor: Screening's η (:mod:`kt_predictive.screening`), or None.
         initial_screen: Whether phase 1 trains the best of a uniform screen fully, rather
             than ``initial_trials`` random configurations.
+        screen_within_initial_share: With ``initial_screen``, size phase 1 so that its
+            screen and its full trainings together cost ``initial_share``, leaving
+            ``final_share`` to continue explored candidates only.
 
     Raises:
         ValueError: when the budget cannot pay for the smallest schedule (MIN_INITIAL_TRIALS
@@ -102,6 +108,9 @@ def size_phases(
         PhaseSizes(initial_trials=6, max_iterations=135, top_k=15, initial_screen=0)
         >>> size_phases(10, StepBudget(400, 80, 20, 80), reduction_factor=3, initial_screen=True)
         PhaseSizes(initial_trials=3, max_iterations=31, top_k=3, initial_screen=27)
+        >>> size_phases(100, StepBudget(400, 80, 20, 80), initial_screen=True,
+        ...             screen_within_initial_share=True)
+        PhaseSizes(initial_trials=14, max_iterations=154, top_k=62, initial_screen=42)
     """
     early = steps.early_steps / steps.full_steps
     explore = expected_trial_steps(steps, reduction_factor) / steps.full_steps
@@ -120,9 +129,15 @@ def size_phases(
     screen, initial_cost = 0, float(initial)
     if initial_screen:
         rungs = len(screening_rungs(steps, reduction_factor))
-        screen = initial * (reduction_factor or INITIAL_SCREEN_FACTOR) ** max(rungs, 1)
+        factor = (reduction_factor or INITIAL_SCREEN_FACTOR) ** max(rungs, 1)
+        if screen_within_initial_share:
+            # Each network phase 1 keeps costs its screen's share and its own continuation.
+            per_network = factor * explore + (1 - early)
+            initial = max(MIN_INITIAL_TRIALS, round(initial_share * search_budget / per_network))
+        else:
+            continued -= initial
+        screen = initial * factor
         initial_cost = screen * explore + initial * (1 - early)
-        continued -= initial
     top_k = max(MIN_TOP_K, continued)
     # A small budget cannot continue more candidates than it explored: fewer continuations.
     while True:
