@@ -3,7 +3,7 @@
 Every round's candidates and the rule that picks among them were written down before the
 round ran. Rounds 1-2 run the budget-sized search (``search_budget`` = the paper-rule
 schedule's cost) on the AAE surrogate (``bench/aae_surrogate.py``) with seeds 101-105; rounds
-3-8 run on the three benchmark problems (digits CNN, MLP, AAE surrogate) at the budget levels
+3-9 run on the three benchmark problems (digits CNN, MLP, AAE surrogate) at the budget levels
 they name, with seeds 101-125. ``bench/search_efficiency.py`` never reports these seeds (it
 uses 1, 2, ...). This script writes section ``default-selection`` of ``bench/RESULTS.md`` with
 every candidate's per-seed numbers and each round's choice; searches already stored in
@@ -38,6 +38,7 @@ from search.problems import PROBLEMS, aae_problem
 
 from kt_predictive import AllocationRule, HybridPredictor, PredictiveOracle, read_json, write_json
 from kt_predictive.schedule import PhaseSizes
+from kt_predictive.screening import resolve_reduction_factor, screening_rungs
 
 SECTION = "default-selection"
 HELD_OUT_FIRST_SEED = 101
@@ -57,6 +58,9 @@ class Candidate:
     # Whether a screened phase 1 costs phase 1's share (True) or pays its continuations from
     # the continuations' share (False, rounds 5-7).
     screen_within_initial_share: bool = False
+    # Halvings of a screened phase 1 beyond exploration's rungs (0: initial_trials·η^r).
+    extra_halvings: int = 0
+    beta: float | None = None  # the allocation's beta (None: the rule's, 5)
 
 
 #: Round 1 was fixed before any run; round 2 after round 1 (its best with the predictor
@@ -197,7 +201,31 @@ ROUND8 = Round(
     (10, 30, 100),
     ROUND5.seeds,
 )
-ROUNDS = {3: ROUND3, 4: ROUND4, 5: ROUND5, 6: ROUND6, 7: ROUND7, 8: ROUND8}
+#: Round 9, written down before it ran, after round 8: at 10 full trainings, where the
+#: default has the lowest mean on no problem of the reported seeds (i-epoch at early_steps/4
+#: screens twice as many configurations as it on the digits CNN, uniformly), two ways to
+#: cover the space more evenly while exploration screens: a deeper phase-1 screen (one more
+#: halving: initial_trials·η^(r+1) uniform configurations, fewer explored by the
+#: allocation) and a softer allocation (beta 2 instead of 5: the worst-ranked value keeps
+#: e^-2 of the best's score instead of e^-5). New held-out seeds 126-135. The rule fixed
+#: beforehand: the candidate with the lowest mean on most problems becomes the default below
+#: 20 full trainings (where exploration screens); the current default if none has most.
+ROUND9 = Round(
+    9,
+    {
+        "the default (round 5's choice)": Candidate(9, "improvement", 0.5, 20, "auto", True),
+        "a deeper phase-1 screen (one more halving)": Candidate(
+            9, "improvement", 0.5, 20, "auto", True, extra_halvings=1
+        ),
+        "a softer allocation (beta 2)": Candidate(
+            9, "improvement", 0.5, 20, "auto", True, beta=2.0
+        ),
+    },
+    ("digits", "mlp", "aae"),
+    (10,),
+    tuple(range(HELD_OUT_FIRST_SEED + 25, HELD_OUT_FIRST_SEED + 35)),
+)
+ROUNDS = {3: ROUND3, 4: ROUND4, 5: ROUND5, 6: ROUND6, 7: ROUND7, 8: ROUND8, 9: ROUND9}
 STORE = Path(__file__).resolve().parent / "data" / "default_selection.json"
 #: The budget of every candidate: the cost of the paper-rule schedule the AAE benchmark used
 #: when the candidates ran (20 / 80 / 5 networks).
@@ -208,6 +236,10 @@ def run(problem, candidate: Candidate, seed: int, budget: float) -> tuple[float,
     """One budget-sized search; returns its best real final loss and the steps it used."""
     b = problem.settings.budget
     limit = round(budget * b.full_steps)
+    halvings = None
+    if candidate.extra_halvings:
+        eta = resolve_reduction_factor(candidate.reduction_factor, budget)
+        halvings = max(len(screening_rungs(b, eta)), 1) + candidate.extra_halvings
     oracle = PredictiveOracle(
         **oracle_arguments(problem, seed),
         search_budget=limit / b.full_steps,
@@ -218,6 +250,8 @@ def run(problem, candidate: Candidate, seed: int, budget: float) -> tuple[float,
         reduction_factor=candidate.reduction_factor,
         initial_screen=candidate.initial_screen,
         screen_within_initial_share=candidate.screen_within_initial_share,
+        initial_screen_halvings=halvings,
+        beta=candidate.beta,
     )
     ledger = StepLedger(limit)
     with tempfile.TemporaryDirectory(prefix="select-default-") as directory:
@@ -362,6 +396,10 @@ def main() -> None:
         cell for cell in default_means if round8_cells[cell][within] > default_means[cell]
     ]
     round8_choice = within if len(round8_lower) > len(round8_higher) else "the default stays"
+    round9_rows, round9_verdicts, round9_cells = run_round(ROUND9, stored, args.jobs)
+    round9_choice = most_problems(round9_cells, 10, ROUND9.candidates) or next(
+        iter(ROUND9.candidates)
+    )
     round8_comparison = [
         f"| {p} | {level:g} | {default_means[p, level]:.5g} | {round8_cells[p, level][within]:.5g} |"
         for p, level in default_means
@@ -503,12 +541,30 @@ def main() -> None:
             "",
             f"Lower than the default in {len(round8_lower)} of {len(default_means)}, higher in "
             f"{len(round8_higher)}. Chosen after round 8: **{round8_choice}**.",
+            "",
+            "Round 9 (written down before it ran, after round 8): at 10 full trainings, where "
+            "the default has the lowest mean on no problem of the reported seeds, two ways to "
+            "cover the space more evenly while exploration screens: a deeper phase-1 screen "
+            "(one more halving: initial_trials·η^(r+1) uniform configurations, fewer explored "
+            "by the allocation) and a softer allocation (beta 2 instead of 5), on new held-out "
+            f"seeds {ROUND9.seeds[0]}-{ROUND9.seeds[-1]}. The rule fixed beforehand: the "
+            "candidate with the lowest mean on most problems becomes the default below 20 full "
+            "trainings; the current default if none has most.",
+            "",
+            "| problem | budget | candidate | mean best real final loss ± std | per seed |",
+            "| --- | --- | --- | --- | --- |",
+            *round9_rows,
+            "",
+            "Lowest mean per problem: " + "; ".join(round9_verdicts) + ".",
+            "",
+            f"Chosen after round 9: **{round9_choice}**.",
         ]
     )
     write_section(SECTION, markdown)
     print(
         f"chosen by rounds 1-2: {chosen}; by round 4: {round4_choice}; by round 5: {round5_choice}; "
-        f"by round 6: {round6_choice}; by round 7: {round7_choice}; by round 8: {round8_choice}"
+        f"by round 6: {round6_choice}; by round 7: {round7_choice}; by round 8: {round8_choice}; "
+        f"by round 9: {round9_choice}"
     )
 
 

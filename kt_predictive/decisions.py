@@ -117,6 +117,7 @@ METHOD_SETTINGS = (
     "reduction_factor",
     "initial_screen",
     "screen_within_initial_share",
+    "initial_screen_halvings",
     "allocation",
     "reward",
     "beta",
@@ -183,6 +184,7 @@ class SearchDecisions:
         reduction_factor: int | str | None = "auto",
         initial_screen: bool | int | str | None = "auto",
         screen_within_initial_share: bool = False,
+        initial_screen_halvings: int | None = None,
         allocation: AllocationRule | None = None,
         reward: str | None = None,
         beta: float | None = None,
@@ -225,6 +227,7 @@ class SearchDecisions:
                 reduction_factor=reduction_factor,
                 initial_screen=initial_screen,
                 screen_within_initial_share=screen_within_initial_share,
+                initial_screen_halvings=initial_screen_halvings,
             )
             self.budget_steps = math.floor(search_budget * budget.full_steps + 1e-9)
             initial_trials, max_iterations, top_k, initial_screen = (

@@ -85,6 +85,9 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
             budget phase 1 has (a fifth), leaving ``final_share`` to continuations of explored
             candidates; ``False``: phase 1 keeps a fifth of the budget in networks and its
             continuations are paid from ``final_share``.
+        initial_screen_halvings: With a ``search_budget`` and a screened phase 1, it screens
+            ``initial_trials·η^h`` configurations for h halvings; None: as many as
+            exploration has rungs (at least one).
         full_steps: Full training budget in optimizer steps (paper: 40000).
         early_steps: Budget of an exploration trial (paper: 6000).
         window: Steps per early window whose mean loss feeds the predictor (paper: 1000).
@@ -142,6 +145,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         reduction_factor: int | str | None = "auto",
         initial_screen: bool | int | str | None = "auto",
         screen_within_initial_share: bool = False,
+        initial_screen_halvings: int | None = None,
         full_steps: int = 40000,
         early_steps: int = 6000,
         window: int = 1000,

@@ -71,6 +71,7 @@ def size_phases(
     reduction_factor: int | None = None,
     initial_screen: bool = False,
     screen_within_initial_share: bool = False,
+    initial_screen_halvings: int | None = None,
 ) -> PhaseSizes:
     """The phase sizes that spend ``search_budget`` full-training equivalents.
 
@@ -96,6 +97,9 @@ def size_phases(
         screen_within_initial_share: With ``initial_screen``, size phase 1 so that its
             screen and its full trainings together cost ``initial_share``, leaving
             ``final_share`` to continue explored candidates only.
+        initial_screen_halvings: With ``initial_screen``, phase 1 screens
+            ``initial_trials·η^h`` configurations for h halvings (η = 3 without rungs);
+            None: as many as exploration has rungs, at least one.
 
     Raises:
         ValueError: when the budget cannot pay for the smallest schedule (MIN_INITIAL_TRIALS
@@ -128,8 +132,14 @@ def size_phases(
     continued = round(final_share * search_budget / (1 - early))
     screen, initial_cost = 0, float(initial)
     if initial_screen:
-        rungs = len(screening_rungs(steps, reduction_factor))
-        factor = (reduction_factor or INITIAL_SCREEN_FACTOR) ** max(rungs, 1)
+        halvings = initial_screen_halvings
+        if halvings is None:
+            halvings = max(len(screening_rungs(steps, reduction_factor)), 1)
+        elif not isinstance(halvings, int) or isinstance(halvings, bool) or halvings < 1:
+            raise SearchError(
+                f"initial_screen_halvings must be an integer >= 1 or None (got {halvings!r})"
+            )
+        factor = (reduction_factor or INITIAL_SCREEN_FACTOR) ** halvings
         if screen_within_initial_share:
             # Each network phase 1 keeps costs its screen's share and its own continuation.
             per_network = factor * explore + (1 - early)
