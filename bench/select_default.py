@@ -37,7 +37,8 @@ from search.methods import RunPredictiveTuner, oracle_arguments
 from search.problems import PROBLEMS, aae_problem
 
 from kt_predictive import AllocationRule, HybridPredictor, PredictiveOracle, read_json, write_json
-from kt_predictive.schedule import PhaseSizes
+from kt_predictive.errors import SearchError
+from kt_predictive.schedule import PhaseSizes, size_phases
 from kt_predictive.screening import resolve_reduction_factor, screening_rungs
 
 SECTION = "default-selection"
@@ -206,7 +207,8 @@ ROUND8 = Round(
 #: screens twice as many configurations as it on the digits CNN, uniformly), two ways to
 #: cover the space more evenly while exploration screens: a deeper phase-1 screen (one more
 #: halving: initial_trials·η^(r+1) uniform configurations, fewer explored by the
-#: allocation) and a softer allocation (beta 2 instead of 5: the worst-ranked value keeps
+#: allocation; where it fits the budget: on the MLP at 10 it leaves nothing to explore, and
+#: the candidate is the default there) and a softer allocation (beta 2 instead of 5: the worst-ranked value keeps
 #: e^-2 of the best's score instead of e^-5). New held-out seeds 126-135. The rule fixed
 #: beforehand: the candidate with the lowest mean on most problems becomes the default below
 #: 20 full trainings (where exploration screens); the current default if none has most.
@@ -240,6 +242,16 @@ def run(problem, candidate: Candidate, seed: int, budget: float) -> tuple[float,
     if candidate.extra_halvings:
         eta = resolve_reduction_factor(candidate.reduction_factor, budget)
         halvings = max(len(screening_rungs(b, eta)), 1) + candidate.extra_halvings
+        try:
+            size_phases(
+                budget,
+                b,
+                reduction_factor=eta,
+                initial_screen=True,
+                initial_screen_halvings=halvings,
+            )
+        except SearchError:
+            halvings = None  # the deeper screen does not fit this budget (the MLP at 10)
     oracle = PredictiveOracle(
         **oracle_arguments(problem, seed),
         search_budget=limit / b.full_steps,
@@ -546,7 +558,8 @@ def main() -> None:
             "the default has the lowest mean on no problem of the reported seeds, two ways to "
             "cover the space more evenly while exploration screens: a deeper phase-1 screen "
             "(one more halving: initial_trials·η^(r+1) uniform configurations, fewer explored "
-            "by the allocation) and a softer allocation (beta 2 instead of 5), on new held-out "
+            "by the allocation; where it fits the budget: on the MLP at 10 it leaves nothing to "
+            "explore, and the candidate is the default there) and a softer allocation (beta 2 instead of 5), on new held-out "
             f"seeds {ROUND9.seeds[0]}-{ROUND9.seeds[-1]}. The rule fixed beforehand: the "
             "candidate with the lowest mean on most problems becomes the default below 20 full "
             "trainings; the current default if none has most.",
