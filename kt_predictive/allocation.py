@@ -174,6 +174,10 @@ class AllocationRule:
             settled records, in [0, 1].
         prior: Reward mass every value starts with (the paper: 0).
         min_evidence: Records that must use a value before it can be fixed (the paper: 0).
+        evidence_of: ``"fixed value"``: ``min_evidence`` records must use the value that is
+            fixed; ``"every value"``: every value of the hyperparameter needs as many before
+            any is fixed, so no value loses on a record or two (one draw of Adam at a bad
+            learning rate) before the others were tried as often.
         thresholds: ``"paper"`` for s_i = 2/|V_i|, ``"midway"`` for (|V_i| + 1)/(2|V_i|).
             The oracle's ``thresholds`` argument overrides either, per hyperparameter.
         relax_fixed: When every configuration left with the fixed values has been tried,
@@ -186,6 +190,7 @@ class AllocationRule:
     normalisation: Literal["range", "rank"] = "rank"
     prior: float = 1.0
     min_evidence: int = 3
+    evidence_of: Literal["fixed value", "every value"] = "fixed value"
     thresholds: Literal["paper", "midway"] = "midway"
     relax_fixed: bool = True
 
@@ -199,6 +204,10 @@ class AllocationRule:
             raise SearchError(f"prior must be >= 0 (got {self.prior!r})")
         if not isinstance(self.min_evidence, int) or self.min_evidence < 0:
             raise SearchError(f"min_evidence must be an integer >= 0 (got {self.min_evidence!r})")
+        if self.evidence_of not in ("fixed value", "every value"):
+            raise SearchError(
+                f"evidence_of must be 'fixed value' or 'every value' (got {self.evidence_of!r})"
+            )
         if self.thresholds not in ("paper", "midway"):
             raise SearchError(f"thresholds must be 'paper' or 'midway' (got {self.thresholds!r})")
 
@@ -295,12 +304,14 @@ def newly_fixed(
     iteration: int,
     counts: Mapping[str, np.ndarray] | None = None,
     min_evidence: int = 0,
+    evidence_of: str = "fixed value",
 ) -> dict[str, FixedValue]:
     """The values that reach their threshold now, for hyperparameters not fixed yet.
 
     A hyperparameter with a single value is fixed from the start (its probability is always
     1, and 2/|V| = 2 could never be reached). With ``min_evidence``, a value also needs that
-    many records using it (``counts``) before it can be fixed.
+    many records using it (``counts``) before it can be fixed, or, with ``evidence_of="every
+    value"``, every value of its hyperparameter does.
     """
     result = {}
     for grid in grids:
@@ -308,12 +319,15 @@ def newly_fixed(
             continue
         p = probabilities[grid.name]
         best = int(np.argmax(p))
-        if (
-            len(grid) > 1
-            and min_evidence
-            and (counts is None or counts[grid.name][best] < min_evidence)
-        ):
-            continue
+        if len(grid) > 1 and min_evidence:
+            used = None if counts is None else counts[grid.name]
+            evidence = (
+                None
+                if used is None
+                else (used[best] if evidence_of == "fixed value" else used.min())
+            )
+            if evidence is None or evidence < min_evidence:
+                continue
         # The tolerance keeps 0.5 computed as 0.49999999999999994 from missing s_i = 0.5.
         if len(grid) == 1 or p[best] >= thresholds[grid.name] - THRESHOLD_TOLERANCE:
             result[grid.name] = FixedValue(grid.values[best], iteration)

@@ -719,6 +719,7 @@ class SearchDecisions:
             iteration,
             counts=value_counts(self.grids, entries),
             min_evidence=self.allocation.min_evidence,
+            evidence_of=self.allocation.evidence_of,
         )
         for name, fixed in fixed_now.items():
             self._say(f"{name} fixed to {fixed.value} at iteration {iteration}")
