@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from kt_predictive import exponential_reward, linear_reward
+from kt_predictive import SearchError, exponential_reward, linear_reward
 from kt_predictive.allocation import (
     FixedValue,
     allocate,
@@ -148,6 +148,21 @@ def test_midway_thresholds_and_min_evidence_by_hand():
     )
     # A=1 is above its threshold but only 2 records used it; B=x has 3.
     assert fixed == {"B": FixedValue("x", 4)}
+    # Evidence of every value: B=x has 3 records but B=z only 2, so B waits; A fixes.
+    counts = {"A": np.array([3, 3]), "B": np.array([3, 3, 2])}
+    every = newly_fixed(
+        GRIDS,
+        probabilities,
+        {"A": 0.75, "B": 2 / 3},
+        {},
+        4,
+        counts=counts,
+        min_evidence=3,
+        evidence_of="every value",
+    )
+    assert every == {"A": FixedValue(1, 4)}
+    with pytest.raises(SearchError, match="evidence_of must be 'fixed value' or 'every value'"):
+        AllocationRule(evidence_of="most")
 
 
 def test_phase_sizes_by_hand():

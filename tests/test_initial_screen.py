@@ -38,6 +38,28 @@ def test_size_phases_with_a_screened_phase_1_by_hand():
     assert plain.cost(AAE) == pytest.approx(9 * 0.15 + 3 * 0.85 + explored + 2.55)
 
 
+def test_size_phases_with_the_screened_phase_1_within_its_share_by_hand():
+    # 100 full trainings, no rungs, e = 0.15: a kept network costs 3 screened (3·0.15) and
+    # its continuation (0.85) = 1.3, so a fifth of the budget keeps round(20/1.3) = 15 of 45.
+    # Phase 1: 45·0.15 + 15·0.85 = 19.5. Continuations: round(50/0.85) = 59, none of them
+    # phase 1's. Exploration: floor((100 - 19.5 - 59·0.85)/0.15) = floor(30.35/0.15) = 202.
+    sizes = size_phases(100, AAE, initial_screen=True, screen_within_initial_share=True)
+    assert sizes == PhaseSizes(initial_trials=15, max_iterations=202, top_k=59, initial_screen=45)
+    assert sizes.cost(AAE) == pytest.approx(19.5 + 202 * 0.15 + 59 * 0.85)
+    # Paid from the continuations' half instead, phase 1 keeps 20 of 60 and top_k is 39.
+    assert size_phases(100, AAE, initial_screen=True).top_k == 59 - 20
+
+
+def test_initial_screen_halvings_by_hand():
+    # 10 full trainings, eta 3, three halvings: 3·27 = 81 screened, 81·0.05 + 3·0.85 = 6.6.
+    # top_k = 6 - 3 = 3 leaves floor((10 - 6.6 - 2.55)/0.05) = 17 explored, of which 17/9
+    # reach early_steps, fewer than 3; top_k = 2 leaves floor(1.7/0.05) = 34 (3.8 reach it).
+    sizes = size_phases(10, AAE, reduction_factor=3, initial_screen=True, initial_screen_halvings=3)
+    assert sizes == PhaseSizes(initial_trials=3, max_iterations=34, top_k=2, initial_screen=81)
+    with pytest.raises(SearchError, match="initial_screen_halvings must be an integer >= 1"):
+        size_phases(10, AAE, reduction_factor=3, initial_screen=True, initial_screen_halvings=0)
+
+
 def screened_oracle(tmp_path, **kwargs):
     """make_oracle (12 configurations) whose phase 1 screens 6 and trains the best 2 fully."""
     settings = dict(initial_trials=2, initial_screen=6, max_iterations=3, top_k=1)
