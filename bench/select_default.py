@@ -211,10 +211,11 @@ ROUND8 = Round(
 #: cover the space more evenly while exploration screens: a deeper phase-1 screen (one more
 #: halving: initial_trials·η^(r+1) uniform configurations, fewer explored by the
 #: allocation; where it fits the budget: on the MLP at 10 it leaves nothing to explore, and
-#: the candidate is the default there) and a softer allocation (beta 2 instead of 5: the worst-ranked value keeps
-#: e^-2 of the best's score instead of e^-5). New held-out seeds 126-135. The rule fixed
-#: beforehand: the candidate with the lowest mean on most problems becomes the default below
-#: 20 full trainings (where exploration screens); the current default if none has most.
+#: the candidate is the default there) and a softer allocation (beta 2 instead of 5: the
+#: worst-ranked value keeps e^-2 of the best's score instead of e^-5). New held-out seeds
+#: 126-135. The rule fixed beforehand: the candidate with the lowest mean on most problems
+#: becomes the default below 20 full trainings (where exploration screens); the current
+#: default if none has most.
 ROUND9 = Round(
     9,
     {
@@ -596,8 +597,8 @@ def main() -> None:
             "cover the space more evenly while exploration screens: a deeper phase-1 screen "
             "(one more halving: initial_trials·η^(r+1) uniform configurations, fewer explored "
             "by the allocation; where it fits the budget: on the MLP at 10 it leaves nothing to "
-            "explore, and the candidate is the default there) and a softer allocation (beta 2 instead of 5), on new held-out "
-            f"seeds {ROUND9.seeds[0]}-{ROUND9.seeds[-1]}. The rule fixed beforehand: the "
+            "explore, and the candidate is the default there) and a softer allocation (beta 2 "
+            f"instead of 5), on new held-out seeds {ROUND9.seeds[0]}-{ROUND9.seeds[-1]}. The rule fixed beforehand: the "
             "candidate with the lowest mean on most problems becomes the default below 20 full "
             "trainings; the current default if none has most.",
             "",
