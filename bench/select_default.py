@@ -275,8 +275,7 @@ ROUND11 = Round(
     tuple(range(HELD_OUT_FIRST_SEED + 35, HELD_OUT_FIRST_SEED + 45)),
 )
 ROUNDS = {
-    **{3: ROUND3, 4: ROUND4, 5: ROUND5, 6: ROUND6, 7: ROUND7, 8: ROUND8, 9: ROUND9},
-    **{10: ROUND10, 11: ROUND11},
+    r.number: r for r in (ROUND3, ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11)
 }
 STORE = Path(__file__).resolve().parent / "data" / "default_selection.json"
 #: The budget of every candidate: the cost of the paper-rule schedule the AAE benchmark used
