@@ -143,11 +143,15 @@ Methods:
 Settings were fixed before any of these runs; the default's own settings (improvement target,
 half the budget to continuations, screening below 20 full trainings, the screened phase 1)
 were chosen on held-out seeds 101-125 (section default-selection); nothing was tuned on the
-reported seeds. Rounds 4-6 of that selection ran after the reported seeds of earlier defaults
+reported seeds. Rounds 4-11 of that selection ran after the reported seeds of earlier defaults
 had been seen (the first screening default lost at 10 full trainings); each ran on held-out
-seeds with its rule written down first. The paired test
-is the two-sided Wilcoxon signed-rank test (scipy) of the per-seed differences of the best
-losses (zero differences dropped); with 10 seeds its smallest possible p is 0.002."""
+seeds (up to 145) with its rule written down first, and rounds 8-11 left the default as it
+was. The paired test is the two-sided Wilcoxon signed-rank test (scipy) of the per-seed
+differences of the best losses (zero differences dropped); with 10 seeds its smallest
+possible p is 0.002. "Seeds to tell them apart" is how many paired seeds a test at 0.05
+would need to detect the measured mean difference with 80% power, given the spread of the
+per-seed differences (normal approximation): where it is far above 10, these 10 seeds cannot
+say which of the two is better."""
 
 
 def level_block(name: str, level: float, outcomes, best: float, names) -> str:
@@ -305,7 +309,9 @@ def readme_summary(summary: list[dict]) -> str:
             "Best real final loss at an equal budget of optimizer steps, mean over the seeds "
             "counted in the table (1-10 where the run is complete); "
             '"best other method" is the one of the eight others with the lowest mean; W/L/T '
-            "and p (two-sided Wilcoxon signed-rank) pair the seeds. The paper preset "
+            "and p (two-sided Wilcoxon signed-rank) pair the seeds; the seeds to tell them apart "
+            "are those a paired test at 0.05 would need to detect the measured mean difference "
+            "with 80% power (normal approximation). The paper preset "
             "(`PredictiveOracle.paper`, its proportions scaled to the budget) is one of the "
             "eight. The rank counts the default's two ablations too, not as rivals: the "
             "default with a random phase 1 (`initial_screen=False`) and without screening "

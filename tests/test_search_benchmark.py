@@ -335,6 +335,11 @@ def test_paired_comparison_by_hand():
     # Differences -0.1, +0.2, 0, -0.3: two wins, one loss, one tie; mean -0.05.
     assert (c["seeds"], c["wins"], c["losses"], c["ties"]) == (4, 2, 1, 1)
     assert c["mean_diff"] == pytest.approx(-0.05)
+    # Their sample std: sqrt((0.05² + 0.25² + 0.05² + 0.25²)/3) = sqrt(0.13/3) = 0.2082, so a
+    # test at 0.05 with 80% power needs ((1.960 + 0.842)·0.2082/0.05)² = 136.05 -> 137 seeds.
+    assert c["sd_diff"] == pytest.approx(math.sqrt(0.13 / 3))
+    assert c["seeds_needed"] == 137
+    assert report.seeds_for_power(0.0, 0.1) is None
     # The zero dropped; |d| ranks 1, 2, 3, the positive one has rank 2: W+ = 2. Of the 8
     # equally likely sign patterns, W+ <= 2 in 3 ({}, {1}, {2}): p = 2 * 3/8 = 0.75.
     assert c["p"] == pytest.approx(0.75)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr, wilcoxon
+from scipy.stats import norm, spearmanr, wilcoxon
 
 from .ledger import Outcome, steps_to_reach
 from .methods import ABLATIONS, DEFAULT, METHODS, PREDICTIVE
@@ -19,6 +19,7 @@ from .methods import ABLATIONS, DEFAULT, METHODS, PREDICTIVE
 #: "Within 5% of the best known configuration": best so far <= (1 + TOLERANCE) * best known.
 TOLERANCE = 0.05
 ALPHA = 0.05
+POWER = 0.8
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -41,10 +42,11 @@ def mean_std(values: Sequence[float]) -> str:
 def paired(ours: dict[int, float], theirs: dict[int, float]) -> dict:
     """Seed-by-seed comparison of two methods' best losses (lower is better).
 
-    Returns the seeds both have, ``ours``'s wins, losses and ties, the mean of
-    ``ours - theirs``, and the two-sided Wilcoxon signed-rank p of those differences (scipy;
-    zero differences dropped; NaN when every difference is zero or fewer than 2 remain). A
-    seed where one method found no fully trained network counts as a loss for it.
+    Returns the seeds both have, ``ours``'s wins, losses and ties, the mean and sample std
+    of ``ours - theirs``, the two-sided Wilcoxon signed-rank p of those differences (scipy;
+    zero differences dropped; NaN when every difference is zero or fewer than 2 remain), and
+    the seeds a test would need to tell the two apart (:func:`seeds_for_power`). A seed where
+    one method found no fully trained network counts as a loss for it.
     """
     seeds = sorted(set(ours) & set(theirs))
     big = 1e300
@@ -53,14 +55,28 @@ def paired(ours: dict[int, float], theirs: dict[int, float]) -> dict:
     nonzero = [d for d in diffs if d != 0]
     p = float(wilcoxon(nonzero).pvalue) if len(nonzero) > 1 else math.nan
     finite = [d for d in diffs if abs(d) < 1e299]
+    mean = float(np.mean(finite)) if finite else math.nan
+    sd = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
     return {
         "seeds": len(seeds),
         "wins": wins,
         "losses": losses,
         "ties": len(seeds) - wins - losses,
-        "mean_diff": float(np.mean(finite)) if finite else math.nan,
+        "mean_diff": mean,
+        "sd_diff": sd,
         "p": p,
+        "seeds_needed": seeds_for_power(mean, sd),
     }
+
+
+def seeds_for_power(mean: float, sd: float, alpha: float = ALPHA, power: float = POWER):
+    """Paired seeds a two-sided test at ``alpha`` needs to detect a mean difference ``mean``
+    with probability ``power`` when differences spread by ``sd`` (normal approximation:
+    ((z_{1-alpha/2} + z_power) sd / mean)^2, rounded up); None without a difference."""
+    if not (math.isfinite(mean) and math.isfinite(sd)) or mean == 0:
+        return None
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    return math.ceil((z * sd / abs(mean)) ** 2)
 
 
 def _bests(outcomes: Sequence[Outcome], method: str) -> dict[int, float]:
@@ -149,6 +165,9 @@ def summary_rows(outcomes: Sequence[Outcome], problem: str, level: float) -> dic
         "default vs it": f"{(d - r) / r:+.1%}",
         "default W/L/T vs it": f"{c['wins']}/{c['losses']}/{c['ties']}",
         "p (Wilcoxon)": f"{c['p']:.2g}",
+        f"seeds to tell them apart ({POWER:.0%} power)": (
+            "-" if c["seeds_needed"] is None else f"{c['seeds_needed']:,}"
+        ),
         f"methods the default beats / loses to at p < {ALPHA}": f"{better} / {worse}",
     }
 
