@@ -48,6 +48,26 @@ def test_size_phases_with_the_screened_phase_1_within_its_share_by_hand():
     assert sizes.cost(AAE) == pytest.approx(19.5 + 202 * 0.15 + 59 * 0.85)
     # Paid from the continuations' half instead, phase 1 keeps 20 of 60 and top_k is 39.
     assert size_phases(100, AAE, initial_screen=True).top_k == 59 - 20
+    # The oracle and PredictiveSearch take both settings and size themselves the same way.
+    oracle = PredictiveOracle(
+        search_budget=100,
+        full_steps=400,
+        early_steps=60,
+        window=10,
+        final_window=40,
+        reduction_factor=3,
+        initial_screen=True,
+        screen_within_initial_share=True,
+        initial_screen_halvings=1,
+    )
+    # One halving with eta 3: a kept network costs 3·0.05 + 0.85 = 1, so 20 of 60 (cost 20);
+    # top_k = 59 leaves floor((100 - 20 - 50.15)/0.05) = 597 explored (66 reach early_steps).
+    assert (oracle.initial_screen, oracle.initial_trials, oracle.max_iterations, oracle.top_k) == (
+        60,
+        20,
+        597,
+        59,
+    )
 
 
 def test_initial_screen_halvings_by_hand():
