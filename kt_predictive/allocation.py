@@ -320,13 +320,10 @@ def newly_fixed(
         p = probabilities[grid.name]
         best = int(np.argmax(p))
         if len(grid) > 1 and min_evidence:
-            used = None if counts is None else counts[grid.name]
-            evidence = (
-                None
-                if used is None
-                else (used[best] if evidence_of == "fixed value" else used.min())
-            )
-            if evidence is None or evidence < min_evidence:
+            if counts is None:
+                continue
+            used = counts[grid.name]
+            if (used[best] if evidence_of == "fixed value" else used.min()) < min_evidence:
                 continue
         # The tolerance keeps 0.5 computed as 0.49999999999999994 from missing s_i = 0.5.
         if len(grid) == 1 or p[best] >= thresholds[grid.name] - THRESHOLD_TOLERANCE:

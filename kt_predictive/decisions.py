@@ -214,6 +214,14 @@ class SearchDecisions:
         self.budget_steps: int | None = None
         counts = (initial_trials, max_iterations, top_k)
         initial_screen = resolve_initial_screen(initial_screen, search_budget)
+        if (screen_within_initial_share or initial_screen_halvings is not None) and not (
+            search_budget is not None and initial_screen
+        ):
+            raise SearchError(
+                "screen_within_initial_share and initial_screen_halvings size a screened "
+                "phase 1 from search_budget: give a search_budget with initial_screen "
+                "'auto' or True, or leave them out"
+            )
         if search_budget is not None:
             if any(c is not None for c in counts):
                 raise SearchError(

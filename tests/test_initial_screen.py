@@ -199,6 +199,14 @@ def test_a_budget_sized_search_with_a_screened_phase_1_keeps_to_its_budget(
         (dict(initial_trials=3, max_iterations=2, top_k=1, initial_screen="yes"), "a number"),
         (dict(search_budget=10, initial_screen=20), "not both"),
         (dict(initial_trials=3, max_iterations=2, top_k=1, initial_screen=True), "sizes"),
+        (
+            dict(initial_trials=3, max_iterations=2, top_k=1, screen_within_initial_share=True),
+            "size a screened phase 1 from search_budget",
+        ),
+        (
+            dict(search_budget=10, initial_screen=False, initial_screen_halvings=2),
+            "size a screened phase 1 from search_budget",
+        ),
     ],
 )
 def test_a_bad_initial_screen_is_one_clear_error(kwargs, message):
