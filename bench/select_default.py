@@ -4,7 +4,7 @@ Every round's candidates and the rule that picks among them were written down be
 round ran. Rounds 1-2 run the budget-sized search (``search_budget`` = the paper-rule
 schedule's cost) on the AAE surrogate (``bench/aae_surrogate.py``) with seeds 101-105; rounds
 3-11 run on the three benchmark problems (digits CNN, MLP, AAE surrogate) at the budget levels
-they name, with seeds 101-125. ``bench/search_efficiency.py`` never reports these seeds (it
+they name, with seeds 101-145. ``bench/search_efficiency.py`` never reports these seeds (it
 uses 1, 2, ...). This script writes section ``default-selection`` of ``bench/RESULTS.md`` with
 every candidate's per-seed numbers and each round's choice; searches already stored in
 ``bench/data/default_selection.json`` are reused.
