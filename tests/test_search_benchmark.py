@@ -377,6 +377,33 @@ def test_mean_std_and_table_rendering():
     assert report.losses_text(outcomes, "fake", 10) == []
 
 
+def test_holm_adjustment_by_hand():
+    # Three tested p-values, sorted 0.01, 0.03, 0.04: 3·0.01 = 0.03, 2·0.03 = 0.06, then
+    # 1·0.04 = 0.04 is raised to the running maximum 0.06; NaN (no test) is not counted.
+    assert report.holm([0.01, 0.04, math.nan, 0.03])[:2] == [0.03, 0.06]
+    assert math.isnan(report.holm([0.01, 0.04, math.nan, 0.03])[2])
+    assert report.holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
+    assert report.holm([]) == []
+
+
+def test_confirmation_rows_pair_the_seeds_every_method_has():
+    outcomes = [
+        *(outcome(methods.DEFAULT, s, b) for s, b in [(1, 0.1), (2, 0.3), (3, 0.2), (4, 0.9)]),
+        *(outcome("RandomSearch", s, b) for s, b in [(1, 0.2), (2, 0.4), (3, 0.1)]),
+        *(outcome("Hyperband", s, b) for s, b in [(1, 0.1), (2, 0.3), (3, 0.2), (4, 0.1)]),
+    ]
+    rows = report.confirmation_rows(outcomes, "fake", 10, ["RandomSearch", "Hyperband"])
+    # Seed 4 lacks RandomSearch, so every row pairs seeds 1-3 only.
+    assert [r["seeds"] for r in rows] == ["3", "3"]
+    random_row, hyperband_row = rows
+    # Default 0.2 mean vs RandomSearch 0.2333: -14.3%, W/L/T 2/1/0, the default lower.
+    assert random_row["default vs it"] == "-14.3%" and random_row["default W/L/T"] == "2/1/0"
+    assert random_row["lower"] == "default"
+    # The same losses as the default on seeds 1-3: all tied, no test.
+    assert hyperband_row["default W/L/T"] == "0/0/3" and hyperband_row["lower"] == "tie"
+    assert math.isnan(hyperband_row["p (Wilcoxon)"])
+
+
 def test_tied_methods_share_a_rank():
     outcomes = [outcome(m, 1, b) for m, b in [(methods.DEFAULT, 0.2), ("A", 0.1), ("B", 0.2)]]
     assert [report.rank(outcomes, m) for m in (methods.DEFAULT, "A", "B")] == [2, 1, 2]

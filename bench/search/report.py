@@ -172,6 +172,60 @@ def summary_rows(outcomes: Sequence[Outcome], problem: str, level: float) -> dic
     }
 
 
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of ``pvalues`` (family-wise error at the nominal level).
+
+    The k-th smallest of m tested p-values becomes max over j <= k of min(1, (m - j + 1) p_j);
+    NaN (no test: every difference zero) stays NaN and does not count in m.
+
+    Example:
+        >>> holm([0.01, 0.04, float("nan"), 0.03])
+        [0.03, 0.06, nan, 0.06]
+    """
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
+    adjusted = [math.nan] * len(pvalues)
+    running = 0.0
+    for k, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - k) * p))
+        adjusted[i] = round(running, 12)
+    return adjusted
+
+
+def confirmation_rows(
+    outcomes: Sequence[Outcome], problem: str, level: float, rivals: Sequence[str]
+) -> list[dict]:
+    """The default against each of ``rivals`` on one problem and level, paired over the seeds
+    every one of them has (a row per rival; ``p (Holm)`` is left for the caller, who knows
+    the whole family of tests)."""
+    everyone = [DEFAULT, *rivals]
+    seeds = set.intersection(*(set(_bests(outcomes, m)) for m in everyone))
+    common = [o for o in outcomes if o.seed in seeds]
+    ours = _bests(common, DEFAULT)
+    d = mean_best(common, DEFAULT)
+    rows = []
+    for method in rivals:
+        c = paired(ours, _bests(common, method))
+        m = mean_best(common, method)
+        rows.append(
+            {
+                "problem": problem,
+                "budget (full trainings)": f"{level:g}",
+                "seeds": str(c["seeds"]),
+                "default (mean ± std)": mean_std(list(ours.values())),
+                "method": method,
+                "its mean ± std": mean_std(list(_bests(common, method).values())),
+                "default vs it": f"{(d - m) / m:+.1%}" if m else "-",
+                "default W/L/T": f"{c['wins']}/{c['losses']}/{c['ties']}",
+                "p (Wilcoxon)": c["p"],
+                f"seeds to tell them apart ({POWER:.0%} power)": (
+                    "-" if c["seeds_needed"] is None else f"{c['seeds_needed']:,}"
+                ),
+                "lower": "default" if d < m else (method if m < d else "tie"),
+            }
+        )
+    return rows
+
+
 def losses_text(outcomes: Sequence[Outcome], problem: str, level: float) -> list[str]:
     """A sentence per method whose mean is lower than the default's, with the paired test."""
     d = mean_best(outcomes, DEFAULT)
