@@ -183,6 +183,12 @@ class AllocationRule:
         relax_fixed: When every configuration left with the fixed values has been tried,
             draw the fixed hyperparameters from their probabilities too instead of ending
             exploration (the paper: exploration has no such case; False).
+        uniform_share: The share of exploration's draws made uniformly over the whole
+            space, fixed values and probabilities ignored, as BOHB's random fraction
+            (Falkner et al. 2018): the marginals cannot see that two values only work
+            together (Adam with a small learning rate), and a value fixed or starved on a
+            few records at a bad partner value then stays out of reach; uniform draws keep
+            every configuration reachable (the paper: 0).
     """
 
     reward: Literal["exp", "linear"] = "exp"
@@ -193,6 +199,7 @@ class AllocationRule:
     evidence_of: Literal["fixed value", "every value"] = "fixed value"
     thresholds: Literal["paper", "midway"] = "midway"
     relax_fixed: bool = True
+    uniform_share: float = 0.0
 
     def __post_init__(self) -> None:
         make_reward(self.reward, self.beta)  # validates both
@@ -210,6 +217,13 @@ class AllocationRule:
             )
         if self.thresholds not in ("paper", "midway"):
             raise SearchError(f"thresholds must be 'paper' or 'midway' (got {self.thresholds!r})")
+        share = self.uniform_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+            raise SearchError(
+                f"uniform_share must be a number in [0, 1) (got {share!r}): the share of "
+                "exploration's draws made uniformly, e.g. 1/3; 0 draws every configuration "
+                "from the allocation's probabilities"
+            )
 
     @classmethod
     def paper(cls, reward: Literal["exp", "linear"] = "exp", beta: float = 5.0) -> AllocationRule:

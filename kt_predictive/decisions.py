@@ -387,7 +387,14 @@ class SearchDecisions:
             if not self.affords(self.budget.early_steps + self.continuation_reserve(1)):
                 self.end_exploration(END_BUDGET)
                 return None
-            values = draw(uniform=False)
+            # No random number is drawn for a rule without uniform draws: its searches (and
+            # those saved before uniform draws existed) draw exactly as they did.
+            uniform = bool(self.allocation.uniform_share) and (
+                self.rng.random() < self.allocation.uniform_share
+            )
+            values = draw(uniform=True) if uniform else None
+            if values is None:
+                values = draw(uniform=False)
             if values is None and self.allocation.relax_fixed:
                 values = draw(uniform=False, keep_fixed=False)
             if values is None:

@@ -165,6 +165,73 @@ def test_midway_thresholds_and_min_evidence_by_hand():
         AllocationRule(evidence_of="most")
 
 
+def exploring_decisions(rule):
+    """SearchDecisions in its exploration phase, with no budget and no running trials."""
+    from kt_predictive import StepBudget
+    from kt_predictive.decisions import SearchDecisions
+
+    decisions = SearchDecisions(
+        StepBudget(24, 8, 4, 4),
+        initial_trials=2,
+        max_iterations=1000,
+        top_k=0,
+        allocation=rule,
+        seed=7,
+        grids=lambda: GRIDS,
+    )
+    decisions.phase = "explore"
+    return decisions
+
+
+def test_uniform_share_draws_that_share_of_exploration_uniformly():
+    from kt_predictive import AllocationRule
+
+    decisions = exploring_decisions(AllocationRule(uniform_share=0.25))
+    calls = []
+
+    def draw(uniform, keep_fixed=True):
+        calls.append(uniform)
+        return {"A": len(calls), "B": "x"}  # never a repeat: the draw itself is not tested
+
+    for i in range(200):
+        decisions.next_trial(f"t{i}", draw)
+    # The decisions' generator (seed 7) draws one number per iteration and nothing else here:
+    # an iteration draws uniformly exactly when that number is below 0.25.
+    expected = list(np.random.default_rng(7).random(200) < 0.25)
+    assert calls == expected
+    assert 30 < sum(calls) < 70  # about a quarter of 200
+
+    # A rule without uniform draws draws no random number for it: searches saved before
+    # the field existed draw exactly as they did.
+    plain = exploring_decisions(AllocationRule())
+    state = plain.rng.bit_generator.state
+    calls.clear()
+    plain.next_trial("t0", draw)
+    assert calls == [False] and plain.rng.bit_generator.state == state
+
+
+def test_a_uniform_draw_that_finds_nothing_new_falls_back_to_the_allocation():
+    from kt_predictive import AllocationRule
+
+    decisions = exploring_decisions(AllocationRule(uniform_share=0.999))
+    calls = []
+
+    def draw(uniform, keep_fixed=True):
+        calls.append(uniform)
+        return None if uniform else {"A": 1, "B": "x"}
+
+    record = decisions.next_trial("t0", draw)
+    assert calls == [True, False] and record.values == {"A": 1, "B": "x"}
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0, 1.5, True, "1/3"])
+def test_a_bad_uniform_share_is_one_clear_error(share):
+    from kt_predictive import AllocationRule
+
+    with pytest.raises(SearchError, match=r"uniform_share must be a number in \[0, 1\)"):
+        AllocationRule(uniform_share=share)
+
+
 def test_phase_sizes_by_hand():
     from kt_predictive import StepBudget, size_phases
 
