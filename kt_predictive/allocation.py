@@ -23,7 +23,11 @@ and changes three of its inputs:
   used keeps a chance, and a few records cannot fix a value at once;
 - a value is fixed only once at least ``min_evidence`` records used it, at the threshold
   (|V_i| + 1)/(2|V_i|) — half-way between uniform and certain — which a hyperparameter with two
-  values can reach (2/|V_i| = 1 cannot be reached while any mass sits on the other value).
+  values can reach (2/|V_i| = 1 cannot be reached while any mass sits on the other value);
+
+and it draws a third of exploration's configurations uniformly over the whole space
+(``uniform_share``), so that a value fixed or starved on a few records at a bad partner value
+(the marginals cannot see that Adam needs a small learning rate) stays reachable.
 """
 
 from __future__ import annotations
@@ -188,7 +192,8 @@ class AllocationRule:
             (Falkner et al. 2018): the marginals cannot see that two values only work
             together (Adam with a small learning rate), and a value fixed or starved on a
             few records at a bad partner value then stays out of reach; uniform draws keep
-            every configuration reachable (the paper: 0).
+            every configuration reachable (the paper: 0; the default 1/3, BOHB's value,
+            chosen on held-out seeds: bench/RESULTS.md, section default-selection, round 12).
     """
 
     reward: Literal["exp", "linear"] = "exp"
@@ -199,7 +204,7 @@ class AllocationRule:
     evidence_of: Literal["fixed value", "every value"] = "fixed value"
     thresholds: Literal["paper", "midway"] = "midway"
     relax_fixed: bool = True
-    uniform_share: float = 0.0
+    uniform_share: float = 1 / 3
 
     def __post_init__(self) -> None:
         make_reward(self.reward, self.beta)  # validates both
@@ -229,14 +234,21 @@ class AllocationRule:
     def paper(cls, reward: Literal["exp", "linear"] = "exp", beta: float = 5.0) -> AllocationRule:
         """Algorithm 2.2 exactly as the paper states it."""
         return cls(
-            reward, beta, normalisation="range", prior=0.0, min_evidence=0, thresholds="paper"
+            reward,
+            beta,
+            normalisation="range",
+            prior=0.0,
+            min_evidence=0,
+            thresholds="paper",
+            uniform_share=0.0,
         )
 
     @classmethod
     def evidence(
         cls, reward: Literal["exp", "linear"] = "exp", beta: float = 5.0
     ) -> AllocationRule:
-        """The default: rank-normalised reward, a prior of 1 per value, 3 records to fix."""
+        """The default: rank-normalised reward, a prior of 1 per value, 3 records to fix, a
+        third of exploration drawn uniformly."""
         return cls(reward, beta)
 
     def default_threshold(self, n_values: int) -> float:

@@ -201,9 +201,10 @@ def test_uniform_share_draws_that_share_of_exploration_uniformly():
     assert calls == expected
     assert 30 < sum(calls) < 70  # about a quarter of 200
 
-    # A rule without uniform draws draws no random number for it: searches saved before
-    # the field existed draw exactly as they did.
-    plain = exploring_decisions(AllocationRule())
+    # A rule without uniform draws (the paper's) draws no random number for it: its
+    # searches draw exactly as they did before the field existed.
+    assert AllocationRule.paper().uniform_share == 0 and AllocationRule().uniform_share == 1 / 3
+    plain = exploring_decisions(AllocationRule(uniform_share=0))
     state = plain.rng.bit_generator.state
     calls.clear()
     plain.next_trial("t0", draw)

@@ -22,6 +22,7 @@ from keras_tuner.engine import trial as trial_module
 from keras_tuner.engine.base_tuner import BaseTuner
 
 from kt_predictive import (
+    AllocationRule,
     PredictiveOracle,
     RecordBook,
     StepBudget,
@@ -50,14 +51,20 @@ NO_SCREENING = "PredictiveOracle (default without screening)"
 #: screened phase 1 (its stored searches are that default's), the ablation that shows what
 #: the screened phase 1 changes.
 RANDOM_PHASE1 = "PredictiveOracle (default with a random phase 1)"
-#: Variants of the default, shown beside it but never counted as its competitors.
-ABLATIONS = (NO_SCREENING, RANDOM_PHASE1)
+#: The default without uniform draws (``AllocationRule(uniform_share=0)``): the default
+#: before round 12 (its stored searches are that default's, version 5), the ablation that
+#: shows what drawing a third of exploration uniformly changes.
+NO_UNIFORM = "PredictiveOracle (default without uniform draws)"
+#: Variants of the default, shown beside it but never counted as its competitors. The two
+#: older ones draw no configuration uniformly either, as the defaults they were.
+ABLATIONS = (NO_UNIFORM, NO_SCREENING, RANDOM_PHASE1)
 I_EARLY = "i-epoch, i = early_steps"
 I_QUARTER = "i-epoch, i = early_steps/4"
 TPE_MEDIAN = "Optuna TPE + MedianPruner"
 TPE_HYPERBAND = "Optuna TPE + HyperbandPruner"
 METHODS = (
     DEFAULT,
+    NO_UNIFORM,
     RANDOM_PHASE1,
     NO_SCREENING,
     PAPER,
@@ -69,18 +76,21 @@ METHODS = (
     I_EARLY,
     I_QUARTER,
 )
-PREDICTIVE = (DEFAULT, RANDOM_PHASE1, NO_SCREENING, PAPER)
+PREDICTIVE = (DEFAULT, NO_UNIFORM, RANDOM_PHASE1, NO_SCREENING, PAPER)
 #: What each method's stored outcomes were measured with: a stored outcome of another version
 #: is measured again (the runner) and never reported (the report). Raise it when a method's
 #: own behaviour changes; unlisted methods are version None.
 METHOD_VERSIONS = {
+    # 6: a third of exploration drawn uniformly (AllocationRule.uniform_share = 1/3).
     # 5: a screened phase 1 trains initial_trials networks even when fewer of its trials
     # reach early_steps (the best screened out at the last rung go on too).
     # 4: initial_screen="auto" (a screened phase 1 in every budget-sized search).
     # 3: reduction_factor="auto" (screening, eta 3, below 20 full trainings), the budget
     # enforced in steps and, with screening, ending exploration (2: max_iterations ended it
     # and left budget unused); version None trained every explored trial to early_steps.
-    DEFAULT: 5,
+    DEFAULT: 6,
+    # The default's version 5, renamed: its searches are this method's.
+    NO_UNIFORM: 5,
     # The default's version 3, renamed: its searches are this method's.
     RANDOM_PHASE1: 3,
 }
@@ -156,12 +166,21 @@ def make_predictive_oracle(problem: Problem, method: str, seed: int, level: floa
     common = oracle_arguments(problem, seed)
     if method == DEFAULT:
         return PredictiveOracle(search_budget=level, **common)
+    no_uniform = AllocationRule(uniform_share=0.0)
+    if method == NO_UNIFORM:
+        return PredictiveOracle(search_budget=level, allocation=no_uniform, **common)
     if method == NO_SCREENING:
         return PredictiveOracle(
-            search_budget=level, reduction_factor=None, initial_screen=False, **common
+            search_budget=level,
+            reduction_factor=None,
+            initial_screen=False,
+            allocation=no_uniform,
+            **common,
         )
     if method == RANDOM_PHASE1:
-        return PredictiveOracle(search_budget=level, initial_screen=False, **common)
+        return PredictiveOracle(
+            search_budget=level, initial_screen=False, allocation=no_uniform, **common
+        )
     initial, iterations, top_k = paper_sizes(level, b)
     return PredictiveOracle.paper(
         reward="exp", initial_trials=initial, max_iterations=iterations, top_k=top_k, **common
