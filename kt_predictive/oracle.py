@@ -52,7 +52,8 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
     The default allocation (:meth:`AllocationRule.evidence`) keeps the paper's algorithm and
     exponential reward but normalises losses by rank, gives every value a prior and fixes a
     value only on evidence, so small searches explore instead of fixing every value at
-    iteration 0; :meth:`paper` reproduces the paper exactly.
+    iteration 0, and draws a third of exploration uniformly, so a value fixed on misleading
+    records stays reachable; :meth:`paper` reproduces the paper exactly.
 
     Args:
         objective: The training metric to minimise (default ``"loss"``). A trial's score is
