@@ -387,8 +387,8 @@ class SearchDecisions:
             if not self.affords(self.budget.early_steps + self.continuation_reserve(1)):
                 self.end_exploration(END_BUDGET)
                 return None
-            # No random number is drawn for a rule without uniform draws: its searches (and
-            # those saved before uniform draws existed) draw exactly as they did.
+            # No random number is drawn for a rule without uniform draws (the paper's), so
+            # its searches draw exactly as they did before uniform draws existed.
             uniform = bool(self.allocation.uniform_share) and (
                 self.rng.random() < self.allocation.uniform_share
             )
