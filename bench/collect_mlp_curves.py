@@ -30,6 +30,13 @@ from search.spaces import MLP_EPOCHS, MLP_GRID, MLP_TABLE
 from search.tables import collect, collection_markdown
 
 FINAL_WINDOW = 6
+#: What the table holds; a table collected with other settings is refused.
+META = {
+    "model": "sklearn.neural_network.MLPClassifier, partial_fit per epoch",
+    "data": "load_digits()/16, 75/25 stratified split, random_state 0",
+    "curve": "validation log-loss after each epoch",
+    "epochs": MLP_EPOCHS,
+}
 
 
 def train(values: dict, seed: int) -> list[float]:
@@ -49,14 +56,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=MLP_TABLE)
     parser.add_argument("--max-minutes", type=float, default=None)
     args = parser.parse_args()
-    meta = {
-        "model": "sklearn.neural_network.MLPClassifier, partial_fit per epoch",
-        "data": "load_digits()/16, 75/25 stratified split, random_state 0",
-        "curve": "validation log-loss after each epoch",
-        "epochs": MLP_EPOCHS,
-    }
     table, seconds = collect(
-        args.out, MLP_GRID, MLP_EPOCHS, meta, args.seeds, train, args.max_minutes, save_every=20
+        args.out, MLP_GRID, MLP_EPOCHS, META, args.seeds, train, args.max_minutes, save_every=20
     )
     what = (
         "scikit-learn's MLPClassifier on scikit-learn's digits, one partial_fit epoch per "

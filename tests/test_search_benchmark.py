@@ -500,3 +500,33 @@ def test_the_real_mlp_resumes_its_training_where_the_checkpoint_left_it():
     resumed.train(2)
     assert resumed.losses == pytest.approx(straight.losses)
     assert all(math.isfinite(v) for v in resumed.losses) and resumed.losses[-1] < resumed.losses[0]
+
+
+def test_mlp_seed_noise_ranks_configurations_and_methods_by_hand():
+    import mlp_seed_noise as noise
+
+    losses = {(0,): 0.3, (1,): 0.1, (2,): 0.2}
+    assert [noise.rank_of(c, losses) for c in [(0,), (1,), (2,)]] == [3, 1, 2]
+    assert noise.ranks({"a": 0.2, "b": 0.1, "c": 0.2}) == {"a": 2, "b": 1, "c": 2}
+    # Spearman of (1, 2, 3) against (1, 3, 2): 1 - 6 * (0 + 1 + 1) / (3 * 8) = 0.5.
+    assert noise.rho({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 3, "c": 2}) == pytest.approx(0.5)
+    outcomes = [
+        Outcome("a", 10, 1, 0.5, 0, 0, 0, [], 0.0),
+        Outcome("a", 10, 2, 0.7, 0, 0, 0, [], 0.0),
+        Outcome("b", 10, 1, 0.4, 0, 0, 0, [], 0.0),  # no seed 2: left out
+    ]
+    assert noise.method_means(outcomes, ["a", "b"], [1, 2]) == {"a": [0.5, 0.7]}
+
+
+def test_mlp_seed_noise_compares_two_seeds_finals_by_hand():
+    import mlp_seed_noise as noise
+
+    first = {(i,): 0.1 * (i + 1) for i in range(25)}  # 0.1 .. 2.5: (0,) is the best
+    second = dict(first)
+    second[(0,)], second[(1,)] = 0.2, 0.1  # the two best swap
+    lines = noise.noise_lines(first, second)
+    assert "ranks 2 of 25 under seed 2 (0.2)" in lines[2]
+    assert "seed 2's best (0.1) ranks 2 under seed 1 (0.2)" in lines[2]
+    # Among seed 1's best 20 only the first two differ, each by 100% or 50%: 7.5% on average.
+    assert "differ by 7.5% on average" in lines[1]
+    assert "best and 20th best differ by 1900.0%" in lines[1]
