@@ -99,6 +99,7 @@ class RealCheck:
     methods: tuple[str, ...]
     how: str  # how the real problem trains, for the report
     which: str  # which methods run, and why
+    noise: str = ""  # where the problem's training noise is measured, if it is
 
 
 REAL_CHECKS = {
@@ -119,6 +120,9 @@ REAL_CHECKS = {
         "settings; training seed 100 + the search's seed, where the table's is 1)",
         "for every method but BayesianOptimization (its Gaussian-process fits, not the "
         "training, cost minutes per search)",
+        " Section mlp-seed-noise (bench/mlp_seed_noise.py) measures how much of the "
+        "difference is training noise: the grid trained again with a second seed, and the "
+        "methods replayed on that table.",
     ),
 }
 
@@ -267,7 +271,7 @@ def real_block(store: Path, check: RealCheck) -> str:
             f"({'the same ranking' if same else 'the rankings differ'}; with "
             f"{len(frame)} methods and {len(seeds)} seeds the means are noisy). Real training "
             "draws new training noise at every query; the replay has one run per "
-            "configuration.",
+            "configuration." + check.noise,
         ]
     )
 
