@@ -78,9 +78,9 @@ def finals(table: CurveTable) -> dict[tuple[int, ...], float]:
     return {tuple(c): float(m) for c, m in zip(table.hp_index, means, strict=True)}
 
 
-def rank_of(config, losses: dict) -> int:
-    """1-based rank of ``config`` among ``losses`` (1: the lowest)."""
-    return 1 + sum(v < losses[config] for v in losses.values())
+def rank_of(key, losses: dict) -> int:
+    """1-based rank of ``losses[key]`` among ``losses`` (1: the lowest)."""
+    return 1 + sum(v < losses[key] for v in losses.values())
 
 
 def noise_lines(first: dict, second: dict) -> list[str]:
@@ -120,8 +120,8 @@ def method_means(outcomes, methods, seeds) -> dict[str, list[float]]:
 
 
 def ranks(means: dict[str, float]) -> dict[str, int]:
-    order = sorted(means, key=means.get)
-    return {m: 1 + sum(means[o] < means[m] for o in order) for m in means}
+    """Every method's :func:`rank_of` among ``means`` (ties share the better rank)."""
+    return {m: rank_of(m, means) for m in means}
 
 
 def rho(x: dict[str, float], y: dict[str, float]) -> float:
