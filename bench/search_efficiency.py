@@ -369,8 +369,7 @@ def confirmation(problems, levels, store: Path) -> tuple[str, str]:
     higher = [r for r in rows if r["lower"] not in ("default", "tie")]
     ties = len(rows) - len(lower) - len(higher)
 
-    def significant(group):
-        hits = [r for r in group if float(r["p (Holm)"]) < report.ALPHA]
+    def listed(hits):
         if not hits:
             return "none"
         return "; ".join(
@@ -378,6 +377,9 @@ def confirmation(problems, levels, store: Path) -> tuple[str, str]:
             f"({r['default vs it']}, W/L/T {r['default W/L/T']}, Holm p {r['p (Holm)']})"
             for r in hits
         )
+
+    def significant(group):
+        return listed([r for r in group if float(r["p (Holm)"]) < report.ALPHA])
 
     seeds = sorted({int(r["seeds"]) for r in rows})
     short = sorted(
@@ -393,7 +395,8 @@ def confirmation(problems, levels, store: Path) -> tuple[str, str]:
         f"{' or '.join(map(str, seeds))} paired seeds), the default has the lower mean in "
         f"{len(lower)}, the higher in {len(higher)}, and the same in {ties}. Significant at "
         f"{report.ALPHA} after Holm's correction for the {len(rows)} tests: the default lower "
-        f"against {significant(lower)}; the default higher against {significant(higher)}."
+        f"against {significant(lower)}; the default higher against {significant(higher)}. "
+        f"Every comparison where the default's mean is higher: {listed(higher)}."
     )
     table = report.markdown(frame.drop(columns=["lower"]))
     section = "\n".join(
