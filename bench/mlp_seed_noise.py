@@ -39,7 +39,7 @@ import numpy as np
 from collect_mlp_curves import FINAL_WINDOW, META, train
 from results import environment, write_section
 from scipy.stats import spearmanr
-from search.methods import METHODS, run_method
+from search.methods import METHOD_VERSIONS, METHODS, run_method
 from search.problems import mlp_problem
 from search.runner import STORE, load_outcomes
 from search.spaces import DATA, MLP_EPOCHS, MLP_GRID, MLP_TABLE
@@ -69,7 +69,10 @@ def search_task(task: tuple[str, int]) -> tuple[str, int, float]:
 
 
 def search_key(method: str, seed: int) -> str:
-    return f"{method} | seed {seed}"
+    """The stored search's key; it names the method's version (METHOD_VERSIONS), so a search
+    of an older version is run again rather than reported."""
+    version = METHOD_VERSIONS.get(method)
+    return f"{method} | seed {seed}" if version is None else f"{method} v{version} | seed {seed}"
 
 
 def finals(table: CurveTable) -> dict[tuple[int, ...], float]:
