@@ -215,7 +215,7 @@ def problem_block(name: str, seeds, levels, store: Path) -> tuple[str, list[dict
     parts = [
         f"### {problem.title}",
         "",
-        f"- Settings: {problem.settings.describe()}.",
+        f"- Settings: {problem.describe()}.",
         f"- Best known final loss {best:.5g}: {problem.best_known_note}.",
         f"- Seeds per level: {'/'.join(map(str, counts))}.",
         "",

@@ -313,6 +313,22 @@ def test_table_problem_replays_exact_curves():
     assert stopped.losses == [3.0, math.inf] and stopped.diverged
 
 
+def test_stored_outcomes_of_a_table_are_refused_after_another_seed_is_merged(tmp_path):
+    settings = Settings(
+        StepBudget(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
+    )
+    table = small_table()
+    problem = TableProblem("small", "Small", settings, table)
+    assert problem.describe().endswith("; table of 5 runs, training seeds [1, 2]")
+    stored = runner.SeedOutcomes(tmp_path / "small.json", problem, 10, 1)
+    stored.add(outcome(methods.METHODS[0], 1, 0.75))
+    assert runner.SeedOutcomes(tmp_path / "small.json", problem, 10, 1).get(methods.METHODS[0])
+    table.add((1, 1), 3, [3.0, 2.0, 1.0, 0.4], 1.0)  # a third training seed: other curves
+    merged = TableProblem("small", "Small", settings, table)
+    with pytest.raises(ValueError, match="other settings"):
+        runner.SeedOutcomes(tmp_path / "small.json", merged, 10, 1)
+
+
 def test_table_problem_needs_the_whole_grid():
     table = CurveTable({"a": [1, 2]}, {}, full_steps=2)
     table.add((0,), 1, [1.0, 0.5], 1.0)

@@ -119,6 +119,11 @@ class Problem:
     best_known: float | None = None
     best_known_note: str = ""
 
+    def describe(self) -> str:
+        """What a stored outcome was measured with: outcomes of another description are not
+        comparable (``runner.SeedOutcomes`` refuses them)."""
+        return self.settings.describe()
+
     def space(self) -> keras_tuner.HyperParameters:
         """The search space (every hyperparameter a ``Choice``)."""
         raise NotImplementedError
@@ -221,6 +226,12 @@ class TableProblem(CurveProblem):
             best_known_note=note,
         )
         self.table = table
+
+    def describe(self) -> str:
+        """The settings and the table's runs: merging another training seed into the table
+        changes every replayed curve, so outcomes measured before are not reused."""
+        seeds = sorted(set(self.table.train_seed))
+        return f"{super().describe()}; table of {len(self.table)} runs, training seeds {seeds}"
 
 
 DIGITS_SETTINGS = Settings(

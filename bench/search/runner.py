@@ -41,13 +41,14 @@ def outcome_path(store: Path, problem: str, level: float, seed: int) -> Path:
 class SeedOutcomes:
     """The outcomes of one problem, level and seed saved so far (a JSON file, atomic writes).
 
-    The file records the problem's settings; outcomes measured under other settings are not
-    comparable, so a mismatch is an error that says which file to remove.
+    The file records the problem's description (its settings, and a replayed table's runs);
+    outcomes measured under another are not comparable, so a mismatch is an error that says
+    which file to remove.
     """
 
     def __init__(self, path: Path, problem: Problem, level: float, seed: int):
         self.path, self.level, self.seed = Path(path), level, seed
-        self.settings = problem.settings.describe()
+        self.settings = problem.describe()
         self.outcomes: dict[str, Outcome] = {}
         if self.path.is_file():
             stored = read_json(self.path, "delete it to measure this seed again")
