@@ -11,8 +11,11 @@ settings; ``bench/data/mlp_curves_seed2.npz``, resumable) and measures:
   configurations, and where each seed's best configuration ranks under the other;
 - the benchmark's methods replayed on the seed-2 table at 10 full trainings, on search seeds
   1-10, against their stored replay on the seed-1 table (bench/data/search_benchmark/) and
-  their real training (seeds 1-5): two tables that differ only in training noise ranking the
-  methods as differently as the real check does would put that disagreement on the noise.
+  their real training (the same seeds): two tables that differ only in training noise ranking the
+  methods as differently as the real check does would put that disagreement on the noise;
+- the same methods replayed on both seeds' runs together, where each search seed draws one
+  of a configuration's two runs (``CurveTable.curve``), as real training draws new noise:
+  whether such a replay would rank the methods more like real training does.
 
 Writes section ``mlp-seed-noise`` of bench/RESULTS.md; searches stored in
 ``bench/data/mlp_seed_noise.json`` are reused.
@@ -40,7 +43,7 @@ from collect_mlp_curves import FINAL_WINDOW, META, train
 from results import environment, write_section
 from scipy.stats import spearmanr
 from search.methods import METHOD_VERSIONS, METHODS, run_method
-from search.problems import mlp_problem
+from search.problems import MLP_SETTINGS, TableProblem, mlp_problem
 from search.runner import STORE, load_outcomes
 from search.spaces import DATA, MLP_EPOCHS, MLP_GRID, MLP_TABLE
 from search.tables import CurveTable, collect
@@ -52,27 +55,51 @@ SEED2_TABLE = DATA / "mlp_curves_seed2.npz"
 SEARCHES = DATA / "mlp_seed_noise.json"
 LEVEL = 10
 SEEDS = tuple(range(1, 11))
-REAL_SEEDS = tuple(range(1, 6))
+#: The real check's first seeds: the comparisons are also given on them alone.
+FEW = 5
 #: The real check's methods: every method but BayesianOptimization.
 CHECKED = tuple(m for m in METHODS if m != "BayesianOptimization")
 TOP = 20
 
 
-def search_task(task: tuple[str, int]) -> tuple[str, int, float]:
-    """One method's search on the seed-2 table, in a worker process."""
+#: The replayed tables this script searches: the seed-2 runs, and both seeds' runs together.
+SEED2, BOTH = "seed 2", "both seeds"
+
+
+def both_seeds() -> CurveTable:
+    """The benchmark's table with the seed-2 runs added: two runs per configuration."""
+    table = CurveTable.load(MLP_TABLE)
+    second = CurveTable.load(SEED2_TABLE)
+    for key, seed, curve, seconds in zip(
+        second.hp_index, second.train_seed, second.curves, second.seconds, strict=True
+    ):
+        table.add(key, seed, curve[~np.isnan(curve)], seconds)  # add pads with NaN again
+    return table
+
+
+def replayed(which: str) -> TableProblem:
+    """The MLP problem replaying table ``which`` (SEED2 or BOTH)."""
+    if which == SEED2:
+        return mlp_problem(SEED2_TABLE)
+    return TableProblem("mlp", f"MLP, {BOTH}", MLP_SETTINGS, both_seeds())
+
+
+def search_task(task: tuple[str, str, int]) -> tuple[str, str, int, float]:
+    """One method's search on a replayed table, in a worker process."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    method, seed = task
-    outcome = run_method(mlp_problem(SEED2_TABLE), method, seed, LEVEL)
-    return method, seed, outcome.best
+    which, method, seed = task
+    outcome = run_method(replayed(which), method, seed, LEVEL)
+    return which, method, seed, outcome.best
 
 
-def search_key(method: str, seed: int) -> str:
+def search_key(method: str, seed: int, which: str = SEED2) -> str:
     """The stored search's key; it names the method's version (METHOD_VERSIONS), so a search
     of an older version is run again rather than reported."""
     version = METHOD_VERSIONS.get(method)
-    return f"{method} | seed {seed}" if version is None else f"{method} v{version} | seed {seed}"
+    key = f"{method} | seed {seed}" if version is None else f"{method} v{version} | seed {seed}"
+    return key if which == SEED2 else f"{which} | {key}"
 
 
 def finals(table: CurveTable) -> dict[tuple[int, ...], float]:
@@ -132,39 +159,52 @@ def rho(x: dict[str, float], y: dict[str, float]) -> float:
     return float(spearmanr([x[m] for m in shared], [y[m] for m in shared]).statistic)
 
 
-def ranking_lines(seed2: dict[str, list[float]]) -> list[str]:
-    """The methods on the two tables and trained for real: the table and the Spearmans."""
+def ranking_lines(seed2: dict[str, list[float]], both: dict[str, list[float]]) -> list[str]:
+    """The methods on the tables and trained for real: the table and the Spearmans, on all
+    SEEDS and on the first FEW (the real check's seeds before it had SEEDS)."""
     replay = method_means(load_outcomes(STORE, "mlp", [LEVEL], SEEDS), CHECKED, SEEDS)
-    real = method_means(load_outcomes(STORE, "mlp-real", [LEVEL], REAL_SEEDS), CHECKED, REAL_SEEDS)
-    methods = [m for m in CHECKED if m in replay and m in seed2]
-    first = {m: statistics.mean(replay[m]) for m in methods}
-    second = {m: statistics.mean(seed2[m]) for m in methods}
-    k = len(REAL_SEEDS)
-    first5 = {m: statistics.mean(replay[m][:k]) for m in methods}
-    second5 = {m: statistics.mean(seed2[m][:k]) for m in methods}
-    real_means = {m: statistics.mean(real[m]) for m in methods if m in real}
-    r1, r2, rr = ranks(first), ranks(second), ranks(real_means)
+    real = method_means(load_outcomes(STORE, "mlp-real", [LEVEL], SEEDS), CHECKED, SEEDS)
+    methods = [m for m in CHECKED if m in replay and m in seed2 and m in both]
+
+    def means(bests: dict[str, list[float]], n: int = len(SEEDS)) -> dict[str, float]:
+        return {m: statistics.mean(bests[m][:n]) for m in methods if m in bests}
+
+    first, second, pooled, real_means = means(replay), means(seed2), means(both), means(real)
+    few = {name: means(b, FEW) for name, b in [("1", replay), ("2", seed2), ("both", both)]}
+    real_few = means(real, FEW)
+    r1, r2, rb, rr = ranks(first), ranks(second), ranks(pooled), ranks(real_means)
     lines = [
-        f"| method | seed-1 table, seeds 1-{SEEDS[-1]} (mean ± std) | rank | seed-2 table, seeds "
-        f"1-{SEEDS[-1]} (mean ± std) | rank | real training, seeds 1-{k} (mean) | rank |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"Every column: search seeds 1-{SEEDS[-1]}; real training trains every network of a "
+        "search with training seed 100 + the search seed (the tables': 1 and 2).",
+        "",
+        "| method | seed-1 table (mean ± std) | rank | seed-2 table (mean ± std) | rank | "
+        "both seeds' runs (mean ± std) | rank | real training (mean ± std) | rank |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for m in methods:
         real_cell = (
-            f"{real_means[m]:.4g} | {rr[m]}" if m in real_means else "not trained for real | -"
+            f"{real_means[m]:.4g} ± {statistics.stdev(real[m]):.2g} | {rr[m]}"
+            if m in real_means
+            else f"not trained for real on seeds 1-{SEEDS[-1]} | -"
         )
         lines.append(
             f"| {m} | {first[m]:.4g} ± {statistics.stdev(replay[m]):.2g} | {r1[m]} | "
-            f"{second[m]:.4g} ± {statistics.stdev(seed2[m]):.2g} | {r2[m]} | {real_cell} |"
+            f"{second[m]:.4g} ± {statistics.stdev(seed2[m]):.2g} | {r2[m]} | "
+            f"{pooled[m]:.4g} ± {statistics.stdev(both[m]):.2g} | {rb[m]} | {real_cell} |"
         )
     lines += [
         "",
-        f"Spearman of the method means over the {len(methods)} methods:",
+        f"Spearman of the method means over the {len(methods)} methods, on seeds "
+        f"1-{SEEDS[-1]} (on seeds 1-{FEW} only, as the real check first had, in brackets):",
         "",
-        f"- seed-1 table vs seed-2 table, seeds 1-{SEEDS[-1]}: {rho(first, second):.2f}; on "
-        f"seeds 1-{k} only: {rho(first5, second5):.2f};",
-        f"- real training vs the seed-1 table (seeds 1-{k}): {rho(real_means, first5):.2f}; vs "
-        f"the seed-2 table: {rho(real_means, second5):.2f}.",
+        f"- seed-1 table vs seed-2 table: {rho(first, second):.2f} "
+        f"({rho(few['1'], few['2']):.2f});",
+        f"- real training vs the seed-1 table: {rho(real_means, first):.2f} "
+        f"({rho(real_few, few['1']):.2f}); vs the seed-2 table: {rho(real_means, second):.2f} "
+        f"({rho(real_few, few['2']):.2f}); vs both seeds' runs: {rho(real_means, pooled):.2f} "
+        f"({rho(real_few, few['both']):.2f});",
+        f"- both seeds' runs vs the seed-1 table: {rho(pooled, first):.2f}; vs the seed-2 "
+        f"table: {rho(pooled, second):.2f}.",
         "",
         "The spread of the method means, best to worst: "
         f"{100 * (max(first.values()) / min(first.values()) - 1):.1f}% on the seed-1 table, "
@@ -182,13 +222,22 @@ def main() -> None:
         SEED2_TABLE, MLP_GRID, MLP_EPOCHS, META, [2], train, save_every=20, log=print
     )
     stored = read_json(SEARCHES, "Delete it to rerun the searches.") if SEARCHES.is_file() else {}
-    tasks = [(m, s) for m in CHECKED for s in SEEDS if search_key(m, s) not in stored]
+    tasks = [
+        (which, m, s)
+        for which in (SEED2, BOTH)
+        for m in CHECKED
+        for s in SEEDS
+        if search_key(m, s, which) not in stored
+    ]
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-        for method, seed, best in pool.map(search_task, tasks):
-            stored[search_key(method, seed)] = best
+        for which, method, seed, best in pool.map(search_task, tasks):
+            stored[search_key(method, seed, which)] = best
             write_json(SEARCHES, stored)
-            print(f"[{method}] seed {seed}: {best:.5f}", flush=True)
-    seed2 = {m: [stored[search_key(m, s)] for s in SEEDS] for m in CHECKED}
+            print(f"[{which} | {method}] seed {seed}: {best:.5f}", flush=True)
+    bests = {
+        which: {m: [stored[search_key(m, s, which)] for s in SEEDS] for m in CHECKED}
+        for which in (SEED2, BOTH)
+    }
     first = finals(CurveTable.load(MLP_TABLE))
     second = finals(table2)
     lines = [
@@ -209,7 +258,7 @@ def main() -> None:
         "",
         f"### The methods on each table at {LEVEL} full trainings",
         "",
-        *ranking_lines(seed2),
+        *ranking_lines(bests[SEED2], bests[BOTH]),
     ]
     write_section(SECTION, "\n".join(lines))
     print(f"wrote section {SECTION}")

@@ -546,3 +546,17 @@ def test_mlp_seed_noise_compares_two_seeds_finals_by_hand():
     # Among seed 1's best 20 only the first two differ, each by 100% or 50%: 7.5% on average.
     assert "differ by 7.5% on average" in lines[1]
     assert "best and 20th best differ by 1900.0%" in lines[1]
+
+
+def test_mlp_seed_noise_replays_both_seeds_runs_of_every_configuration():
+    import mlp_seed_noise as noise
+
+    first, second = CurveTable.load(noise.MLP_TABLE), CurveTable.load(noise.SEED2_TABLE)
+    both = noise.both_seeds()
+    assert len(both) == len(first) + len(second) and sorted(set(both.train_seed)) == [1, 2]
+    values = first.values(first.hp_index[0])
+    runs = [first.curves[first.runs_of(values)[0]], second.curves[second.runs_of(values)[0]]]
+    drawn = [both.curve(values, seed) for seed in range(1, 21)]
+    # Every draw is one of the two measured runs, and search seeds draw both.
+    assert all(any(np.array_equal(d, r, equal_nan=True) for r in runs) for d in drawn)
+    assert {np.array_equal(d, runs[0], equal_nan=True) for d in drawn} == {True, False}
