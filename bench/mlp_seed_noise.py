@@ -26,6 +26,7 @@ Writes section ``mlp-seed-noise`` of bench/RESULTS.md; searches stored in
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -42,23 +43,24 @@ import numpy as np
 from collect_mlp_curves import FINAL_WINDOW, META, train
 from results import environment, write_section
 from scipy.stats import spearmanr
-from search.methods import METHOD_VERSIONS, METHODS, run_method
+from search.methods import METHOD_VERSIONS, run_method
 from search.problems import MLP_SETTINGS, TableProblem, mlp_problem
 from search.runner import STORE, load_outcomes
 from search.spaces import DATA, MLP_EPOCHS, MLP_GRID, MLP_TABLE
 from search.tables import CurveTable, collect
+from search_efficiency import REAL_CHECKS, REAL_LEVEL, REAL_SEEDS
 
 from kt_predictive import read_json, write_json
 
 SECTION = "mlp-seed-noise"
 SEED2_TABLE = DATA / "mlp_curves_seed2.npz"
 SEARCHES = DATA / "mlp_seed_noise.json"
-LEVEL = 10
-SEEDS = tuple(range(1, 11))
-#: The real check's first seeds: the comparisons are also given on them alone.
-FEW = 5
-#: The real check's methods: every method but BayesianOptimization.
-CHECKED = tuple(m for m in METHODS if m != "BayesianOptimization")
+#: The MLP real check's budget, seeds and methods: the replays are compared with it.
+LEVEL = REAL_LEVEL
+SEEDS = REAL_CHECKS["mlp"].seeds
+CHECKED = REAL_CHECKS["mlp"].methods
+#: The real check's first seeds (the digits check's): the comparisons are also given on them.
+FEW = len(REAL_SEEDS)
 TOP = 20
 
 
@@ -77,8 +79,10 @@ def both_seeds() -> CurveTable:
     return table
 
 
+@functools.cache
 def replayed(which: str) -> TableProblem:
-    """The MLP problem replaying table ``which`` (SEED2 or BOTH)."""
+    """The MLP problem replaying table ``which`` (SEED2 or BOTH); loaded once per worker
+    process, since a search only reads the table."""
     if which == SEED2:
         return mlp_problem(SEED2_TABLE)
     return TableProblem("mlp", f"MLP, {BOTH}", MLP_SETTINGS, both_seeds())

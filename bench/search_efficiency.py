@@ -124,8 +124,8 @@ REAL_CHECKS = {
         " Section mlp-seed-noise (bench/mlp_seed_noise.py) measures how much of the "
         "difference is training noise: the grid trained again with a second seed, and the "
         "methods replayed on that table.",
-        # Seeds 1-5 ranked the MLP's methods within their noise (section mlp-seed-noise: two
-        # replays of the same 5 seeds agreed at Spearman 0.26); 6-10 were added for that.
+        # On seeds 1-5 two replays that differ only in training noise ranked the MLP's
+        # methods far apart (section mlp-seed-noise); 6-10 were added for that.
         tuple(range(1, 11)),
     ),
 }
