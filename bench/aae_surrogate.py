@@ -293,6 +293,11 @@ class AAESurrogate:
         random_state: Seed of the forests.
     """
 
+    #: Bumped whenever the model changes the curve a (configuration, seed) gets: stored
+    #: benchmark outcomes record it (``search.problems.aae_problem``) and are not reused
+    #: across versions.
+    VERSION = 1
+
     full_steps: int
 
     def __init__(self, table: CurveTable, n_estimators: int = 300, random_state: int = 0):

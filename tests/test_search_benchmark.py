@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 from search import methods, report, runner
 from search.ledger import Outcome, StepLedger, steps_to_reach
-from search.problems import CurveProblem, CurveRun, Settings, TableProblem
+from search.problems import CurveProblem, CurveRun, Settings, TableProblem, table_source
 from search.tables import CurveTable
 
 from kt_predictive import StepBudget
@@ -560,3 +560,39 @@ def test_mlp_seed_noise_replays_both_seeds_runs_of_every_configuration():
     # Every draw is one of the two measured runs, and search seeds draw both.
     assert all(any(np.array_equal(d, r, equal_nan=True) for r in runs) for d in drawn)
     assert {np.array_equal(d, runs[0], equal_nan=True) for d in drawn} == {True, False}
+
+
+def test_a_surrogate_problem_describes_what_it_replays():
+    settings = Settings(
+        StepBudget(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
+    )
+    space = TableProblem("small", "Small", settings, small_table()).space
+    flat = CurveProblem("flat", "Flat", settings, lambda values, seed: np.ones(4), space)
+    assert flat.describe() == settings.describe()
+    table = small_table()
+    source = table_source(table, "surrogate (version 3) of a table")
+    assert source == "surrogate (version 3) of a table of 5 runs, training seeds [1, 2]"
+    modelled = CurveProblem(
+        "modelled", "Modelled", settings, lambda values, seed: np.ones(4), space, source=source
+    )
+    assert modelled.describe() == f"{settings.describe()}; {source}"
+
+
+def test_the_default_selection_store_refuses_searches_of_changed_curves():
+    import select_default
+
+    settings = Settings(
+        StepBudget(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
+    )
+    table = small_table()
+    stored = {"round 3 | small | 10 | a candidate | seed 101": 0.75}
+    select_default.check_measured_on(stored, {"small": TableProblem("s", "S", settings, table)})
+    assert stored[select_default.MEASURED_ON] == {
+        "small": f"{settings.describe()}; table of 5 runs, training seeds [1, 2]"
+    }
+    select_default.check_measured_on(stored, {"small": TableProblem("s", "S", settings, table)})
+    table.add((1, 1), 3, [3.0, 2.0, 1.0, 0.4], 1.0)  # a third training seed: other curves
+    with pytest.raises(ValueError, match="move the file aside") as refused:
+        select_default.check_measured_on(stored, {"small": TableProblem("s", "S", settings, table)})
+    assert "training seeds [1, 2, 3]" in str(refused.value)
+    assert stored["round 3 | small | 10 | a candidate | seed 101"] == 0.75  # nothing lost

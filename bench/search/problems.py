@@ -174,10 +174,19 @@ class CurveProblem(Problem):
         space: Callable[[], keras_tuner.HyperParameters],
         best_known: float | None = None,
         best_known_note: str = "",
+        source: str = "",
     ):
         self.name, self.title, self.settings = name, title, settings
         self._curve, self._space = curve, space
         self.best_known, self.best_known_note = best_known, best_known_note
+        self.source = source
+
+    def describe(self) -> str:
+        """The settings and, where the curves come from measured runs, those runs: adding
+        runs (another training seed, more configurations) changes the replayed curves, so
+        outcomes measured before are not reused."""
+        settings = super().describe()
+        return f"{settings}; {self.source}" if self.source else settings
 
     def space(self):
         return self._space()
@@ -224,14 +233,16 @@ class TableProblem(CurveProblem):
             lambda: grid_space(table.space),
             best_known=table.best_final(settings.budget.final_window),
             best_known_note=note,
+            source=table_source(table),
         )
         self.table = table
 
-    def describe(self) -> str:
-        """The settings and the table's runs: merging another training seed into the table
-        changes every replayed curve, so outcomes measured before are not reused."""
-        seeds = sorted(set(self.table.train_seed))
-        return f"{super().describe()}; table of {len(self.table)} runs, training seeds {seeds}"
+
+def table_source(table: CurveTable, model: str = "table") -> str:
+    """What a problem replays, for ``Problem.describe``: its table's runs and training seeds."""
+    return (
+        f"{model} of {len(table)} runs, training seeds {sorted({int(s) for s in table.train_seed})}"
+    )
 
 
 DIGITS_SETTINGS = Settings(
@@ -299,6 +310,7 @@ def aae_problem() -> CurveProblem:
         surrogate.space,
         best_known=float(np.min(finals)),
         best_known_note=note,
+        source=table_source(table, f"surrogate (version {AAESurrogate.VERSION}) of a table"),
     )
 
 
