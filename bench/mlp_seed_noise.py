@@ -48,7 +48,7 @@ from search.problems import MLP_SETTINGS, TableProblem, mlp_problem
 from search.runner import STORE, load_outcomes
 from search.spaces import DATA, MLP_EPOCHS, MLP_GRID, MLP_TABLE
 from search.tables import CurveTable, collect
-from search_efficiency import REAL_CHECKS, REAL_LEVEL, REAL_SEEDS
+from search_efficiency import FIRST_REAL_SEEDS, REAL_CHECKS, REAL_LEVEL
 
 from kt_predictive import read_json, write_json
 
@@ -59,8 +59,8 @@ SEARCHES = DATA / "mlp_seed_noise.json"
 LEVEL = REAL_LEVEL
 SEEDS = REAL_CHECKS["mlp"].seeds
 CHECKED = REAL_CHECKS["mlp"].methods
-#: The real check's first seeds (the digits check's): the comparisons are also given on them.
-FEW = len(REAL_SEEDS)
+#: The real checks' first seeds: the comparisons are also given on them.
+FEW = len(FIRST_REAL_SEEDS)
 TOP = 20
 
 
