@@ -45,7 +45,7 @@ from results import environment, write_section
 from scipy.stats import spearmanr
 from search.methods import METHOD_VERSIONS, run_method
 from search.problems import MLP_SETTINGS, TableProblem, mlp_problem
-from search.runner import STORE, load_outcomes
+from search.runner import STORE, check_measured_on, load_outcomes
 from search.spaces import DATA, MLP_EPOCHS, MLP_GRID, MLP_TABLE
 from search.tables import CurveTable, collect
 from search_efficiency import FIRST_REAL_SEEDS, REAL_CHECKS, REAL_LEVEL
@@ -226,6 +226,8 @@ def main() -> None:
         SEED2_TABLE, MLP_GRID, MLP_EPOCHS, META, [2], train, save_every=20, log=print
     )
     stored = read_json(SEARCHES, "Delete it to rerun the searches.") if SEARCHES.is_file() else {}
+    check_measured_on(SEARCHES, stored, {which: replayed(which) for which in (SEED2, BOTH)})
+    write_json(SEARCHES, stored)
     tasks = [
         (which, m, s)
         for which in (SEED2, BOTH)

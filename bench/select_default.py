@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -36,7 +35,8 @@ import optuna
 from results import environment, write_section
 from search.ledger import StepLedger
 from search.methods import RunPredictiveTuner, oracle_arguments
-from search.problems import PROBLEMS, Problem, aae_problem
+from search.problems import PROBLEMS, aae_problem
+from search.runner import check_measured_on
 
 from kt_predictive import AllocationRule, HybridPredictor, PredictiveOracle, read_json, write_json
 from kt_predictive.errors import SearchError
@@ -317,31 +317,9 @@ ROUNDS = {
     )
 }
 STORE = Path(__file__).resolve().parent / "data" / "default_selection.json"
-#: The store's entry that records what each problem's searches were measured on.
-MEASURED_ON = "problems measured"
 #: The budget of every candidate: the cost of the paper-rule schedule the AAE benchmark used
 #: when the candidates ran (20 / 80 / 5 networks).
 PAPER_RULE_SIZES = PhaseSizes(20, 80, 5)
-
-
-def check_measured_on(stored: dict, problems: Mapping[str, Problem]) -> None:
-    """Records in ``stored`` what each problem's searches are measured on
-    (``Problem.describe``: settings, and the table or surrogate replayed), or refuses a store
-    measured on another: other curves would mix old and new searches in one round.
-
-    Raises:
-        ValueError: a problem's description differs from the stored one.
-    """
-    measured = stored.setdefault(MEASURED_ON, {})
-    for name, problem in problems.items():
-        now = problem.describe()
-        before = measured.setdefault(name, now)
-        if before != now:
-            raise ValueError(
-                f"{STORE} holds searches of {name!r} measured on '{before}', but the problem "
-                f"is now '{now}'; move the file aside to run every round again on the new "
-                "curves, or restore the old table"
-            )
 
 
 def run(problem, candidate: Candidate, seed: int, budget: float) -> tuple[float, int]:
@@ -481,7 +459,7 @@ def main() -> None:
     seeds = list(range(HELD_OUT_FIRST_SEED, HELD_OUT_FIRST_SEED + args.seeds))
     stored = read_json(STORE, "Delete it to rerun every candidate.") if STORE.is_file() else {}
     check_measured_on(
-        stored, {"aae": problem, "digits": PROBLEMS["digits"](), "mlp": PROBLEMS["mlp"]()}
+        STORE, stored, {"aae": problem, "digits": PROBLEMS["digits"](), "mlp": PROBLEMS["mlp"]()}
     )
     write_json(STORE, stored)
     rows, means = [], {}

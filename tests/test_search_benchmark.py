@@ -578,21 +578,25 @@ def test_a_surrogate_problem_describes_what_it_replays():
     assert modelled.describe() == f"{settings.describe()}; {source}"
 
 
-def test_the_default_selection_store_refuses_searches_of_changed_curves():
-    import select_default
-
+def test_a_store_of_searches_refuses_searches_of_changed_curves(tmp_path):
     settings = Settings(
         StepBudget(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
     )
     table = small_table()
     stored = {"round 3 | small | 10 | a candidate | seed 101": 0.75}
-    select_default.check_measured_on(stored, {"small": TableProblem("s", "S", settings, table)})
-    assert stored[select_default.MEASURED_ON] == {
+    runner.check_measured_on(
+        tmp_path / "store.json", stored, {"small": TableProblem("s", "S", settings, table)}
+    )
+    assert stored[runner.MEASURED_ON] == {
         "small": f"{settings.describe()}; table of 5 runs, training seeds [1, 2]"
     }
-    select_default.check_measured_on(stored, {"small": TableProblem("s", "S", settings, table)})
+    runner.check_measured_on(
+        tmp_path / "store.json", stored, {"small": TableProblem("s", "S", settings, table)}
+    )
     table.add((1, 1), 3, [3.0, 2.0, 1.0, 0.4], 1.0)  # a third training seed: other curves
     with pytest.raises(ValueError, match="move the file aside") as refused:
-        select_default.check_measured_on(stored, {"small": TableProblem("s", "S", settings, table)})
+        runner.check_measured_on(
+            tmp_path / "store.json", stored, {"small": TableProblem("s", "S", settings, table)}
+        )
     assert "training seeds [1, 2, 3]" in str(refused.value)
     assert stored["round 3 | small | 10 | a candidate | seed 101"] == 0.75  # nothing lost

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from multiprocessing import get_context
@@ -77,6 +77,31 @@ class SeedOutcomes:
                 "outcomes": [_json_safe(asdict(o)) for o in self.outcomes.values()],
             },
         )
+
+
+#: The entry of a store of searches (a JSON object) that records what each problem's searches
+#: were measured on.
+MEASURED_ON = "problems measured"
+
+
+def check_measured_on(store: Path, stored: dict, problems: Mapping[str, Problem]) -> None:
+    """Records in ``stored``, the contents of ``store``, what each problem's searches are
+    measured on (``Problem.describe``: settings, and the table or surrogate replayed), or
+    refuses a store measured on another: other curves would mix old and new searches.
+
+    Raises:
+        ValueError: a problem's description differs from the stored one.
+    """
+    measured = stored.setdefault(MEASURED_ON, {})
+    for name, problem in problems.items():
+        now = problem.describe()
+        before = measured.setdefault(name, now)
+        if before != now:
+            raise ValueError(
+                f"{store} holds searches of {name!r} measured on '{before}', but the problem "
+                f"is now '{now}'; move the file aside to run every search again on the new "
+                "curves, or restore the old table"
+            )
 
 
 def _json_safe(value):
