@@ -45,7 +45,7 @@ def make_oracle(n_records: int, folder: str, seed: int = 0) -> PredictiveOracle:
     oracle = PredictiveOracle(
         hyperparameters=hp, initial_trials=2, max_iterations=n_records + 10, seed=seed
     )
-    oracle._set_project_dir(folder, "overhead")
+    oracle.open(folder, "overhead")
     rng = np.random.default_rng(seed)
     for i in range(n_records):
         values = {name: values[rng.integers(len(values))] for name, values in SEARCH_SPACE.items()}

@@ -655,9 +655,7 @@ class SearchDecisions:
             record.status = "complete"  # predicted once phase 2 has fitted the predictor
         elif record.role == "explore" and record.early_complete:
             self.ensure_predictor()
-            (predicted,) = self.predictor.predict(
-                self.encoder().encode_many([(record.values, record.early)])
-            )
+            (predicted,) = self.predict_finals([(record.values, record.early)])
             record.predicted = float(predicted)
             record.status = "complete"
         else:
@@ -778,6 +776,16 @@ class SearchDecisions:
         self.fit_predictor()
         self.predict_waiting(self.records.by_role("explore"))
 
+    def predict_finals(self, rows: list[tuple[dict, list[float]]]) -> np.ndarray:
+        """Predicted final losses of ``(values, early window means)`` rows, never below 0
+        when every loss the predictor learnt from (finals and early windows) is non-negative:
+        a regressor extrapolates past what such an objective (a loss, an error) can take."""
+        predicted = np.asarray(self.predictor.predict(self.encoder().encode_many(rows)), float)
+        learnt = [self.records[t] for t in self.predictor_trials]
+        if learnt and all(r.real_final >= 0 and min(r.early) >= 0 for r in learnt):
+            predicted = np.maximum(predicted, 0.0)
+        return predicted
+
     def predict_waiting(self, records: list[TrialRecord]) -> None:
         """(Re-)predicts those of ``records`` that reached ``early_steps``, are settled with
         no real final loss and no continuation (a screened phase 1's other trials, explored
@@ -793,7 +801,7 @@ class SearchDecisions:
         if waiting:
             rows = [(r.values, r.early) for r in waiting]
             for record, predicted in zip(
-                waiting, self.predictor.predict(self.encoder().encode_many(rows)), strict=True
+                waiting, self.predict_finals(rows), strict=True
             ):
                 record.predicted = float(predicted)
                 self._record_changed(record)

@@ -13,7 +13,7 @@ import os
 
 from keras_tuner.engine import trial as trial_module
 
-from kt_predictive.errors import FatalSearchError
+from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.records import RECORD_FILE, TrialRecord
 from kt_predictive.storage import read_json, write_json
 
@@ -25,6 +25,42 @@ RECOVERY = (
 class SearchFiles:
     """The saving and reloading of :class:`~kt_predictive.PredictiveOracle` (a mixin of
     keras-tuner ``Oracle`` methods; the state itself is ``get_state``/``set_state``)."""
+
+    def open(self, directory: str | os.PathLike, project_name: str = "search") -> None:
+        """Keeps this search in ``directory/project_name``, reloading what is already there.
+
+        A :class:`~kt_predictive.PredictiveSearch` does this for its oracle; call it yourself
+        to drive the oracle from a training loop of your own (``create_trial``,
+        :class:`~kt_predictive.TrialReporter`, ``end_trial``). A folder holding a saved search
+        resumes it: the same settings are required, as with a tuner.
+
+        Example:
+            >>> import tempfile, keras_tuner
+            >>> from kt_predictive import PredictiveOracle
+            >>> space = keras_tuner.HyperParameters()
+            >>> _ = space.Choice("lr", [1e-3, 1e-2])
+            >>> oracle = PredictiveOracle(search_budget=6, full_steps=40, early_steps=10,
+            ...                           window=5, final_window=5, hyperparameters=space, seed=0)
+            >>> folder = tempfile.mkdtemp()
+            >>> oracle.open(folder, "first")
+            >>> oracle.create_trial("worker0").trial_id
+            '00'
+        """
+        self._set_project_dir(os.fspath(directory), project_name)
+        if os.path.exists(self._get_oracle_fname()):
+            self.reload()
+
+    @property
+    def _project_dir(self):
+        if getattr(self, "_directory", None) is None:
+            raise SearchError(
+                "the oracle has no folder to keep its search in: call "
+                "oracle.open(directory, project_name) before create_trial, or let a "
+                "PredictiveSearch drive it"
+            )
+        path = os.path.join(str(self._directory), self._project_name)
+        os.makedirs(path, exist_ok=True)
+        return path
 
     def save(self):
         write_json(self._get_oracle_fname(), self.get_state())

@@ -63,6 +63,10 @@ PAPER_SIZES = PhaseSizes(initial_trials=100, max_iterations=400, top_k=20)
 PAPER_STEPS = StepBudget(full_steps=40000, early_steps=6000, window=1000, final_window=500)
 
 
+# The largest budget size_phases tries when it says which budget a schedule needs.
+MAX_PROBED_BUDGET = 1000
+
+
 def size_phases(
     search_budget: float,
     steps: StepBudget,
@@ -72,7 +76,8 @@ def size_phases(
     initial_screen: bool = False,
     screen_within_initial_share: bool = False,
     initial_screen_halvings: int | None = None,
-) -> PhaseSizes:
+    _probe: bool = False,
+) -> PhaseSizes | None:
     """The phase sizes that spend ``search_budget`` full-training equivalents.
 
     With screening (``reduction_factor``), an explored trial costs its expected steps, and
@@ -157,11 +162,25 @@ def size_phases(
             break
         top_k -= 1
     if iterations < top_k:
-        smallest = PhaseSizes(MIN_INITIAL_TRIALS, MIN_TOP_K, MIN_TOP_K).cost(steps)
+        if _probe:
+            return None
+        arguments = (steps, initial_share, final_share, reduction_factor, initial_screen)
+        rest = (screen_within_initial_share, initial_screen_halvings)
+        # The smallest whole budget these settings can size (screening costs vary with it).
+        smallest = next(
+            (
+                b
+                for b in range(math.floor(search_budget) + 1, MAX_PROBED_BUDGET + 1)
+                if size_phases(b, *arguments, *rest, _probe=True) is not None
+            ),
+            None,
+        )
+        needed = f"at least {smallest}" if smallest else "a larger one"
         raise SearchError(
             f"search_budget={search_budget:g} full trainings is too small for a search with "
-            f"early_steps/full_steps = {early:.3g}: it needs at least {smallest:.3g} "
-            f"({MIN_INITIAL_TRIALS} full trainings, {MIN_TOP_K} explored and continued)"
+            f"early_steps/full_steps = {early:.3g} and these screening settings: it needs "
+            f"{needed} ({MIN_INITIAL_TRIALS} full trainings, {MIN_TOP_K} explored and "
+            "continued, and the screens that pick them)"
         )
     return PhaseSizes(initial, iterations, top_k, screen)
 

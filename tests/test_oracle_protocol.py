@@ -5,6 +5,7 @@ the state's guards (old versions, a changed space)."""
 import math
 
 import keras_tuner
+import numpy as np
 import pytest
 from keras_tuner import errors
 from keras_tuner.engine.trial import TrialStatus
@@ -47,7 +48,7 @@ def make_oracle(tmp_path, **kwargs) -> PredictiveOracle:
         seed=3,
     )
     oracle = PredictiveOracle(hyperparameters=space(), **{**BUDGET, **settings, **kwargs})
-    oracle._set_project_dir(str(tmp_path), "hand")
+    oracle.open(str(tmp_path), "hand")
     return oracle
 
 
@@ -185,9 +186,8 @@ def test_old_state_and_changed_space_are_refused(tmp_path):
     other = PredictiveOracle(
         hyperparameters=changed, initial_trials=4, max_iterations=3, top_k=2, **BUDGET
     )
-    other._set_project_dir(str(tmp_path), "hand")
     with pytest.raises(errors.FatalValueError, match=r"a values \[1, 2, 3\] -> \[1, 2, 3, 4\]"):
-        other.reload()
+        other.open(str(tmp_path), "hand")  # a saved search is reloaded, and refused
     # A state file of the previous layout names its version.
     state = read_json(path, "")
     del state["predictive"]["version"]
@@ -398,3 +398,65 @@ def test_a_maximised_validation_objective(tmp_path):
     assert best.score == pytest.approx(measured, abs=1e-6)
     real = [r for r in tuner.oracle.records() if r.is_real]
     assert best.score == max(-r.real_final for r in real) and 0.5 < best.score <= 1.0
+
+
+def test_a_custom_loop_opens_the_oracle_publicly_and_resumes_with_open(tmp_path):
+    # Without a folder, create_trial names the public call (it raised an AttributeError on
+    # the private _directory before open existed).
+    bare = PredictiveOracle(
+        hyperparameters=space(), initial_trials=4, max_iterations=3, top_k=2, **BUDGET
+    )
+    with pytest.raises(ValueError, match=r"oracle\.open\(directory, project_name\)"):
+        bare.create_trial("tuner0")
+    oracle = make_oracle(tmp_path)
+    first = oracle.create_trial("tuner0")
+    run(oracle, first)
+    # A second oracle opened on the same folder resumes the saved search.
+    again = make_oracle(tmp_path)  # the same settings, opened on the same folder
+    assert again.records() == oracle.records()
+    assert again.create_trial("tuner0").trial_id != first.trial_id
+
+
+def test_a_budget_too_small_for_screening_names_a_budget_that_works():
+    # The message once said "search_budget=4 ... needs at least 4": the smallest budget
+    # without screening, not the one a screened phase 1 needs.
+    with pytest.raises(ValueError, match="search_budget=4 .* needs at least 5 ") as refused:
+        PredictiveOracle(search_budget=4, full_steps=40, early_steps=10, window=5, final_window=5)
+    assert "at least 4 " not in str(refused.value)
+    PredictiveOracle(search_budget=5, full_steps=40, early_steps=10, window=5, final_window=5)
+
+
+def test_a_prediction_never_goes_below_zero_for_a_non_negative_loss(tmp_path):
+    # Every phase-1 network ends 0.3 below its early windows, and the predictor learns that
+    # shift; an explored trial whose windows are at 0.01 would be predicted at -0.29, a loss
+    # no MSE can take (custom_loop.py once printed "predicted -0.87541").
+    from sklearn.base import BaseEstimator, RegressorMixin
+
+    class LastWindowShift(RegressorMixin, BaseEstimator):
+        """Predicts the last early window (a row's last feature) plus the mean shift."""
+
+        def fit(self, X, y):
+            self.shift_ = float(np.mean(y - X[:, -1]))
+            return self
+
+        def predict(self, X):
+            return X[:, -1] + self.shift_
+
+    oracle = make_oracle(tmp_path, predictor=LastWindowShift())
+
+    def train(trial, window_loss, final_loss=None):
+        for step in (4, 8):
+            response = oracle.update_trial(trial.trial_id, {"loss": window_loss}, step=step)
+        if final_loss is not None:
+            for step in range(12, BUDGET["full_steps"], 4):
+                oracle.update_trial(trial.trial_id, {"loss": window_loss}, step=step)
+            oracle.update_trial(trial.trial_id, {"loss": final_loss}, step=BUDGET["full_steps"])
+        oracle.end_trial(response if response.status == TrialStatus.STOPPED else _completed(trial))
+
+    for i in range(4):  # phase 1: fully trained
+        train(oracle.create_trial("tuner0"), 0.5 + 0.1 * i, final_loss=0.2 + 0.1 * i)
+    explored = oracle.create_trial("tuner0")
+    train(explored, 0.01)
+    (record,) = [r for r in oracle.records() if r.trial_id == explored.trial_id]
+    assert record.role == "explore"
+    assert record.predicted == 0.0

@@ -114,7 +114,7 @@ def test_state_round_trip(finished):
     tuner, directory = finished
     state = json.loads(json.dumps(tuner.oracle.get_state()))  # through plain JSON
     oracle = PredictiveOracle(hyperparameters=tuner.oracle.get_space(), **SEARCH)
-    oracle._set_project_dir(str(directory), "tiny")
+    oracle.open(str(directory), "tiny")
     oracle.set_state(state)
     assert oracle.get_state()["predictive"] == state["predictive"]
     assert oracle.records() == tuner.oracle.records()
