@@ -800,9 +800,7 @@ class SearchDecisions:
         ]
         if waiting:
             rows = [(r.values, r.early) for r in waiting]
-            for record, predicted in zip(
-                waiting, self.predict_finals(rows), strict=True
-            ):
+            for record, predicted in zip(waiting, self.predict_finals(rows), strict=True):
                 record.predicted = float(predicted)
                 self._record_changed(record)
 

@@ -420,7 +420,7 @@ def test_a_custom_loop_opens_the_oracle_publicly_and_resumes_with_open(tmp_path)
 def test_a_budget_too_small_for_screening_names_a_budget_that_works():
     # The message once said "search_budget=4 ... needs at least 4": the smallest budget
     # without screening, not the one a screened phase 1 needs.
-    with pytest.raises(ValueError, match="search_budget=4 .* needs at least 5 ") as refused:
+    with pytest.raises(ValueError, match=r"search_budget=4 .* needs at least 5 ") as refused:
         PredictiveOracle(search_budget=4, full_steps=40, early_steps=10, window=5, final_window=5)
     assert "at least 4 " not in str(refused.value)
     PredictiveOracle(search_budget=5, full_steps=40, early_steps=10, window=5, final_window=5)
