@@ -609,7 +609,7 @@ def test_summary_blocks_are_written_into_the_benchmarks_page_not_the_readme(tmp_
     from results import write_section
 
     bench = Path(search_efficiency.__file__).resolve().parent
-    assert search_efficiency.README_PATH == bench / "README.md"
+    assert bench / "README.md" == search_efficiency.README_PATH
     page = search_efficiency.README_PATH.read_text()
     readme = (bench.parent / "README.md").read_text()
     for block in (search_efficiency.README_BLOCK, search_efficiency.CONFIRM_README_BLOCK):
