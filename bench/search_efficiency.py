@@ -17,7 +17,7 @@ seeds, to see whether the replay ranks the methods the same.
 The code is the package ``bench/search/`` (problems, ledger, methods, runner, report).
 Outcomes are stored per (problem, level, seed) in bench/data/search_benchmark/ and reused;
 the report is rebuilt from them. Writes section ``search-efficiency`` of bench/RESULTS.md,
-``bench/search_efficiency_<problem>.png`` and the README's ``search-efficiency-summary``.
+``bench/search_efficiency_<problem>.png`` and the ``search-efficiency-summary`` block of bench/README.md.
 
     nice -n 19 python bench/search_efficiency.py --jobs 2            # everything, 10 seeds
     nice -n 19 python bench/search_efficiency.py --report-only       # rebuild the report
@@ -57,7 +57,8 @@ from search.runner import STORE, benchmark, load_outcomes, problem_named
 
 BENCH = Path(__file__).resolve().parent
 SECTION = "search-efficiency"
-README_PATH = BENCH.parent / "README.md"
+#: The generated summary blocks live in bench/README.md (the benchmarks' page), not the README.
+README_PATH = BENCH / "README.md"
 README_BLOCK = "search-efficiency-summary"
 REPLAYED = ("digits", "mlp", "aae")
 #: The confirmation on more seeds (``--confirm``), fixed before any of its new seeds ran: the

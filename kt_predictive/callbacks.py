@@ -16,8 +16,12 @@ import keras
 import numpy as np
 
 from kt_predictive.budget import StepBudget, final_mean, window_mean
-from kt_predictive.data_workers import stop_abandoned_data_workers
+from kt_predictive.data_workers import stop_abandoned_data_workers, use_backend_start_method
 from kt_predictive.errors import FatalSearchError, SearchError
+
+# Keras may start a fit's data worker pool before on_train_begin: the start method is set
+# when this module is imported, and again at every fit (a cheap no-op when unchanged).
+use_backend_start_method()
 
 
 def _running_mean_tracker(model: keras.Model, metric: str):
@@ -62,6 +66,8 @@ class StepLossRecorder(keras.callbacks.Callback):
         return len(self.losses)
 
     def on_train_begin(self, logs=None):
+        # On JAX, data worker processes must not be forked from this process (data_workers).
+        use_backend_start_method()
         self._tracker = _running_mean_tracker(self.model, self.metric)
         self._started = time.perf_counter()
 

@@ -7,11 +7,24 @@ the pool's worker processes and its feeder thread alive until the interpreter ex
 pool per trial, which a search of hundreds of trials cannot afford (each worker holds its
 own copy-on-write view of the training data). `StepLossRecorder.on_train_end` calls
 `stop_abandoned_data_workers` after every fit it recorded.
+
+Keras starts those pools with the platform's default start method, ``fork`` on Linux. JAX is
+multithreaded, and a fork of a JAX process can deadlock (JAX warns at every fork). On JAX,
+`StepLossRecorder.on_train_begin` calls `use_data_worker_start_method` so that the pools'
+workers start from a fork server instead: the training process itself never forks. The
+dataset's class must then be importable by the workers (defined in a module, not in
+``__main__`` of an interactive session).
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import types
+
+#: The start method of data workers per Keras backend; a backend not listed keeps Keras'
+#: (the platform default).
+BACKEND_START_METHODS = {"jax": "forkserver"}
 
 
 def stop_abandoned_data_workers() -> int:
@@ -42,3 +55,59 @@ def stop_abandoned_data_workers() -> int:
     for enqueuer in enqueuers:
         enqueuer.stop()
     return len(enqueuers)
+
+
+class _ContextModule(types.ModuleType):
+    """Keras' adapter module refers to ``multiprocessing`` for ``Pool``, ``Queue`` and
+    ``Value``; this stand-in gives those of one start method's context, and the rest of
+    ``multiprocessing`` (``dummy``: the thread pool) unchanged."""
+
+    def __init__(self, context):
+        super().__init__("multiprocessing")
+        self._context = context
+
+    def __getattr__(self, name):
+        if name in ("Pool", "Queue", "Value", "Lock", "Process"):
+            return getattr(self._context, name)
+        return getattr(multiprocessing, name)
+
+
+def use_data_worker_start_method(method: str | None) -> bool:
+    """Starts the worker processes of Keras' ``PyDataset`` pools with ``method``
+    (``"spawn"``, ``"forkserver"`` or ``"fork"``; ``None``: Keras' own, the platform default).
+
+    Applies to pools started afterwards in this process. Returns whether Keras could be
+    configured (False for a Keras without this module, whose pools are left alone).
+
+    Raises:
+        ValueError: ``method`` is not a start method of this platform.
+    """
+    try:
+        from keras.src.trainers.data_adapters import py_dataset_adapter
+    except ImportError:
+        return False
+    if method is None:
+        py_dataset_adapter.multiprocessing = multiprocessing
+    else:
+        if method not in multiprocessing.get_all_start_methods():
+            raise ValueError(
+                f"data worker start method {method!r} is not available here; choose one of "
+                f"{multiprocessing.get_all_start_methods()}"
+            )
+        current = py_dataset_adapter.multiprocessing
+        if isinstance(current, _ContextModule) and current._context.get_start_method() == method:
+            return True
+        py_dataset_adapter.multiprocessing = _ContextModule(multiprocessing.get_context(method))
+    # The queue of worker ids belongs to the context the pools start with.
+    py_dataset_adapter._WORKER_ID_QUEUE = None
+    return True
+
+
+def use_backend_start_method() -> None:
+    """Applies `BACKEND_START_METHODS` for the running Keras backend (once per process is
+    enough; repeating it is cheap)."""
+    import keras
+
+    method = BACKEND_START_METHODS.get(keras.backend.backend())
+    if method is not None:
+        use_data_worker_start_method(method)

@@ -403,6 +403,26 @@ class PredictiveTuner(keras_tuner.Tuner):
             graph.load_weights(path)
         return model
 
+    def results_summary(self, num_trials=10):
+        """Prints how trials are scored, then keras-tuner's summary of the best trials.
+
+        A trial's score is the mean of the objective over its final window, not the best
+        epoch that keras-tuner's own tuners report.
+        """
+        objective = self.oracle.objective.name
+        measured = (
+            f"{objective!r} from one evaluation of validation_data at the end of training"
+            if objective.startswith("val_")
+            else f"the mean of {objective!r} over its final window (the last "
+            f"{self.budget.final_window} optimizer steps)"
+        )
+        print(
+            f"Scoring: a fully trained trial's score is {measured}, not its best epoch as in "
+            "keras-tuner's own tuners; an explored trial stopped at the early budget is scored "
+            "by its predicted final value (metric 'predicted_final')."
+        )
+        super().results_summary(num_trials)
+
     def get_best_models(self, num_models=1):
         """The fully trained models with the lowest real final loss (at most
         ``keep_models`` of them: the others' weights are not kept)."""

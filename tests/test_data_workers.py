@@ -54,3 +54,24 @@ def test_a_fit_stopped_at_the_early_budget_leaves_no_worker_process():
         model.fit(_Batches(), epochs=1, verbose=0, callbacks=[callback])
         assert len(callback.losses) == 10  # stopped mid-epoch by the oracle's answer
     assert _children_after(10) == []
+
+
+def test_on_jax_data_workers_start_without_forking_the_training_process(monkeypatch):
+    # JAX is multithreaded: a fork of its process may deadlock (JAX warns at every fork).
+    # On JAX the recorder makes Keras' pools start their workers from a fork server.
+    import os
+
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    budget = StepBudget(full_steps=40, early_steps=10, window=5, final_window=5)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    callback = StepBudgetCallback(
+        budget, [], report=lambda step, value: step >= 10, save=lambda c: None, checkpoint_every=100
+    )
+    model.fit(_Batches(), epochs=1, verbose=0, callbacks=[callback])
+    assert len(callback.losses) == 10 and all(np.isfinite(callback.losses))
+    if keras.backend.backend() == "jax":
+        assert forks == []
+    assert _children_after(10) == []

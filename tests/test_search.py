@@ -96,6 +96,20 @@ def test_probabilities_and_best_by_real_loss(finished):
     assert set(report) == {"svr", "rf", "hyb"} and report["hyb"]["mae"] > 0
 
 
+def test_results_summary_says_how_trials_are_scored(finished, capsys):
+    tuner, _ = finished
+    tuner.results_summary(2)
+    out = capsys.readouterr().out
+    window = tuner.budget.final_window
+    assert out.startswith(
+        f"Scoring: a fully trained trial's score is the mean of 'loss' over its final window "
+        f"(the last {window} optimizer steps), not its best epoch"
+    )
+    # keras-tuner's summary follows, best trial first, with its real final loss as the score.
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert "Results summary" in out and f"Score: {best.score}" in out
+
+
 def test_reload_continues_without_rerunning(finished):
     tuner, directory = finished
     before = json.loads((directory / "tiny" / "oracle.json").read_text())

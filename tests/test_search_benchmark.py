@@ -600,3 +600,28 @@ def test_a_store_of_searches_refuses_searches_of_changed_curves(tmp_path):
         )
     assert "training seeds [1, 2, 3]" in str(refused.value)
     assert stored["round 3 | small | 10 | a candidate | seed 101"] == 0.75  # nothing lost
+
+
+def test_summary_blocks_are_written_into_the_benchmarks_page_not_the_readme(tmp_path):
+    # search_efficiency.py rewrites its two generated blocks in bench/README.md; the page
+    # holds each block's markers once, in order, and the top-level README holds neither.
+    import search_efficiency
+    from results import write_section
+
+    bench = Path(search_efficiency.__file__).resolve().parent
+    assert bench / "README.md" == search_efficiency.README_PATH
+    page = search_efficiency.README_PATH.read_text()
+    readme = (bench.parent / "README.md").read_text()
+    for block in (search_efficiency.README_BLOCK, search_efficiency.CONFIRM_README_BLOCK):
+        start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
+        assert page.count(start) == page.count(end) == 1 and page.index(start) < page.index(end)
+        assert start not in readme
+        # The writer replaces only that block of a copy of the page.
+        copy = tmp_path / "README.md"
+        copy.write_text(page)
+        write_section(block, "new summary", path=copy)
+        text = copy.read_text()
+        assert f"{start}\nnew summary\n{end}" in text
+        assert text.replace(f"{start}\nnew summary\n{end}", "") == page.replace(
+            page[page.index(start) : page.index(end) + len(end)], ""
+        )

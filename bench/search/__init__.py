@@ -7,5 +7,6 @@
 - :mod:`search.runner`: methods x problems x budgets x seeds, with stored outcomes;
 - :mod:`search.report`: tables (pandas), paired tests (scipy), figures (matplotlib).
 
-``python bench/search_efficiency.py`` runs it and writes bench/RESULTS.md and the README block.
+``python bench/search_efficiency.py`` runs it and writes bench/RESULTS.md and the summary
+blocks of bench/README.md.
 """
