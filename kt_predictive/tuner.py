@@ -425,7 +425,25 @@ class PredictiveTuner(keras_tuner.Tuner):
 
     def get_best_models(self, num_models=1):
         """The fully trained models with the lowest real final loss (at most
-        ``keep_models`` of them: the others' weights are not kept)."""
+        ``keep_models`` of them: the others' weights are not kept).
+
+        Raises:
+            SearchError: for more models than ``keep_models`` keeps, or than the search has
+                trained fully.
+        """
+        if self.keep_models is not None and num_models > self.keep_models:
+            raise SearchError(
+                f"get_best_models({num_models}) asks for more networks than the search keeps "
+                f"the weights of (keep_models={self.keep_models}); ask for at most "
+                f"{self.keep_models}, or search with a larger keep_models (None keeps all)"
+            )
+        trained = len(self.oracle.get_best_trials(num_models))
+        if trained < num_models:
+            raise SearchError(
+                f"get_best_models({num_models}): the search has trained only {trained} "
+                "networks fully (explored trials stop early and have no final weights); ask "
+                f"for at most {trained}"
+            )
         return super().get_best_models(num_models)
 
 
