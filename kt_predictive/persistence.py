@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 
 from keras_tuner.engine import trial as trial_module
 
@@ -25,6 +26,32 @@ RECOVERY = (
 class SearchFiles:
     """The saving and reloading of :class:`~kt_predictive.PredictiveOracle` (a mixin of
     keras-tuner ``Oracle`` methods; the state itself is ``get_state``/``set_state``)."""
+
+    def open(self, directory: str, project_name: str = "search", overwrite: bool = False):
+        """Points the oracle at the search folder ``directory/project_name`` and reads back
+        the search saved there, if any (what a keras-tuner ``Tuner`` does for its oracle).
+
+        Use it to drive the oracle from a loop of your own, without a tuner:
+        ``create_trial``, ``update_trial`` and ``end_trial`` then save to that folder, and a
+        second ``open`` of the same folder resumes the search. ``overwrite=True`` discards
+        a search saved there. Returns the oracle.
+
+        >>> import tempfile, keras_tuner
+        >>> from kt_predictive import PredictiveOracle
+        >>> space = keras_tuner.HyperParameters()
+        >>> _ = space.Choice("units", [8, 16])
+        >>> folder = tempfile.mkdtemp()
+        >>> oracle = PredictiveOracle(hyperparameters=space, search_budget=8, full_steps=8,
+        ...     early_steps=2, window=2, final_window=2, seed=1).open(folder, "demo")
+        >>> oracle.create_trial("tuner0").status
+        'RUNNING'
+        """
+        self._set_project_dir(directory, project_name)
+        if overwrite and os.path.exists(self._project_dir):
+            shutil.rmtree(self._project_dir)
+        if os.path.exists(self._get_oracle_fname()):
+            self.reload()
+        return self
 
     def save(self):
         write_json(self._get_oracle_fname(), self.get_state())

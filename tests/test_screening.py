@@ -218,7 +218,7 @@ def test_with_screening_the_budget_not_max_iterations_ends_exploration(tmp_path)
         seed=3,
         **BUDGET,
     )
-    oracle._set_project_dir(str(tmp_path), "budget")
+    oracle.open(str(tmp_path), "budget")
     worst = 50.0
     while True:
         trial = oracle.create_trial("tuner0")
