@@ -80,7 +80,7 @@ def search_without_keras(directory: str) -> PredictiveOracle:
     space.Choice("alpha", [1e-5, 1e-3, 1e-1])
     space.Choice("batch_size", [8, 32])
     oracle = PredictiveOracle(hyperparameters=space, **SEARCH)
-    oracle.open(directory, "sgd")  # where the search is kept (a Tuner does this for its oracle)
+    oracle.open(directory, "sgd")  # where the search is saved (and resumed from)
     x, y = regression_data()
     estimators: dict[str, tuple[SGDRegressor, list[float]]] = {}  # trial id -> (estimator, curve)
     while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 
 from keras_tuner.engine import trial as trial_module
 
@@ -26,29 +27,33 @@ class SearchFiles:
     """The saving and reloading of :class:`~kt_predictive.PredictiveOracle` (a mixin of
     keras-tuner ``Oracle`` methods; the state itself is ``get_state``/``set_state``)."""
 
-    def open(self, directory: str | os.PathLike, project_name: str = "search") -> None:
-        """Keeps this search in ``directory/project_name``, reloading what is already there.
+    def open(
+        self, directory: str | os.PathLike, project_name: str = "search", overwrite: bool = False
+    ):
+        """Points the oracle at the search folder ``directory/project_name`` and reads back
+        the search saved there, if any (what a keras-tuner ``Tuner`` does for its oracle).
 
-        A :class:`~kt_predictive.PredictiveSearch` does this for its oracle; call it yourself
-        to drive the oracle from a training loop of your own (``create_trial``,
-        :class:`~kt_predictive.TrialReporter`, ``end_trial``). A folder holding a saved search
-        resumes it: the same settings are required, as with a tuner.
+        Use it to drive the oracle from a loop of your own, without a tuner:
+        ``create_trial``, ``update_trial`` and ``end_trial`` then save to that folder, and a
+        second ``open`` of the same folder resumes the search. ``overwrite=True`` discards
+        a search saved there. Returns the oracle.
 
-        Example:
-            >>> import tempfile, keras_tuner
-            >>> from kt_predictive import PredictiveOracle
-            >>> space = keras_tuner.HyperParameters()
-            >>> _ = space.Choice("lr", [1e-3, 1e-2])
-            >>> oracle = PredictiveOracle(search_budget=6, full_steps=40, early_steps=10,
-            ...                           window=5, final_window=5, hyperparameters=space, seed=0)
-            >>> folder = tempfile.mkdtemp()
-            >>> oracle.open(folder, "first")
-            >>> oracle.create_trial("worker0").trial_id
-            '00'
+        >>> import tempfile, keras_tuner
+        >>> from kt_predictive import PredictiveOracle
+        >>> space = keras_tuner.HyperParameters()
+        >>> _ = space.Choice("units", [8, 16])
+        >>> folder = tempfile.mkdtemp()
+        >>> oracle = PredictiveOracle(hyperparameters=space, search_budget=8, full_steps=8,
+        ...     early_steps=2, window=2, final_window=2, seed=1).open(folder, "demo")
+        >>> oracle.create_trial("tuner0").status
+        'RUNNING'
         """
         self._set_project_dir(os.fspath(directory), project_name)
+        if overwrite and os.path.exists(self._project_dir):
+            shutil.rmtree(self._project_dir)
         if os.path.exists(self._get_oracle_fname()):
             self.reload()
+        return self
 
     @property
     def _project_dir(self):

@@ -112,6 +112,20 @@ def test_a_search_driven_by_hand_ends_and_stopped_trials_conclude(tmp_path):
     assert len(continued) == 2 and all(r.is_real for r in continued)
 
 
+def test_open_resumes_a_search_saved_in_its_folder_and_overwrite_discards_it(tmp_path):
+    oracle = make_oracle(tmp_path)
+    finish(oracle)
+    settings = dict(initial_trials=4, max_iterations=3, top_k=2, reduction_factor=None)
+    settings.update(tuning_trials=1, report_splits=0, seed=3, **BUDGET)
+    again = PredictiveOracle(hyperparameters=space(), **settings)
+    assert again.open(str(tmp_path), "hand") is again
+    assert again.phase == "done" and again.records() == oracle.records()
+    assert again.create_trial("tuner0").status == TrialStatus.STOPPED
+    fresh = PredictiveOracle(hyperparameters=space(), **settings)
+    fresh.open(str(tmp_path), "hand", overwrite=True)
+    assert fresh.records() == [] and fresh.create_trial("tuner0").status == TrialStatus.RUNNING
+
+
 def test_heartbeats_keep_a_long_trial_alive_and_out_of_its_history(tmp_path):
     oracle = make_oracle(tmp_path, worker_timeout=0.5)
     trial = oracle.create_trial("tuner0")
