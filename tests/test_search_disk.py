@@ -126,6 +126,13 @@ def test_only_the_best_networks_keep_their_weights(search):
     deleted = next(r for r in real if r.trial_id not in kept)
     with pytest.raises(SearchError, match="keep_models"):
         tuner.load_model(oracle.get_trial(deleted.trial_id))
+    # Asking for more models than are kept, or trained, is one clear error, not fewer models.
+    with pytest.raises(SearchError, match=rf"get_best_models\({KEEP + 1}\).*keep_models={KEEP}"):
+        tuner.get_best_models(KEEP + 1)
+    tuner.keep_models = None  # as if every network were kept: only the trained ones exist
+    with pytest.raises(SearchError, match=rf"trained only {len(real)} networks fully"):
+        tuner.get_best_models(len(real) + 1)
+    tuner.keep_models = KEEP
     # No early checkpoint is left once the search is done.
     assert not list(tuner.disk.root.rglob(TRAINING_STATE_FILE))
 
