@@ -823,6 +823,28 @@ class SearchDecisions:
                 )
         return copy.deepcopy(self._predictor_report)
 
+    def why_no_predictor_report(self) -> str | None:
+        """Why :attr:`predictor_report` is ``None``, in one sentence (``None`` if it is not)."""
+        if self.predictor_report is not None:
+            return None
+        if not self.predictor_trials:
+            return (
+                "the predictor report is computed once the predictor is fitted, between "
+                f"phases 1 and 3; this search is in phase {self.phase!r} and has not fitted it"
+            )
+        if not hasattr(self.predictor, "evaluate_splits"):
+            return (
+                f"the predictor report needs a predictor with evaluate_splits (such as "
+                f"HybridPredictor); {type(self.predictor).__name__} has none"
+            )
+        if not self.report_splits:
+            return "report_splits=0 turns the predictor report off; give it a number of splits"
+        networks = len(self.initial_predictor_trials())
+        return (
+            f"the predictor report needs at least {report_test_size(networks) + 3} phase-1 "
+            f"networks (a test split and three to fit on); this search has {networks}"
+        )
+
     # ------------------------------------------------------------------ checkpoints
 
     def checkpoints_needed(self) -> set[str]:

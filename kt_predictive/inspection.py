@@ -9,6 +9,7 @@ and the best trials, all from the oracle's :class:`~kt_predictive.decisions.Sear
 from __future__ import annotations
 
 import copy
+import warnings
 
 from kt_predictive.records import TrialRecord, training_steps
 from kt_predictive.space import ValueGrid, value_grids
@@ -38,9 +39,16 @@ class SearchView:
     phase = _decided("phase", '``"initial"``, ``"explore"``, ``"finalize"`` or ``"done"``.')
     exploration_end = _decided("exploration_end", "Why exploration ended, if it did.")
     loss_bounds = _decided("bounds", "(m, M): the lowest and highest final losses of phase 1.")
-    predictor_report = _decided(
-        "predictor_report", "MAE, its std and R² of each predictor part over random splits."
-    )
+
+    @property
+    def predictor_report(self) -> dict | None:
+        """MAE, its std and R² of each predictor part over random splits of phase 1, computed
+        when first read; ``None``, with a warning that says why, before phase 2 or when the
+        settings leave it out."""
+        report = self._decisions.predictor_report
+        if report is None:
+            warnings.warn(self._decisions.why_no_predictor_report(), stacklevel=2)
+        return report
 
     @property
     def worker_timeout(self) -> float | None:

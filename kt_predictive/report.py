@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +86,12 @@ class SearchSummary:
     def from_oracle(cls, oracle) -> SearchSummary:
         """The summary of a live ``PredictiveOracle``."""
         summary = cls.from_state(oracle.get_state(), oracle.records())
-        # The oracle computes its predictor report on first request, not in its state.
-        return dataclasses.replace(summary, predictor_report=oracle.predictor_report)
+        # The oracle computes its predictor report on first request, not in its state; a
+        # summary without one says so itself, so the oracle's warning is not repeated.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = oracle.predictor_report
+        return dataclasses.replace(summary, predictor_report=report)
 
     def explored(self) -> list[TrialRecord]:
         """Exploration trials in iteration order."""

@@ -474,3 +474,15 @@ def test_a_prediction_never_goes_below_zero_for_a_non_negative_loss(tmp_path):
     (record,) = [r for r in oracle.records() if r.trial_id == explored.trial_id]
     assert record.role == "explore"
     assert record.predicted == 0.0
+
+
+def test_a_missing_predictor_report_says_why(tmp_path):
+    oracle = make_oracle(tmp_path)  # report_splits=0
+    with pytest.warns(UserWarning, match="phase 'initial' and has not fitted it"):
+        assert oracle.predictor_report is None
+    for _ in range(4):
+        run(oracle, oracle.create_trial("tuner0"))
+    oracle.create_trial("tuner0")  # phase 2 fits the predictor on the way to exploring
+    assert oracle.phase == "explore"
+    with pytest.warns(UserWarning, match="report_splits=0 turns the predictor report off"):
+        assert oracle.predictor_report is None
