@@ -322,9 +322,10 @@ def report_notes(summary: SearchSummary) -> list[str]:
     failed = [r for r in records if r.failed]
     running = [r for r in records if r.running]
     planned = f" of {summary.initial_trials}" if summary.initial_trials is not None else ""
+    drawn = [r for r in records if r.role == "initial"]  # a screened phase 1 draws more
     notes = [
-        f"Search phase: {summary.phase}. {len(records)} trials: {len(done)}{planned} phase-1 "
-        "trials complete, "
+        f"Search phase: {summary.phase}. {len(records)} trials: {len(drawn)} phase-1 "
+        f"configurations drawn, {len(done)}{planned} of them trained fully; "
         f"{len(failed)} failed, {len(running)} running or interrupted.",
         "records.csv: one row per trial (role, status, real and predicted final loss, steps, "
         "training "

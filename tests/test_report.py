@@ -14,8 +14,8 @@ from matplotlib.text import Text
 from PIL import Image
 
 from kt_predictive import PredictiveSearch, report
-from kt_predictive.records import configuration
-from kt_predictive.report import SearchSummary, main, write_report
+from kt_predictive.records import TrialRecord, configuration
+from kt_predictive.report import SearchSummary, main, report_notes, write_report
 
 from tiny_problem import SEARCH, build_model, regression_data
 
@@ -181,7 +181,7 @@ def test_a_search_that_crashed_in_phase_1_gets_an_explanation(tmp_path, capsys):
     out = capsys.readouterr().out
     notes = (tmp_path / "crashed" / "report" / "README.txt").read_text()
     assert all(line in out for line in notes.splitlines())  # printed too, not only written
-    assert "1 of 5 phase-1 trials complete" in notes
+    assert "2 phase-1 configurations drawn, 1 of 5 of them trained fully" in notes
     assert "Missing probabilities.png, predicted_loss.png and loss_by_value.png" in notes
     assert "not finished phase 1" in notes and "run the same search again" in notes
 
@@ -202,3 +202,37 @@ def test_a_missing_folder_is_one_line_without_traceback(tmp_path):
     ]
     assert len(lines) == 1 and lines[0].startswith("kt-predictive-report: error: "), lines
     assert "pass the folder of a search" in lines[0]
+
+
+def test_report_notes_count_a_screened_phase_1_as_its_records_do():
+    # A screened phase 1: 12 configurations drawn and screened, the best 3 continued to the
+    # full budget. The notes once said "3 of 3 phase-1 trials complete".
+    drawn = [
+        TrialRecord(f"i{i}", {}, "initial", [0.5], status="complete", steps=8) for i in range(12)
+    ]
+    continued = [
+        TrialRecord(
+            f"c{i}",
+            {},
+            "continuation",
+            [0.5],
+            real_final=0.3,
+            status="complete",
+            steps=40,
+            parent_id=f"i{i}",
+        )
+        for i in range(3)
+    ]
+    summary = SearchSummary(
+        phase="explore",
+        grids={},
+        records=drawn + continued,
+        history=[],
+        fixed={},
+        thresholds={},
+        top_k=1,
+        predictor_report=None,
+        initial_trials=3,
+    )
+    first = report_notes(summary)[0]
+    assert "15 trials: 12 phase-1 configurations drawn, 3 of 3 of them trained fully" in first
