@@ -35,6 +35,8 @@ def acquire(project_dir: str | os.PathLike) -> Path:
     Raises:
         SearchLockedError: naming the owner, when a live process holds it.
     """
+    # keras-tuner's overwrite=True deletes the folder between the tuner's two acquisitions.
+    Path(project_dir).mkdir(parents=True, exist_ok=True)
     path = Path(project_dir) / LOCK_FILE
     me = {"pid": os.getpid(), "host": socket.gethostname()}
     for _ in range(3):

@@ -42,3 +42,21 @@ def test_a_stale_lock_is_taken_over(tmp_path):
     assert str(os.getpid()) in path.read_text()
     lock.release(path)
     assert not path.exists()
+
+
+def test_overwrite_starts_a_new_search_in_a_new_or_an_existing_folder(tmp_path):
+    # overwrite=True once crashed with FileNotFoundError (search.lock): keras-tuner deleted
+    # the folder, then the tuner took its lock again inside it.
+    from kt_predictive import PredictiveSearch
+
+    from tiny_problem import SEARCH, build_model, regression_data
+
+    x, y = regression_data()
+    for round_ in range(2):  # a new folder, then the same folder holding a finished search
+        tuner = PredictiveSearch(
+            build_model, directory=tmp_path, project_name="fresh", overwrite=True, **SEARCH
+        )
+        assert tuner.oracle.records() == []  # nothing kept from the previous round
+        tuner.search(x, y, batch_size=32, verbose=0)
+        assert tuner.oracle.phase == "done", round_
+        assert (tmp_path / "fresh" / "oracle.json").is_file()
