@@ -113,8 +113,8 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         worker_timeout: Distributed searches: seconds without news of a running trial after
             which its worker counts as dead and the trial goes to another worker, resuming
             from its last checkpoint. Tuners send news at every checkpoint and at least every
-            ``heartbeat_seconds`` (PredictiveTuner's argument, default 30 s): make it longer
-            than that. ``None`` (default) waits forever, as keras-tuner does.
+            ``heartbeat_seconds`` (PredictiveTuner's argument: by default a third of this
+            timeout, at most 30 s). ``None`` (default) waits forever, as keras-tuner does.
         hyperparameters: Optional search space, as for every keras-tuner oracle.
         seed: Random seed.
         max_retries_per_trial, max_consecutive_failed_trials, allow_new_entries,

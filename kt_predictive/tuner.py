@@ -74,8 +74,9 @@ class PredictiveTuner(keras_tuner.Tuner):
         hypermodel: A ``keras_tuner.HyperModel`` or a function ``hp -> compiled model``.
         oracle: A :class:`PredictiveOracle`.
         checkpoint_every: Steps between checkpoints (default: the oracle's window).
-        heartbeat_seconds: Longest time between two reports to the oracle (default 30 s):
-            keep a distributed oracle's ``worker_timeout`` longer than this.
+        heartbeat_seconds: Longest time between two reports to the oracle. Default: 30 s,
+            or a third of the oracle's ``worker_timeout`` when that is shorter, so that live
+            workers are never taken for dead; a value not below ``worker_timeout`` is refused.
         keep_models: Fully trained networks whose weights are kept (default 10): those
             with the lowest real final loss, plus the best finalized candidate. ``None``
             keeps every one.
@@ -88,7 +89,7 @@ class PredictiveTuner(keras_tuner.Tuner):
         hypermodel=None,
         oracle=None,
         checkpoint_every: int | None = None,
-        heartbeat_seconds: float = 30.0,
+        heartbeat_seconds: float | None = None,
         keep_models: int | None = KEEP_MODELS,
         **kwargs,
     ):
@@ -110,9 +111,7 @@ class PredictiveTuner(keras_tuner.Tuner):
             raise SearchError(
                 f"checkpoint_every must be a positive step count (got {checkpoint_every})"
             )
-        if not heartbeat_seconds > 0:
-            raise SearchError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
-        self.heartbeat_seconds = heartbeat_seconds
+        self.heartbeat_seconds = _heartbeat(heartbeat_seconds, oracle.worker_timeout)
         if keep_models is not None and (
             isinstance(keep_models, bool) or not isinstance(keep_models, int) or keep_models < 1
         ):
@@ -447,6 +446,29 @@ class PredictiveTuner(keras_tuner.Tuner):
         return super().get_best_models(num_models)
 
 
+# The default longest silence of a training worker, and its share of a worker_timeout.
+HEARTBEAT_SECONDS = 30.0
+HEARTBEATS_PER_TIMEOUT = 3
+
+
+def _heartbeat(heartbeat_seconds: float | None, worker_timeout: float | None) -> float:
+    """The seconds between two heartbeats: given, or derived from ``worker_timeout``."""
+    if heartbeat_seconds is None:
+        if worker_timeout is None:
+            return HEARTBEAT_SECONDS
+        return min(HEARTBEAT_SECONDS, worker_timeout / HEARTBEATS_PER_TIMEOUT)
+    if not heartbeat_seconds > 0:
+        raise SearchError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
+    if worker_timeout is not None and heartbeat_seconds >= worker_timeout:
+        raise SearchError(
+            f"heartbeat_seconds={heartbeat_seconds:g} is not shorter than the oracle's "
+            f"worker_timeout={worker_timeout:g}: live workers would be taken for dead and "
+            "their trials trained twice. Leave heartbeat_seconds out (it is then a third of "
+            "worker_timeout) or make it shorter"
+        )
+    return float(heartbeat_seconds)
+
+
 def _training_metric(objective: str) -> str:
     """The per-step training metric behind an objective (``loss`` for validation ones)."""
     return "loss" if objective.startswith("val_") else objective
@@ -526,7 +548,7 @@ class PredictiveSearch(PredictiveTuner):
         allow_new_entries: bool = True,
         tune_new_entries: bool = True,
         checkpoint_every: int | None = None,
-        heartbeat_seconds: float = 30.0,
+        heartbeat_seconds: float | None = None,
         keep_models: int | None = KEEP_MODELS,
         **kwargs,
     ):

@@ -486,3 +486,19 @@ def test_a_missing_predictor_report_says_why(tmp_path):
     assert oracle.phase == "explore"
     with pytest.warns(UserWarning, match="report_splits=0 turns the predictor report off"):
         assert oracle.predictor_report is None
+
+
+def test_heartbeats_follow_the_worker_timeout(tmp_path):
+    # worker_timeout=3 alone once kept the 30 s heartbeat: live workers were taken for dead
+    # and trials 0000 and 0005 trained twice at once.
+    tuner = small_search(build_model, worker_timeout=3, directory=tmp_path, project_name="a")
+    assert tuner.heartbeat_seconds == 1.0
+    assert small_search(build_model, directory=tmp_path, project_name="b").heartbeat_seconds == 30
+    with pytest.raises(ValueError, match=r"heartbeat_seconds=5 is not shorter .* worker_timeout=3"):
+        small_search(
+            build_model,
+            worker_timeout=3,
+            heartbeat_seconds=5,
+            directory=tmp_path,
+            project_name="c",
+        )

@@ -107,7 +107,7 @@ def main():
     parser.add_argument(
         "--checkpoint-every", type=int, default=None, help="steps between checkpoints"
     )
-    parser.add_argument("--heartbeat-seconds", type=float, default=30.0)
+    parser.add_argument("--heartbeat-seconds", type=float, default=None)
     args = parser.parse_args()
     callbacks = []
     if args.step_delay:
