@@ -90,6 +90,9 @@ END_BUDGET = "search budget reached"
 
 PHASES = ("initial", "explore", "finalize", "done")
 
+# The largest loss the predictor can learn from (scikit-learn's forests compute in float32).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 # Attempts at drawing a configuration not tried before, before the space counts as exhausted
 # (keras-tuner's own oracles use 20).
 MAX_COLLISIONS = 100
@@ -415,7 +418,8 @@ class SearchDecisions:
         budget)."""
         budget = self.budget
         stop = False
-        if not math.isfinite(value):
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+            # Beyond float32, the predictor's forest sees inf: diverged as well.
             record.diverged_at = step
             stop = True
         elif step == budget.full_steps:

@@ -502,3 +502,19 @@ def test_heartbeats_follow_the_worker_timeout(tmp_path):
             directory=tmp_path,
             project_name="c",
         )
+
+
+def test_a_loss_beyond_float32_counts_as_diverged(tmp_path):
+    # A finite loss of 1e39 once reached phase 2 and crashed inside scikit-learn's forest
+    # ("Input X contains infinity or a value too large for dtype('float32')").
+    oracle = make_oracle(tmp_path)
+    huge = oracle.create_trial("tuner0")
+    response = oracle.update_trial(huge.trial_id, {"loss": 1e39}, step=4)
+    assert response.status == TrialStatus.STOPPED
+    oracle.end_trial(response)
+    for _ in range(4):
+        run(oracle, oracle.create_trial("tuner0"))
+    explored = oracle.create_trial("tuner0")  # phase 2 fits the predictor: no crash
+    assert oracle.phase == "explore" and explored.status == TrialStatus.RUNNING
+    (record,) = [r for r in oracle.records() if r.trial_id == huge.trial_id]
+    assert record.failed and record.diverged_at == 4
