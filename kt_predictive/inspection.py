@@ -99,9 +99,10 @@ class SearchView:
         return self._decisions.checkpoints_needed()
 
     def best_finalized_trial(self):
-        """The continued candidate with the lowest real final loss: the paper's winner."""
-        real = self._decisions.records.real()
-        finalized = [r for r in real if r.role == "continuation"]
+        """The phase-4 candidate (an explored configuration continued to the full budget)
+        with the lowest real final loss: the paper's winner. ``None`` when none has one."""
+        book = self._decisions.records
+        finalized = [r for r in book.real() if r.role == "continuation" and not book.in_phase1(r)]
         return self.trials[finalized[0].trial_id] if finalized else None
 
     def get_best_trials(self, num_trials=1):

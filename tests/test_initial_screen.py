@@ -132,6 +132,9 @@ def test_phase_1_trains_fully_the_best_of_its_screen(tmp_path):
     # Phase 4 continues top_k = 1 explored configuration; phase 1's two do not count there.
     phase4 = [r for r in records.by_role("continuation") if records[r.parent_id].role == "explore"]
     assert len(phase4) == 1 and phase4[0].is_real
+    # The paper's winner is a phase-4 candidate, never one of phase 1's networks (it once
+    # returned the best real network of any phase, continuations of phase 1 included).
+    assert oracle.best_finalized_trial().trial_id == phase4[0].trial_id
 
 
 def test_a_screened_phase_1_screens_at_the_rungs(tmp_path):
