@@ -696,7 +696,7 @@ class SearchDecisions:
         """(configuration, loss) of every settled phase-1 and explored record.
 
         An explored configuration that was continued counts with its measured loss; a failed
-        one with the worst loss (M for the paper's range normalisation, the worst rank else);
+        one, or one whose continuation failed, with the worst loss (M for the paper's range normalisation, the worst rank else);
         a screened-out one with :func:`~kt_predictive.screening.rung_estimate` from the fully
         trained networks' curves.
         """
@@ -709,6 +709,8 @@ class SearchDecisions:
             continuation = self.records.continuation_of(record.trial_id)
             if continuation is not None and continuation.is_real:
                 loss = continuation.real_final
+            elif continuation is not None and continuation.failed:
+                loss = worst  # it diverged when trained on: its prediction no longer counts
             elif record.screened_out:
                 index = record.screened_at // self.budget.window - 1
                 loss = rung_estimate(record.early[index], curves, index)

@@ -518,3 +518,18 @@ def test_a_loss_beyond_float32_counts_as_diverged(tmp_path):
     assert oracle.phase == "explore" and explored.status == TrialStatus.RUNNING
     (record,) = [r for r in oracle.records() if r.trial_id == huge.trial_id]
     assert record.failed and record.diverged_at == 4
+
+
+def test_a_diverged_continuation_counts_as_the_worst_loss_in_the_allocation(tmp_path):
+    # It once kept counting at its parent's prediction (rank 1 of 50).
+    oracle = make_oracle(tmp_path)
+    trial = oracle.create_trial("tuner0")
+    while "tuner/trial_id" not in trial.hyperparameters.values:  # up to the first continuation
+        run(oracle, trial)
+        trial = oracle.create_trial("tuner0")
+    parent = trial.hyperparameters.values["tuner/trial_id"]
+    run(oracle, trial, diverge_at=16)
+    decisions = oracle._decisions
+    (explored,) = [r for r in oracle.records() if r.trial_id == parent]
+    losses = [loss for values, loss in decisions.entries() if values == explored.values]
+    assert losses == [math.inf]  # the default's rank normalisation: the worst there is
