@@ -38,7 +38,7 @@ test: install
 	$(PY) -m pytest -q $(PYTEST_WORKERS)
 	KERAS_BACKEND=jax $(PY) -m pytest -q -m jax $(PYTEST_WORKERS)
 
-# The whole method on LineMOD's ape (procedural stand-in), quick profile; rerunning
+# The whole method on LineMOD's real ape (the mesh shipped in aae/data/objects/lmo), quick profile; rerunning
 # continues where it stopped. Report: runs/ape-quick/report/report.md; then the README's
 # demo block and docs/demo_*.png are rewritten from that run's summary.json.
 demo: install

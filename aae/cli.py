@@ -49,6 +49,7 @@ from aae.net.configs import NAMED_CONFIGS, validate_config
 from aae.net.settings import NetworkSettings
 from aae.net.training import NETWORK_FILE, TrainedNetwork, train_network
 from aae.pose.codebook import Codebook
+from aae.pose.collapse import collapse_warning, mean_code_cosine
 from aae.pose.evaluate import evaluate_on_bop, save_pose_figure
 from aae.profiles import PROFILES, Profile, get_profile
 from aae.search import parse_overrides, profile_line
@@ -343,11 +344,20 @@ def _embed(args: argparse.Namespace) -> int:
     n_views, n_inplane = profile.codebook.n_views, profile.codebook.n_inplane
     codebook = Codebook.create(network.encoder, mesh, camera, n_views=n_views, n_inplane=n_inplane)
     path = codebook.save(args.out)
+    code_cosine = mean_code_cosine(codebook.codes)
     print(
         f"codebook {path}: {len(codebook)} views ({n_views} viewpoints x {n_inplane} in-plane "
-        "rotations)"
+        f"rotations), mean code cosine {code_cosine:.2f}"
     )
+    _warn_if_collapsed(code_cosine)
     return 0
+
+
+def _warn_if_collapsed(code_cosine: float) -> None:
+    """Warns where the codebook's codes say the network collapsed."""
+    line = collapse_warning(code_cosine)
+    if line is not None:
+        _warn(line)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -369,6 +379,7 @@ def _eval(args: argparse.Namespace) -> int:
         "median_error_mm": float(np.median(result.errors)),
         "median_rotation_error_deg": float(np.median(result.rotation_errors)),
         "instances": len(result.errors),
+        "mean_code_cosine": mean_code_cosine(codebook.codes),
         "network_dir": str(args.network_dir),
         "codebook": str(args.codebook),
         "bop_root": str(args.bop_root),
@@ -381,6 +392,8 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"median {result.metric}: {summary['median_error_mm']:.1f} mm")
     print(f"median rotation error: {summary['median_rotation_error_deg']:.1f} deg")
     print(f"instances: {summary['instances']}")
+    print(f"mean code cosine of the codebook: {summary['mean_code_cosine']:.2f}")
+    _warn_if_collapsed(summary["mean_code_cosine"])
     if args.json is not None:
         write_json(args.json, summary)
         print(f"results written to {args.json} (per instance: errors, poses, codebook view)")

@@ -14,7 +14,8 @@
 Everything is cached under the output folder, so rerunning the same command continues where
 it stopped (search, training set, networks, codebooks, evaluations).
 
-    python -m aae.search --object ape                       # quick profile, stand-in object
+    python -m aae.search --object ape                       # quick profile, shipped real ape
+    python -m aae.search --object ape --stand-in            # its procedural stand-in
     python -m aae.search --object ape --bop-root ../shared/data/lmo  # real mesh, synthetic scenes
     python -m aae.search --object ape --profile paper --bop-root /data/bop/lm
 """
@@ -88,19 +89,43 @@ class ObjectTarget:
     def describe(self) -> str:
         if self.mesh_path is None:
             return f"{self.name} (procedural stand-in '{self.stand_in}', synthetic BOP test set)"
+        if self.bop_root is None and self.models_root == SHIPPED_MODELS:
+            return (
+                f"{self.name} (real mesh, BOP lmo {self.mesh_path.name} shipped with aae; "
+                "synthetic BOP test set of it)"
+            )
         if self.bop_root is None:
             return f"{self.name} (real mesh {self.mesh_path}, synthetic BOP test set of it)"
         return f"{self.name} (obj_id {self.obj_id} of {self.bop_root})"
 
 
-def resolve_target(name: str, bop_root: str | os.PathLike | None) -> ObjectTarget:
+#: The BOP models folder shipped inside the package (the real LineMOD ape, CC BY-SA 4.0: see
+#: its LICENSE.md); objects it has use their real mesh without --bop-root.
+SHIPPED_MODELS = Path(__file__).resolve().parent / "data" / "objects" / "lmo"
+
+
+def shipped_object_ids() -> tuple[int, ...]:
+    """The object ids of the real meshes shipped with the package."""
+    return tuple(BopModels(SHIPPED_MODELS).models_info)
+
+
+def resolve_target(
+    name: str, bop_root: str | os.PathLike | None, stand_in: bool = False
+) -> ObjectTarget:
     """The target for LineMOD object ``name``: the model and test split of ``bop_root``, its
-    model alone when ``bop_root`` has no test split, or a procedural stand-in."""
+    model alone when ``bop_root`` has no test split; without ``bop_root``, the real mesh the
+    package ships (the ape) or, for other objects or with ``stand_in``, a procedural
+    stand-in."""
     if name not in STAND_INS:
         raise UnknownNameError(
             f"unknown LineMOD object {name!r}; choose one of {sorted(STAND_INS)}"
         )
+    if stand_in and bop_root is not None:
+        raise AAEError("a procedural stand-in and --bop-root exclude each other; give one")
     if bop_root is None:
+        if not stand_in and object_id(name) in shipped_object_ids():
+            models = BopModels(SHIPPED_MODELS)
+            return ObjectTarget(name, models.model_path(object_id(name)), None, 1, SHIPPED_MODELS)
         return ObjectTarget(name, None, None, 1)
     models = BopModels(bop_root)
     obj_id = object_id(name)
@@ -292,6 +317,7 @@ def run(
     backgrounds: str | None = None,
     workers: int | None = None,
     verbose: bool = False,
+    stand_in: bool = False,
 ) -> Path:
     """Runs the whole method for one object; returns the report folder. The profile is
     printed in one line (every setting with ``verbose``; always in the report's Settings
@@ -300,7 +326,7 @@ def run(
     from aae.report import NetworkResult, write_run_report
 
     started = time.perf_counter()
-    target = resolve_target(object_name, bop_root)
+    target = resolve_target(object_name, bop_root, stand_in)
     paths = RunPaths(Path(out_dir))
     claim_run_folder(paths, target, profile)
     print(profile.describe() if verbose else profile_line(get_profile(profile.name), profile))
@@ -599,8 +625,14 @@ def main(
     parser.add_argument(
         "--bop-root",
         help="a BOP dataset (LineMOD 'lm', or only its models/ folder, e.g. "
-        "../shared/data/lmo: the real mesh with synthetic test scenes); default: procedural "
+        "../shared/data/lmo: the real mesh with synthetic test scenes); default: the real "
+        "mesh shipped with aae (the ape) with synthetic test scenes, else a procedural "
         "stand-in",
+    )
+    parser.add_argument(
+        "--stand-in",
+        action="store_true",
+        help="use the object's procedural stand-in even where a real mesh is shipped",
     )
     parser.add_argument(
         "--backgrounds", help="a folder of background photos (e.g. VOC2012 JPEGImages)"
@@ -628,12 +660,14 @@ def main(
             overrides["search.reward"] = args.reward
         profile = get_profile(args.profile).with_overrides(overrides)
         data = Path(args.bop_root).resolve().name if args.bop_root else None
+        data = "stand-in" if args.stand_in else data
         out = args.out or default_run_folder(name, profile.name, overrides, data)
         run(
             name,
             profile,
             out,
             bop_root=args.bop_root,
+            stand_in=args.stand_in,
             backgrounds=args.backgrounds,
             workers=args.workers,
             verbose=args.verbose,

@@ -66,7 +66,7 @@ def live_models():
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, live_models):
     out = tmp_path_factory.mktemp("run")
-    run("ape", get_profile("tiny"), out)
+    run("ape", get_profile("tiny"), out, stand_in=True)
     return out
 
 
@@ -142,7 +142,10 @@ def test_report_files_present_and_not_empty(finished_run):
 @pytest.mark.slow  # the whole run of finished_run
 def test_rerun_continues_from_the_files(finished_run, capsys):
     before = (finished_run / "search" / "ape" / "oracle.json").read_text()
-    assert main(["--profile", "tiny", "--out", str(finished_run)], object_name="ape") == 0
+    assert (
+        main(["--profile", "tiny", "--stand-in", "--out", str(finished_run)], object_name="ape")
+        == 0
+    )
     assert (
         finished_run / "search" / "ape" / "oracle.json"
     ).read_text() == before  # nothing retrained
@@ -165,7 +168,7 @@ def test_a_run_folder_from_before_a_new_setting_continues(tmp_path):
     from aae.search import RunPaths, claim_run_folder, resolve_target
     from kt_predictive.storage import write_json
 
-    profile, target = get_profile("tiny"), resolve_target("ape", None)
+    profile, target = get_profile("tiny"), resolve_target("ape", None, stand_in=True)
     lines = profile.describe().splitlines()[1:]
     old = [line for line in lines if "network.precision" not in line]
     assert len(old) == len(lines) - 1

@@ -1,7 +1,7 @@
 """Architecture search of the AAE for one LineMOD object (``--help`` lists the objects and
 options; the runner is aae.search).
 
-    python examples/linemod/search.py ape            # quick profile, procedural stand-in
+    python examples/linemod/search.py ape            # quick profile, the shipped real ape
     python examples/linemod/search.py ape --bop-root ../shared/data/lmo     # real mesh
     python examples/linemod/search.py eggbox --bop-root ../shared/data/lmo  # ADI (symmetric)
     python examples/linemod/search.py phone --dark   # bootstrap ratio 16, as the paper also has
