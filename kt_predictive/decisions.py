@@ -696,9 +696,9 @@ class SearchDecisions:
         """(configuration, loss) of every settled phase-1 and explored record.
 
         An explored configuration that was continued counts with its measured loss; a failed
-        one, or one whose continuation failed, with the worst loss (M for the paper's range normalisation, the worst rank else);
-        a screened-out one with :func:`~kt_predictive.screening.rung_estimate` from the fully
-        trained networks' curves.
+        one, or one whose continuation failed, with the worst loss (M for the paper's range
+        normalisation, the worst rank else); a screened-out one with
+        :func:`~kt_predictive.screening.rung_estimate` from the fully trained networks' curves.
         """
         worst = self.bounds[1] if self.allocation.normalisation == "range" else math.inf
         curves = [(r.early, r.real_final) for r in self.records if r.is_real]
