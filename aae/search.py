@@ -104,11 +104,6 @@ class ObjectTarget:
 SHIPPED_MODELS = Path(__file__).resolve().parent / "data" / "objects" / "lmo"
 
 
-def shipped_object_ids() -> tuple[int, ...]:
-    """The object ids of the real meshes shipped with the package."""
-    return tuple(BopModels(SHIPPED_MODELS).models_info)
-
-
 def resolve_target(
     name: str, bop_root: str | os.PathLike | None, stand_in: bool = False
 ) -> ObjectTarget:
@@ -123,9 +118,9 @@ def resolve_target(
     if stand_in and bop_root is not None:
         raise AAEError("a procedural stand-in and --bop-root exclude each other; give one")
     if bop_root is None:
-        if not stand_in and object_id(name) in shipped_object_ids():
-            models = BopModels(SHIPPED_MODELS)
-            return ObjectTarget(name, models.model_path(object_id(name)), None, 1, SHIPPED_MODELS)
+        shipped = BopModels(SHIPPED_MODELS)
+        if not stand_in and object_id(name) in shipped.models_info:
+            return ObjectTarget(name, shipped.model_path(object_id(name)), None, 1, SHIPPED_MODELS)
         return ObjectTarget(name, None, None, 1)
     models = BopModels(bop_root)
     obj_id = object_id(name)

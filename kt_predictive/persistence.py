@@ -49,8 +49,8 @@ class SearchFiles:
         'RUNNING'
         """
         self._set_project_dir(os.fspath(directory), project_name)
-        if overwrite and os.path.exists(self._project_dir):
-            shutil.rmtree(self._project_dir)
+        if overwrite:
+            shutil.rmtree(self._project_dir)  # recreated empty by the next save
         if os.path.exists(self._get_oracle_fname()):
             self.reload()
         return self

@@ -76,8 +76,7 @@ def size_phases(
     initial_screen: bool = False,
     screen_within_initial_share: bool = False,
     initial_screen_halvings: int | None = None,
-    _probe: bool = False,
-) -> PhaseSizes | None:
+) -> PhaseSizes:
     """The phase sizes that spend ``search_budget`` full-training equivalents.
 
     With screening (``reduction_factor``), an explored trial costs its expected steps, and
@@ -121,6 +120,46 @@ def size_phases(
         ...             screen_within_initial_share=True)
         PhaseSizes(initial_trials=14, max_iterations=154, top_k=62, initial_screen=42)
     """
+    arguments = (
+        initial_share,
+        final_share,
+        reduction_factor,
+        initial_screen,
+        screen_within_initial_share,
+        initial_screen_halvings,
+    )
+    sizes = _sized_phases(search_budget, steps, *arguments)
+    if sizes is not None:
+        return sizes
+    # The smallest whole budget these settings can size (screening costs vary with it).
+    smallest = next(
+        (
+            b
+            for b in range(math.floor(search_budget) + 1, MAX_PROBED_BUDGET + 1)
+            if _sized_phases(b, steps, *arguments) is not None
+        ),
+        None,
+    )
+    needed = f"at least {smallest}" if smallest else "a larger one"
+    raise SearchError(
+        f"search_budget={search_budget:g} full trainings is too small for a search with "
+        f"early_steps/full_steps = {steps.early_steps / steps.full_steps:.3g} and these "
+        f"screening settings: it needs {needed} ({MIN_INITIAL_TRIALS} full trainings, "
+        f"{MIN_TOP_K} explored and continued, and the screens that pick them)"
+    )
+
+
+def _sized_phases(
+    search_budget: float,
+    steps: StepBudget,
+    initial_share: float,
+    final_share: float,
+    reduction_factor: int | None,
+    initial_screen: bool,
+    screen_within_initial_share: bool,
+    initial_screen_halvings: int | None,
+) -> PhaseSizes | None:
+    """:func:`size_phases`, or None when the budget cannot pay for the smallest schedule."""
     early = steps.early_steps / steps.full_steps
     explore = expected_trial_steps(steps, reduction_factor) / steps.full_steps
     reach = (
@@ -161,28 +200,7 @@ def size_phases(
         if iterations * reach >= top_k or top_k == MIN_TOP_K:
             break
         top_k -= 1
-    if iterations < top_k:
-        if _probe:
-            return None
-        arguments = (steps, initial_share, final_share, reduction_factor, initial_screen)
-        rest = (screen_within_initial_share, initial_screen_halvings)
-        # The smallest whole budget these settings can size (screening costs vary with it).
-        smallest = next(
-            (
-                b
-                for b in range(math.floor(search_budget) + 1, MAX_PROBED_BUDGET + 1)
-                if size_phases(b, *arguments, *rest, _probe=True) is not None
-            ),
-            None,
-        )
-        needed = f"at least {smallest}" if smallest else "a larger one"
-        raise SearchError(
-            f"search_budget={search_budget:g} full trainings is too small for a search with "
-            f"early_steps/full_steps = {early:.3g} and these screening settings: it needs "
-            f"{needed} ({MIN_INITIAL_TRIALS} full trainings, {MIN_TOP_K} explored and "
-            "continued, and the screens that pick them)"
-        )
-    return PhaseSizes(initial, iterations, top_k, screen)
+    return PhaseSizes(initial, iterations, top_k, screen) if iterations >= top_k else None
 
 
 def resolve_initial_screen(
