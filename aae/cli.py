@@ -29,37 +29,21 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import trimesh
-
-from aae.data.backgrounds import BackgroundPool
-from aae.data.bop import BopDataset, object_id
-from aae.data.mesh import UNITS, load_mesh, mesh_diameter
+from aae.data.mesh import UNITS
 from aae.data.settings import TrainingSetConfig
-from aae.data.synthetic import OBJECTS, make_object
-from aae.data.training_set import (
-    TrainingData,
-    build_training_set,
-    rendering_digest,
-    training_set_path,
-)
 from aae.errors import AAEError, MissingFileError, run_command
 from aae.net.configs import NAMED_CONFIGS, validate_config
 from aae.net.settings import NetworkSettings
-from aae.net.training import NETWORK_FILE, TrainedNetwork, train_network
-from aae.pose.codebook import Codebook
-from aae.pose.collapse import collapse_warning, mean_code_cosine
-from aae.pose.evaluate import evaluate_on_bop, save_pose_figure
 from aae.profiles import PROFILES, Profile, get_profile
-from aae.search import parse_overrides, profile_line
-from aae.visualize import save_reconstructions
-from kt_predictive import (
-    read_json,
-    save_training_state,
-    training_state_path,
-    write_json,
-)
+
+# Only what the parser needs is imported here, so that `aae --help` answers at once: each
+# command imports what it uses (Keras and TensorFlow, pyrender, trimesh take seconds).
+if TYPE_CHECKING:
+    import trimesh
+
+    from aae.data.bop import BopDataset
 
 SYNTHETIC_PREFIX = "synthetic:"
 #: Written by ``aae train`` next to the network: the camera that ``aae embed`` renders with.
@@ -72,6 +56,9 @@ PROFILE_FILE = "profile.txt"
 MESH_FILE = "mesh.json"
 #: The environment variable naming the training-set cache shared by ``render`` and ``train``.
 CACHE_ENV = "AAE_CACHE"
+#: The procedural objects of ``aae.data.synthetic``, named here for the help text (importing
+#: that module takes seconds); tests/test_cli.py checks that the two agree.
+SYNTHETIC_OBJECTS = ("bracket", "mug", "duck", "box_cylinder", "cylinder", "eggbox")
 #: Diameters further apart than this factor belong to different objects (or units).
 DIAMETER_TOLERANCE = 1.1
 
@@ -218,7 +205,8 @@ def _add_mesh_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "mesh",
         metavar="MESH",
-        help=f"a .ply/.obj model, or {SYNTHETIC_PREFIX}NAME with NAME one of {', '.join(OBJECTS)}",
+        help=f"a .ply/.obj model, or {SYNTHETIC_PREFIX}NAME with NAME one of "
+        f"{', '.join(SYNTHETIC_OBJECTS)}",
     )
     parser.add_argument(
         "--units",
@@ -248,6 +236,8 @@ def default_cache() -> Path:
 
 def _training_set(mesh: trimesh.Trimesh, camera: TrainingSetConfig, cache: str | None):
     """The training set from the cache (or rendered into it), saying which."""
+    from aae.data.training_set import build_training_set, training_set_path
+
     cache_dir = default_cache() if cache is None else Path(cache)
     path = training_set_path(mesh, camera, cache_dir)
     cached = path.is_file()
@@ -262,6 +252,13 @@ def _training_set(mesh: trimesh.Trimesh, camera: TrainingSetConfig, cache: str |
 
 
 def _train(args: argparse.Namespace) -> int:
+    from aae.data.backgrounds import BackgroundPool
+    from aae.data.mesh import mesh_diameter
+    from aae.data.training_set import TrainingData, rendering_digest
+    from aae.net.training import train_network
+    from aae.visualize import save_reconstructions
+    from kt_predictive import training_state_path, write_json
+
     profile = _profile(args)
     config = _config(args.config)
     steps = profile.search.full_steps if args.steps is None else args.steps
@@ -328,6 +325,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
+    from aae.data.mesh import mesh_diameter
+    from aae.net.training import TrainedNetwork
+    from aae.pose.codebook import Codebook
+    from aae.pose.collapse import mean_code_cosine
+
     profile = _profile(args)
     network_dir = Path(args.network_dir)
     camera = _read_camera(network_dir)
@@ -355,12 +357,23 @@ def _embed(args: argparse.Namespace) -> int:
 
 def _warn_if_collapsed(code_cosine: float) -> None:
     """Warns where the codebook's codes say the network collapsed."""
+    from aae.pose.collapse import collapse_warning
+
     line = collapse_warning(code_cosine)
     if line is not None:
         _warn(line)
 
 
 def _eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from aae.data.bop import BopDataset, object_id
+    from aae.net.training import TrainedNetwork
+    from aae.pose.codebook import Codebook
+    from aae.pose.collapse import mean_code_cosine
+    from aae.pose.evaluate import evaluate_on_bop, save_pose_figure
+    from kt_predictive import write_json
+
     dataset = BopDataset(args.bop_root, args.split)
     # LineMOD's names are lower case; "Duck" or "APE" mean the same objects.
     obj_id = object_id(args.object.lower()) if args.object is not None else args.obj_id
@@ -406,6 +419,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _profile(args: argparse.Namespace) -> Profile:
     """The chosen profile with the ``--set`` overrides, printed in one line (every setting
     with ``--verbose``)."""
+    from aae.search import parse_overrides, profile_line
+
     base = get_profile(args.profile)
     profile = base.with_overrides(parse_overrides(args.set))
     print(profile.describe() if args.verbose else profile_line(base, profile))
@@ -418,12 +433,15 @@ def _warn(message: str) -> None:
 
 def _mesh(spec: str, units: str) -> trimesh.Trimesh:
     """The mesh of a MESH argument: a model file or ``synthetic:NAME`` (any case)."""
+    from aae.data.mesh import load_mesh
+    from aae.data.synthetic import make_object
+
     if spec.lower().startswith(SYNTHETIC_PREFIX):
         return make_object(spec[len(SYNTHETIC_PREFIX) :].lower())
     if not Path(spec).exists():
         raise MissingFileError(
             f"mesh file {spec} does not exist; pass a .ply/.obj model or {SYNTHETIC_PREFIX}NAME "
-            f"with NAME one of {', '.join(OBJECTS)}"
+            f"with NAME one of {', '.join(SYNTHETIC_OBJECTS)}"
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -441,6 +459,8 @@ def _flag_hint(message: str) -> str:
 
 def _trained_mesh(network_dir: Path) -> dict | None:
     """What ``aae train`` recorded about the network's mesh (None for older folders)."""
+    from kt_predictive import read_json
+
     path = network_dir / MESH_FILE
     if not path.is_file():
         return None
@@ -479,6 +499,8 @@ def _config(value: str) -> dict:
         )
     if not path.is_file():
         raise MissingFileError(f"config file {path} does not exist")
+    from kt_predictive import read_json
+
     config = read_json(path, "Fix the file or name a built-in config.")
     if not isinstance(config, dict):
         raise AAEError(
@@ -491,6 +513,8 @@ def _config(value: str) -> dict:
 
 def _read_camera(network_dir: Path) -> TrainingSetConfig:
     """The training-set settings ``aae train`` stored next to the network."""
+    from kt_predictive import read_json
+
     path = network_dir / TRAINING_SET_FILE
     if not path.is_file():
         raise MissingFileError(
@@ -524,6 +548,8 @@ def _check_same_camera(out: Path, camera: TrainingSetConfig) -> None:
 def _check_same_mesh(out: Path, spec: str, mesh: trimesh.Trimesh) -> None:
     """Refuses to load or continue a network folder trained on another mesh (compared by
     what the renderer draws, so the same model under another path is the same)."""
+    from aae.data.training_set import rendering_digest
+
     trained = _trained_mesh(out)
     if trained is not None and trained.get("digest", rendering_digest(mesh)) != rendering_digest(
         mesh
@@ -546,6 +572,9 @@ def _differences(prefix: str, saved: dict, now: dict) -> list[str]:
 def _finished_steps(out: Path, config: dict, settings: NetworkSettings, steps: int) -> int | None:
     """The steps of the finished network in ``out`` if ``aae train`` may load or continue it
     (None if there is none); an error naming every field that differs otherwise."""
+    from aae.net.training import NETWORK_FILE
+    from kt_predictive import read_json
+
     if not (out / NETWORK_FILE).is_file():
         return None
     meta = read_json(out / NETWORK_FILE, "Delete the folder to train the network again.")
@@ -570,6 +599,9 @@ def _finished_steps(out: Path, config: dict, settings: NetworkSettings, steps: i
 def _reopen(out: Path) -> None:
     """Turns the finished network in ``out`` into an interrupted training, which
     ``train_network`` resumes (the weights file holds no optimizer state)."""
+    from aae.net.training import NETWORK_FILE, TrainedNetwork
+    from kt_predictive import save_training_state, training_state_path
+
     network = TrainedNetwork.load(out)
     save_training_state(training_state_path(out), network.model, network.losses, network.seconds)
     # After the checkpoint exists: a crash in between leaves a resumable folder.

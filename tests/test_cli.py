@@ -6,8 +6,11 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -448,3 +451,47 @@ def test_eval_figure_shows_the_worst_instances(chain, tmp_path):
     red = (picture[..., 0] > 200) & (picture[..., 1] < 60) & (picture[..., 2] < 60)
     green = (picture[..., 1] > 200) & (picture[..., 0] < 60) & (picture[..., 2] < 60)
     assert red.sum() > 20 and green.sum() > 20
+
+
+HELP_PROBE = """
+import contextlib, io, json, sys
+from aae.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    status = main(sys.argv[1:])
+heavy = ("tensorflow", "keras", "trimesh", "kt_predictive")
+loaded = [name for name in heavy if name in sys.modules]
+print(json.dumps({"status": status, "help": out.getvalue(), "loaded": loaded}))
+"""
+
+
+@pytest.mark.parametrize("command", [[], ["render"], ["train"], ["embed"], ["eval"]])
+def test_help_loads_neither_keras_nor_tensorflow(command):
+    # `aae --help` must answer at once and print nothing of TensorFlow's start-up.
+    root = Path(__file__).parents[1]
+    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE, *command, "--help"],
+        capture_output=True, text=True, cwd=root, env=env, check=True,
+    )  # fmt: skip
+    assert done.stderr == ""
+    result = json.loads(done.stdout)
+    assert result["status"] == 0 and result["loaded"] == []
+    text = result["help"]
+    if not command:
+        assert all(name in text for name in ("render", "train", "embed", "eval"))
+    else:
+        parser = cli._parser()
+        actions = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for action in actions.choices[command[0]]._actions:
+            assert all(option in text for option in action.option_strings)
+            assert action.metavar is None or action.metavar in text
+    if command in (["render"], ["train"], ["embed"]):
+        assert all(name in text for name in cli.SYNTHETIC_OBJECTS) and "{m,mm}" in text
+
+
+def test_help_names_every_synthetic_object():
+    from aae.data.synthetic import OBJECTS
+
+    assert cli.SYNTHETIC_OBJECTS == OBJECTS

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
-from scipy.spatial import ConvexHull, QhullError
-from scipy.spatial.distance import pdist
 
 from aae.errors import AAEError, MissingFileError
+
+# trimesh and scipy are imported where they are used: `aae --help` reads UNITS.
+if TYPE_CHECKING:
+    import trimesh
 
 MESH_SUFFIXES = (".ply", ".obj")
 UNITS = {"mm": 1.0, "m": 1000.0}
@@ -52,6 +54,8 @@ def load_mesh(path: str | Path, units: str = "mm") -> trimesh.Trimesh:
         raise AAEError(f"mesh file {path} has an unsupported format; pass a .ply or .obj model")
     if path.stat().st_size == 0:
         raise AAEError(f"mesh file {path} is empty; re-export the model as .ply or .obj")
+    import trimesh
+
     try:
         # force="mesh" merges multi-part .obj files (one part per material) into one mesh.
         mesh = trimesh.load(path, force="mesh", process=False)
@@ -92,6 +96,9 @@ def mesh_diameter(mesh: trimesh.Trimesh) -> float:
 
     The farthest pair always lies on the convex hull, so only hull vertices are compared.
     """
+    from scipy.spatial import ConvexHull, QhullError
+    from scipy.spatial.distance import pdist
+
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     if len(vertices) < 2:
         raise AAEError("the mesh has fewer than two vertices, so it has no diameter")
