@@ -511,7 +511,9 @@ class SearchDecisions:
             return []
 
         def furthest_best(record: TrialRecord) -> tuple[int, float]:
-            return -record.steps, record.early[record.steps // self.budget.window - 1]
+            # A report past early_steps (a loop that did not stop) names no early window.
+            steps = min(record.steps, self.budget.early_steps)
+            return -steps, record.early[steps // self.budget.window - 1]
 
         complete = [r for r in initial if r.status == "complete"]
         return sorted(complete, key=furthest_best)[: self.initial_trials]
