@@ -575,13 +575,15 @@ class SearchDecisions:
         """Phase 2: m and M, the predictor (tuned once), then the first allocation."""
         phase1 = [r for r in self.records if self.records.in_phase1(r)]
         finals = sorted({r.real_final for r in self.records.phase1_networks()})
-        if len(finals) < 2:
-            failed = sum(r.failed for r in phase1)
+        failed = sum(r.failed for r in phase1)
+        # Only the paper's range normalisation uses m and M: the rank rule takes equal ones.
+        needed = 2 if self.allocation.normalisation == "range" else 1
+        if len(finals) < needed:
             raise FatalSearchError(
                 f"phase 1 produced {len(finals)} distinct finite final losses ({failed} of "
                 f"{len(phase1)} trials failed or diverged); the reward needs the lowest and "
-                "highest to differ. Increase initial_trials or narrow the search space to "
-                "values that train (e.g. smaller learning rates)"
+                f"highest to differ. {self._more_phase1_networks()}, or narrow the search "
+                "space to values that train (e.g. smaller learning rates)"
             )
         self.bounds = (finals[0], finals[-1])
         # Failed trials never train the predictor: their final loss is unknown.
@@ -589,8 +591,10 @@ class SearchDecisions:
         X, y = self.training_set(self.predictor_trials)
         if len(y) < 2:
             raise FatalSearchError(
-                f"only {len(y)} phase-1 trials have a complete early curve; the predictor needs "
-                "at least 2. Increase initial_trials"
+                f"only {len(y)} phase-1 trials have a final loss and a complete early curve "
+                f"({failed} of {len(phase1)} failed or diverged); the predictor needs at "
+                f"least 2. {self._more_phase1_networks()}, or narrow the search space to "
+                "values that train"
             )
         if hasattr(self.predictor, "tune") and len(y) < self.min_tuning_networks:
             self._say(
@@ -611,6 +615,15 @@ class SearchDecisions:
         self.predict_waiting(self.records.by_role("initial"))
         self.phase = "explore"
         self.allocate()
+
+    def _more_phase1_networks(self) -> str:
+        """How the user gets more phase-1 networks, with the arguments this search takes."""
+        if self.budget_steps is None:
+            return "Increase initial_trials"
+        return (
+            f"Raise search_budget (phase 1 trains a fifth of it, here {self.initial_trials} "
+            "networks)"
+        )
 
     def ranked_explored(self) -> list[TrialRecord]:
         """Explored configurations known by a prediction, best predicted first."""

@@ -6,6 +6,8 @@ from keras_tuner.engine.trial import TrialStatus
 from test_initial_screen import screened_oracle
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 
+from kt_predictive import FatalSearchError
+
 
 def test_reports_for_a_settled_trial_are_ignored_and_it_settles_once(tmp_path):
     oracle = make_oracle(tmp_path)
@@ -32,3 +34,36 @@ def test_a_stray_report_past_the_early_budget_of_a_settled_screened_trial_is_har
     again = screened_oracle(tmp_path)
     again.reload()
     assert again.create_trial("tuner0").status == TrialStatus.STOPPED
+
+
+def budget_sized(tmp_path, search_budget=10, **kwargs):
+    """make_oracle's 12-configuration space sized by ``search_budget``."""
+    counts = dict(initial_trials=None, max_iterations=None, top_k=None)
+    return make_oracle(tmp_path, search_budget=search_budget, **{**counts, **kwargs})
+
+
+def test_equal_phase_1_finals_are_enough_for_the_rank_rule(tmp_path):
+    # Accuracy saturating at 1.0: every phase-1 network ends with the same final loss; the
+    # default (rank) allocation never uses m and M, so phase 2 goes on.
+    oracle = budget_sized(tmp_path, initial_screen=False)
+    while oracle.phase == "initial":
+        trial = oracle.create_trial("tuner0")
+        for step in (4, 8):
+            value = 1.0 / step + trial.hyperparameters.values["a"]
+            oracle.update_trial(trial.trial_id, {"loss": value}, step=step)
+        oracle.update_trial(trial.trial_id, {"loss": 0.0}, step=BUDGET["full_steps"])
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    assert oracle.phase == "explore" and oracle.loss_bounds == (0.0, 0.0)
+    finish(oracle)
+    assert oracle.phase == "done"
+
+
+def test_too_few_phase_1_networks_advise_what_search_budget_takes(tmp_path):
+    # Two of the three phase-1 networks diverge after their early windows: one final loss
+    # is too few for the predictor; the advice names search_budget, not initial_trials.
+    oracle = budget_sized(tmp_path, initial_screen=False)
+    with pytest.raises(FatalSearchError, match="Raise search_budget") as error:
+        for k in range(3):
+            run(oracle, oracle.create_trial("tuner0"), diverge_at=16 if k else None)
+    assert "initial_trials" not in str(error.value)
