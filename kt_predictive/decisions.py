@@ -65,6 +65,7 @@ from kt_predictive.records import (
 )
 from kt_predictive.schedule import (
     FINAL_SHARE,
+    MIN_INITIAL_TRIALS,
     PAPER_SIZES,
     PAPER_STEPS,
     resolve_initial_screen,
@@ -328,9 +329,15 @@ class SearchDecisions:
         """Refuses a search space the settings cannot search (thresholds, size)."""
         self.resolve_thresholds(grids)
         if space_size(grids) < self.initial_trials:
+            fix = (
+                "lower initial_trials or widen the space"
+                if self.budget_steps is None
+                else "widen the space, or lower search_budget (phase 1 trains a fifth of it, "
+                f"at least {MIN_INITIAL_TRIALS} networks)"
+            )
             raise FatalSearchError(
-                f"the search space has {space_size(grids)} configurations, fewer than "
-                f"initial_trials={self.initial_trials}; lower initial_trials or widen the space"
+                f"the search space has {space_size(grids)} configurations, fewer than the "
+                f"initial_trials={self.initial_trials} networks phase 1 trains; {fix}"
             )
 
     # ------------------------------------------------------------------ new trials

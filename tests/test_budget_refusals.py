@@ -1,12 +1,13 @@
 """Budgets held and refusals that make sense (issue 26, items 7-11, 16, 19): the oracle driven
 by hand on the tiny budget, without training."""
 
+import keras_tuner
 import pytest
 from keras_tuner.engine.trial import TrialStatus
 from test_initial_screen import screened_oracle
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 
-from kt_predictive import FatalSearchError
+from kt_predictive import FatalSearchError, PredictiveOracle, SearchError, StepBudget, size_phases
 
 
 def test_reports_for_a_settled_trial_are_ignored_and_it_settles_once(tmp_path):
@@ -67,3 +68,29 @@ def test_too_few_phase_1_networks_advise_what_search_budget_takes(tmp_path):
         for k in range(3):
             run(oracle, oracle.create_trial("tuner0"), diverge_at=16 if k else None)
     assert "initial_trials" not in str(error.value)
+
+
+def test_a_space_too_small_for_a_budget_sized_phase_1_advises_search_budget():
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("a", [1, 2])
+    hp.Choice("b", [1, 2])
+    oracle = PredictiveOracle(search_budget=30, **BUDGET)  # phase 1: 6 networks
+    with pytest.raises(FatalSearchError, match="lower search_budget") as error:
+        oracle.update_space(hp)
+    assert "initial_trials" not in str(error.value).split(";")[-1]
+
+
+def test_a_budget_that_cannot_be_sized_names_budgets_that_can():
+    steps = StepBudget(400, 164, 2, 40)
+    # Whole-trial rounding: 18 cannot be sized though 17 can; "too small, needs at least 21"
+    # would contradict itself.
+    with pytest.raises(SearchError, match="give 17 or 21 instead"):
+        size_phases(18, steps, reduction_factor=3, initial_screen=True)
+    for budget in (17, 21):
+        size_phases(budget, steps, reduction_factor=3, initial_screen=True)
+    # Screens that cost more than any budget they are sized from: no budget is named, the
+    # settings that make one possible are.
+    steep = StepBudget(400, 280, 10, 20)
+    with pytest.raises(SearchError, match=r"no search_budget .*\(initial_screen=False\)"):
+        size_phases(5, steep, reduction_factor=3, initial_screen=True)
+    size_phases(5, steep, reduction_factor=3, initial_screen=False)
