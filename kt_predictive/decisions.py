@@ -309,6 +309,8 @@ class SearchDecisions:
         # A screened phase 1 found no untried configuration before drawing initial_screen:
         # the space is smaller than its screen, which is then every configuration drawn.
         self.screen_exhausted = False
+        # A screened phase 1 stopped drawing because the budget left is what it still needs.
+        self.screen_budget_end = False
         self.targets: list[str] = []
         self.pruned: set[str] = set()  # explored trials whose early checkpoint was released
         self.predictor_trials: list[str] = []
@@ -375,8 +377,21 @@ class SearchDecisions:
                 if parent is None:
                     return None  # the last phase-1 trials are running
                 return self.new_record(trial_id, parent.values, "continuation", parent=parent)
-            values = draw(uniform=True)
             drawn = len(self.records.by_role("initial"))
+            if (
+                self.initial_screen
+                and drawn >= self.initial_trials
+                and not self.affords(self.budget.early_steps + self.initial_reserve(1))
+            ):
+                # The screen cost more than expected (most trials passed every rung): the
+                # budget left pays for its continuations and one explored, continued trial.
+                self.screen_budget_end = True
+                self._say(
+                    f"phase 1 screens {drawn} configurations, not {self.initial_screen}: the "
+                    "search budget left is what its continuations need"
+                )
+                return self.next_trial(trial_id, draw)  # a continuation, or wait
+            values = draw(uniform=True)
             if values is None and self.initial_screen and drawn >= self.initial_trials:
                 self.screen_exhausted = True
                 self._say(
@@ -497,10 +512,25 @@ class SearchDecisions:
         ``max_iterations`` is exactly what the budget pays for."""
         return self.budget_steps is not None and self.reduction_factor is not None
 
+    def initial_reserve(self, new_trials: int = 0) -> int:
+        """With a screened phase 1 still drawing: the steps its continuations will need, and
+        one explored trial continued to ``full_steps`` after it, if ``new_trials`` more are
+        drawn (running and new ones counted at ``early_steps``)."""
+        budget = self.budget
+        reached = [budget.early_steps] * new_trials + [
+            budget.early_steps if r.running else min(r.steps, budget.early_steps)
+            for r in self.records.by_role("initial")
+            if r.running or r.status == "complete"
+        ]
+        chosen = sorted(reached, reverse=True)[: self.initial_trials]
+        return sum(budget.full_steps - steps for steps in chosen) + budget.full_steps
+
     def initial_drawn(self) -> bool:
         """Every phase-1 configuration has been drawn (some may still be training)."""
         drawn = len(self.records.by_role("initial"))
-        return self.screen_exhausted or drawn >= (self.initial_screen or self.initial_trials)
+        if self.screen_exhausted or self.screen_budget_end:
+            return True
+        return drawn >= (self.initial_screen or self.initial_trials)
 
     def initial_started(self) -> bool:
         """Every phase-1 trial has started (some may still be training): with a screened
@@ -949,6 +979,7 @@ class SearchDecisions:
             "fixed": {name: [fixed.value, fixed.iteration] for name, fixed in self.fixed.items()},
             "exploration_end": self.exploration_end,
             "screen_exhausted": self.screen_exhausted,
+            "screen_budget_end": self.screen_budget_end,
             "targets": self.targets,
             "pruned": sorted(self.pruned),
             "predictor_trials": self.predictor_trials,
@@ -1015,6 +1046,7 @@ class SearchDecisions:
         }
         self.exploration_end = saved["exploration_end"]
         self.screen_exhausted = saved.get("screen_exhausted", False)  # saved before it existed
+        self.screen_budget_end = saved.get("screen_budget_end", False)
         self.targets = saved["targets"]
         self.pruned = set(saved["pruned"])
         self.predictor_trials = saved["predictor_trials"]

@@ -7,7 +7,14 @@ from keras_tuner.engine.trial import TrialStatus
 from test_initial_screen import screened_oracle
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 
-from kt_predictive import FatalSearchError, PredictiveOracle, SearchError, StepBudget, size_phases
+from kt_predictive import (
+    FatalSearchError,
+    PredictiveOracle,
+    SearchError,
+    StepBudget,
+    size_phases,
+    training_steps,
+)
 
 
 def test_reports_for_a_settled_trial_are_ignored_and_it_settles_once(tmp_path):
@@ -94,3 +101,49 @@ def test_a_budget_that_cannot_be_sized_names_budgets_that_can():
     with pytest.raises(SearchError, match=r"no search_budget .*\(initial_screen=False\)"):
         size_phases(5, steep, reduction_factor=3, initial_screen=True)
     size_phases(5, steep, reduction_factor=3, initial_screen=False)
+
+
+def improving_search(tmp_path, search_budget, steps, **kwargs):
+    """A budget-sized oracle on a 100-configuration space, driven by hand: every new trial
+    beats every one before it at every window, so each passes every rung. Returns it done."""
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("a", list(range(10)))
+    hp.Choice("b", list(range(10)))
+    oracle = PredictiveOracle(
+        hyperparameters=hp,
+        search_budget=search_budget,
+        tuning_trials=1,
+        report_splits=0,
+        seed=2,
+        **vars(steps),
+        **kwargs,
+    )
+    oracle.open(str(tmp_path), "improving")
+    records = oracle._decisions.records
+    for k in range(1000):
+        trial = oracle.create_trial("tuner0")
+        if trial.status == TrialStatus.STOPPED:
+            return oracle
+        assert trial.status == TrialStatus.RUNNING
+        parent = trial.hyperparameters.values.get("tuner/trial_id")
+        start = records[parent].steps if parent else 0
+        ends = [s for s in steps.window_ends() if s > start] + [steps.full_steps]
+        for step in ends:
+            value = 10.0 - 0.01 * k + 1.0 / step
+            if oracle.update_trial(trial.trial_id, {"loss": value}, step=step).status == "STOPPED":
+                break
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    raise AssertionError("the search never ended")
+
+
+def test_a_screened_phase_1_is_held_to_the_search_budget(tmp_path):
+    # At 5 full trainings phase 1 screens 27 configurations expecting most to stop at a rung
+    # (10 or 30 steps); here every one reaches early_steps (60), twice what was expected.
+    steps = StepBudget(400, 60, 10, 40)
+    oracle = improving_search(tmp_path, 5, steps)
+    assert oracle.initial_screen == 27
+    records = oracle.records()
+    assert training_steps(records) <= 5 * steps.full_steps
+    assert len([r for r in records if r.role == "initial"]) < 27
+    assert len(oracle._decisions.records.phase1_networks()) == oracle.initial_trials
