@@ -553,12 +553,31 @@ class SearchDecisions:
             return -steps, record.early[steps // self.budget.window - 1]
 
         complete = [r for r in initial if r.status == "complete"]
-        return sorted(complete, key=furthest_best)[: self.initial_trials]
+        # A screen that holds the whole space leaves nothing to explore: its other trials
+        # are the candidates phase 4 would have continued (top_k more, budget allowing).
+        kept = self.initial_trials + (self.top_k if self.screen_covers_space() else 0)
+        return sorted(complete, key=furthest_best)[:kept]
+
+    def screen_covers_space(self) -> bool:
+        """A screened phase 1 drew every configuration of the search space."""
+        drawn = len(self.records.by_role("initial"))
+        grids = self.grids
+        return bool(self.initial_screen) and (
+            self.screen_exhausted or (bool(grids) and drawn >= space_size(grids))
+        )
 
     def next_initial_continuation(self) -> TrialRecord | None:
-        """The next chosen phase-1 trial (:meth:`initial_chosen`) to continue, if any."""
+        """The next chosen phase-1 trial (:meth:`initial_chosen`) to continue, if any: beyond
+        ``initial_trials`` only while the search budget pays for it."""
         chosen = self.initial_chosen()
-        return next((r for r in chosen if self.records.continuation_of(r.trial_id) is None), None)
+        for index, record in enumerate(chosen):
+            if self.records.continuation_of(record.trial_id) is not None:
+                continue
+            steps = self.budget.full_steps - min(record.steps, self.budget.early_steps)
+            if index >= self.initial_trials and not self.affords(steps):
+                return None
+            return record
+        return None
 
     def next_iteration(self) -> int:
         """The exploration iteration of the next explored configuration (1-based)."""

@@ -119,6 +119,13 @@ def improving_search(tmp_path, search_budget, steps, **kwargs):
         **kwargs,
     )
     oracle.open(str(tmp_path), "improving")
+    return drive(oracle, steps, lambda values, step, k: 10.0 - 0.01 * k + 1.0 / step)
+
+
+def drive(oracle, steps, loss):
+    """Runs the oracle's search to the end by hand: trial k of ``values`` reports
+    ``loss(values, step, k)`` at each window end past its parent's steps and at
+    ``full_steps``, until told to stop. Returns the oracle."""
     records = oracle._decisions.records
     for k in range(1000):
         trial = oracle.create_trial("tuner0")
@@ -129,7 +136,7 @@ def improving_search(tmp_path, search_budget, steps, **kwargs):
         start = records[parent].steps if parent else 0
         ends = [s for s in steps.window_ends() if s > start] + [steps.full_steps]
         for step in ends:
-            value = 10.0 - 0.01 * k + 1.0 / step
+            value = loss(records[trial.trial_id].values, step, k)
             if oracle.update_trial(trial.trial_id, {"loss": value}, step=step).status == "STOPPED":
                 break
         trial.status = TrialStatus.COMPLETED
@@ -147,3 +154,29 @@ def test_a_screened_phase_1_is_held_to_the_search_budget(tmp_path):
     assert training_steps(records) <= 5 * steps.full_steps
     assert len([r for r in records if r.role == "initial"]) < 27
     assert len(oracle._decisions.records.phase1_networks()) == oracle.initial_trials
+
+
+def test_a_space_smaller_than_the_phase_1_screen_continues_its_candidates(tmp_path):
+    # 4 configurations, search_budget 10 screens 9 in phase 1 and trains 3 fully. The
+    # configuration that starts worst finishes best: phase 1 must continue it too, with the
+    # budget exploration (nothing left to explore) and phase 4 cannot use.
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("a", [0, 1])
+    hp.Choice("b", [0, 1])
+    oracle = PredictiveOracle(
+        hyperparameters=hp, search_budget=10, tuning_trials=1, report_splits=0, seed=2, **BUDGET
+    )
+    oracle.open(str(tmp_path), "small")
+    assert (oracle.initial_trials, oracle.initial_screen) == (3, 9)
+
+    def loss(values, step, k):
+        slow = values["a"] == 1 and values["b"] == 1
+        final = 0.1 if slow else 0.5 + 0.1 * values["a"] + 0.05 * values["b"]
+        return final if step == BUDGET["full_steps"] else final + (5.0 if slow else 1.0) / step
+
+    drive(oracle, StepBudget(**BUDGET), loss)
+    networks = oracle._decisions.records.phase1_networks()
+    assert len(networks) == 4
+    best = oracle._decisions.records[oracle.get_best_trials(1)[0].trial_id]
+    assert best.real_final == pytest.approx(0.1)
+    assert training_steps(oracle.records()) <= 10 * BUDGET["full_steps"]
