@@ -702,7 +702,25 @@ class SearchDecisions:
             for r in self.ranked_explored()
             if self.records.continuation_of(r.trial_id) is not None or r.trial_id not in self.pruned
         ]
-        self.targets = [r.trial_id for r in resumable[: self.candidate_pool()]]
+        # In an extended search, continuations the new ranking puts outside the top_k do
+        # not hold places of it: the best-predicted top_k are continued.
+        ranked = [
+            r
+            for i, r in enumerate(resumable)
+            if i < self.top_k or self.records.continuation_of(r.trial_id) is None
+        ]
+        self.targets = [r.trial_id for r in ranked[: self.candidate_pool()]]
+        continued = sum(self.records.continuation_of(t) is not None for t in self.targets)
+        waiting = len(self.targets) - continued
+        released = [r for r in self.ranked_explored() if r.trial_id in self.pruned]
+        if continued + waiting < self.top_k and any(
+            self.records.continuation_of(r.trial_id) is None for r in released
+        ):
+            self._say(
+                f"phase 4 can continue {waiting} more candidates, not the {self.top_k - continued} "
+                f"top_k={self.top_k} asks for: the early checkpoints of the others were "
+                "released before; raise max_iterations to explore new candidates"
+            )
         self.phase = "finalize"
 
     def extend(self, saved_max_iterations: int, saved_top_k: int) -> bool:
@@ -925,10 +943,11 @@ class SearchDecisions:
     # ------------------------------------------------------------------ checkpoints
 
     def checkpoints_needed(self) -> set[str]:
-        """Explored trials whose early checkpoint may still be continued."""
+        """Explored trials whose early checkpoint may still be continued (in a finished
+        search, the targets not continued: raising top_k continues them)."""
         if self.phase == "done":
-            return set()
-        if self.phase == "explore":
+            pool = self.targets
+        elif self.phase == "explore":
             pool = [r.trial_id for r in self.ranked_explored()[: self.candidate_pool()]]
         elif self.next_continuation() is not None:
             pool = self.targets

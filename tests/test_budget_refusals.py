@@ -180,3 +180,39 @@ def test_a_space_smaller_than_the_phase_1_screen_continues_its_candidates(tmp_pa
     best = oracle._decisions.records[oracle.get_best_trials(1)[0].trial_id]
     assert best.real_final == pytest.approx(0.1)
     assert training_steps(oracle.records()) <= 10 * BUDGET["full_steps"]
+
+
+def test_raising_top_k_of_a_finished_search_continues_the_next_candidates(tmp_path):
+    oracle = make_oracle(tmp_path)  # 3 explored, top_k 2
+    finish(oracle)
+    records = oracle._decisions.records
+    continued = [
+        r for r in records.by_role("continuation") if records[r.parent_id].role == "explore"
+    ]
+    assert len(continued) == 2
+    bigger = make_oracle(tmp_path, top_k=4)
+    bigger.reload()
+    assert bigger.phase == "finalize"
+    finish(bigger)
+    records = bigger._decisions.records
+    explored = records.by_role("explore")
+    # The third candidate's early checkpoint was kept when the search ended: it is continued.
+    assert all(records.continuation_of(r.trial_id) is not None for r in explored)
+
+
+def test_raising_max_iterations_continues_a_new_best_predicted_candidate(tmp_path):
+    def loss(values, step, k, shift=0.0):
+        base = 0.1 * values["a"] + values["c"] + shift
+        return base if step == BUDGET["full_steps"] else base + (1.0 + values["a"]) / step
+
+    steps = StepBudget(**BUDGET)
+    drive(make_oracle(tmp_path, top_k=1), steps, loss)
+    bigger = make_oracle(tmp_path, top_k=1, max_iterations=6)
+    bigger.reload()
+    assert bigger.phase == "explore"
+    # The extension's first explored trial is far better than any before, the others worse.
+    drive(bigger, steps, lambda values, step, k: loss(values, step, k, -1.0 if k == 0 else 1.0))
+    decisions = bigger._decisions
+    best = decisions.ranked_explored()[0]
+    assert best.iteration == 4  # explored by the extension
+    assert decisions.records.continuation_of(best.trial_id) is not None
