@@ -440,6 +440,17 @@ class SearchDecisions:
         budget)."""
         budget = self.budget
         stop = False
+        parent = self.records.get(record.parent_id) if record.parent_id else None
+        if parent is not None and step <= parent.steps:
+            # Its windows up to there are the parent's: a loop that trained them again would
+            # train steps the budget does not count.
+            raise FatalSearchError(
+                f"trial {record.trial_id} continues trial {parent.trial_id} after its step "
+                f"{parent.steps} (values['tuner/initial_step'] = {parent.steps}) but "
+                f"reported step {step}: a continuation resumes its parent's state and curve "
+                "and reports only the steps after it (TrialReporter(..., losses=the parent's "
+                "curve)); a loop that cannot resume a trial's state cannot continue one"
+            )
         if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
             # Beyond float32, the predictor's forest sees inf: diverged as well.
             record.diverged_at = step

@@ -29,6 +29,7 @@ from kt_predictive.liveness import WorkerLiveness
 from kt_predictive.persistence import RECOVERY, SearchFiles
 from kt_predictive.progress import SearchProgress, settled_line
 from kt_predictive.records import (
+    INITIAL_STEP_VALUE,
     PARENT_VALUE,
     STATE_VERSION,
     TrialRecord,
@@ -259,6 +260,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         values = dict(record.values)
         if record.parent_id is not None:
             values[PARENT_VALUE] = record.parent_id
+            values[INITIAL_STEP_VALUE] = self._decisions.records[record.parent_id].steps
         return {"status": TrialStatus.RUNNING, "values": values}
 
     def _sample(self, uniform: bool, keep_fixed: bool = True) -> dict | None:

@@ -216,3 +216,24 @@ def test_raising_max_iterations_continues_a_new_best_predicted_candidate(tmp_pat
     best = decisions.ranked_explored()[0]
     assert best.iteration == 4  # explored by the extension
     assert decisions.records.continuation_of(best.trial_id) is not None
+
+
+def test_a_continuation_retrained_from_step_0_is_refused_with_where_it_starts(tmp_path):
+    oracle = make_oracle(tmp_path)
+    while True:
+        trial = oracle.create_trial("tuner0")
+        if oracle.phase == "finalize":
+            break
+        run(oracle, trial)
+    values = trial.hyperparameters.values
+    parent = oracle._decisions.records[values["tuner/trial_id"]]
+    # The protocol says where a continuation starts: after its parent's steps.
+    assert values["tuner/initial_step"] == parent.steps == BUDGET["early_steps"]
+    # A loop that cannot resume retrains it from step 0: what it trains would not be what
+    # the budget counts, so its first report is refused with one clear error.
+    with pytest.raises(FatalSearchError, match=r"continues trial .* after its step 8 "):
+        oracle.update_trial(trial.trial_id, {"loss": 1.0}, step=4)
+    record = oracle._decisions.records[trial.trial_id]
+    assert record.steps == 0 and record.early == parent.early
+    run(oracle, trial)  # reporting from step 12 on is accepted
+    assert record.is_real
