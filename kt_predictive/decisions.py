@@ -65,6 +65,7 @@ from kt_predictive.records import (
 )
 from kt_predictive.schedule import (
     FINAL_SHARE,
+    MIN_INITIAL_TRIALS,
     PAPER_SIZES,
     PAPER_STEPS,
     resolve_initial_screen,
@@ -308,6 +309,8 @@ class SearchDecisions:
         # A screened phase 1 found no untried configuration before drawing initial_screen:
         # the space is smaller than its screen, which is then every configuration drawn.
         self.screen_exhausted = False
+        # A screened phase 1 stopped drawing because the budget left is what it still needs.
+        self.screen_budget_end = False
         self.targets: list[str] = []
         self.pruned: set[str] = set()  # explored trials whose early checkpoint was released
         self.predictor_trials: list[str] = []
@@ -328,9 +331,15 @@ class SearchDecisions:
         """Refuses a search space the settings cannot search (thresholds, size)."""
         self.resolve_thresholds(grids)
         if space_size(grids) < self.initial_trials:
+            fix = (
+                "lower initial_trials or widen the space"
+                if self.budget_steps is None
+                else "widen the space, or lower search_budget (phase 1 trains a fifth of it, "
+                f"at least {MIN_INITIAL_TRIALS} networks)"
+            )
             raise FatalSearchError(
-                f"the search space has {space_size(grids)} configurations, fewer than "
-                f"initial_trials={self.initial_trials}; lower initial_trials or widen the space"
+                f"the search space has {space_size(grids)} configurations, fewer than the "
+                f"initial_trials={self.initial_trials} networks phase 1 trains; {fix}"
             )
 
     # ------------------------------------------------------------------ new trials
@@ -368,8 +377,21 @@ class SearchDecisions:
                 if parent is None:
                     return None  # the last phase-1 trials are running
                 return self.new_record(trial_id, parent.values, "continuation", parent=parent)
-            values = draw(uniform=True)
             drawn = len(self.records.by_role("initial"))
+            if (
+                self.initial_screen
+                and drawn >= self.initial_trials
+                and not self.affords(self.budget.early_steps + self.initial_reserve(1))
+            ):
+                # The screen cost more than expected (most trials passed every rung): the
+                # budget left pays for its continuations and one explored, continued trial.
+                self.screen_budget_end = True
+                self._say(
+                    f"phase 1 screens {drawn} configurations, not {self.initial_screen}: the "
+                    "search budget left is what its continuations need"
+                )
+                return self.next_trial(trial_id, draw)  # a continuation, or wait
+            values = draw(uniform=True)
             if values is None and self.initial_screen and drawn >= self.initial_trials:
                 self.screen_exhausted = True
                 self._say(
@@ -418,6 +440,17 @@ class SearchDecisions:
         budget)."""
         budget = self.budget
         stop = False
+        parent = self.records.get(record.parent_id) if record.parent_id else None
+        if parent is not None and step <= parent.steps:
+            # Its windows up to there are the parent's: a loop that trained them again would
+            # train steps the budget does not count.
+            raise FatalSearchError(
+                f"trial {record.trial_id} continues trial {parent.trial_id} after its step "
+                f"{parent.steps} (values['tuner/initial_step'] = {parent.steps}) but "
+                f"reported step {step}: a continuation resumes its parent's state and curve "
+                "and reports only the steps after it (TrialReporter(..., losses=the parent's "
+                "curve)); a loop that cannot resume a trial's state cannot continue one"
+            )
         if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
             # Beyond float32, the predictor's forest sees inf: diverged as well.
             record.diverged_at = step
@@ -490,10 +523,25 @@ class SearchDecisions:
         ``max_iterations`` is exactly what the budget pays for."""
         return self.budget_steps is not None and self.reduction_factor is not None
 
+    def initial_reserve(self, new_trials: int = 0) -> int:
+        """With a screened phase 1 still drawing: the steps its continuations will need, and
+        one explored trial continued to ``full_steps`` after it, if ``new_trials`` more are
+        drawn (running and new ones counted at ``early_steps``)."""
+        budget = self.budget
+        reached = [budget.early_steps] * new_trials + [
+            budget.early_steps if r.running else min(r.steps, budget.early_steps)
+            for r in self.records.by_role("initial")
+            if r.running or r.status == "complete"
+        ]
+        chosen = sorted(reached, reverse=True)[: self.initial_trials]
+        return sum(budget.full_steps - steps for steps in chosen) + budget.full_steps
+
     def initial_drawn(self) -> bool:
         """Every phase-1 configuration has been drawn (some may still be training)."""
         drawn = len(self.records.by_role("initial"))
-        return self.screen_exhausted or drawn >= (self.initial_screen or self.initial_trials)
+        if self.screen_exhausted or self.screen_budget_end:
+            return True
+        return drawn >= (self.initial_screen or self.initial_trials)
 
     def initial_started(self) -> bool:
         """Every phase-1 trial has started (some may still be training): with a screened
@@ -511,15 +559,36 @@ class SearchDecisions:
             return []
 
         def furthest_best(record: TrialRecord) -> tuple[int, float]:
-            return -record.steps, record.early[record.steps // self.budget.window - 1]
+            # A report past early_steps (a loop that did not stop) names no early window.
+            steps = min(record.steps, self.budget.early_steps)
+            return -steps, record.early[steps // self.budget.window - 1]
 
         complete = [r for r in initial if r.status == "complete"]
-        return sorted(complete, key=furthest_best)[: self.initial_trials]
+        # A screen that holds the whole space leaves nothing to explore: its other trials
+        # are the candidates phase 4 would have continued (top_k more, budget allowing).
+        kept = self.initial_trials + (self.top_k if self.screen_covers_space() else 0)
+        return sorted(complete, key=furthest_best)[:kept]
+
+    def screen_covers_space(self) -> bool:
+        """A screened phase 1 drew every configuration of the search space."""
+        drawn = len(self.records.by_role("initial"))
+        grids = self.grids
+        return bool(self.initial_screen) and (
+            self.screen_exhausted or (bool(grids) and drawn >= space_size(grids))
+        )
 
     def next_initial_continuation(self) -> TrialRecord | None:
-        """The next chosen phase-1 trial (:meth:`initial_chosen`) to continue, if any."""
+        """The next chosen phase-1 trial (:meth:`initial_chosen`) to continue, if any: beyond
+        ``initial_trials`` only while the search budget pays for it."""
         chosen = self.initial_chosen()
-        return next((r for r in chosen if self.records.continuation_of(r.trial_id) is None), None)
+        for index, record in enumerate(chosen):
+            if self.records.continuation_of(record.trial_id) is not None:
+                continue
+            steps = self.budget.full_steps - min(record.steps, self.budget.early_steps)
+            if index >= self.initial_trials and not self.affords(steps):
+                return None
+            return record
+        return None
 
     def next_iteration(self) -> int:
         """The exploration iteration of the next explored configuration (1-based)."""
@@ -573,13 +642,15 @@ class SearchDecisions:
         """Phase 2: m and M, the predictor (tuned once), then the first allocation."""
         phase1 = [r for r in self.records if self.records.in_phase1(r)]
         finals = sorted({r.real_final for r in self.records.phase1_networks()})
-        if len(finals) < 2:
-            failed = sum(r.failed for r in phase1)
+        failed = sum(r.failed for r in phase1)
+        # Only the paper's range normalisation uses m and M: the rank rule takes equal ones.
+        needed = 2 if self.allocation.normalisation == "range" else 1
+        if len(finals) < needed:
             raise FatalSearchError(
                 f"phase 1 produced {len(finals)} distinct finite final losses ({failed} of "
                 f"{len(phase1)} trials failed or diverged); the reward needs the lowest and "
-                "highest to differ. Increase initial_trials or narrow the search space to "
-                "values that train (e.g. smaller learning rates)"
+                f"highest to differ. {self._more_phase1_networks()}, or narrow the search "
+                "space to values that train (e.g. smaller learning rates)"
             )
         self.bounds = (finals[0], finals[-1])
         # Failed trials never train the predictor: their final loss is unknown.
@@ -587,8 +658,10 @@ class SearchDecisions:
         X, y = self.training_set(self.predictor_trials)
         if len(y) < 2:
             raise FatalSearchError(
-                f"only {len(y)} phase-1 trials have a complete early curve; the predictor needs "
-                "at least 2. Increase initial_trials"
+                f"only {len(y)} phase-1 trials have a final loss and a complete early curve "
+                f"({failed} of {len(phase1)} failed or diverged); the predictor needs at "
+                f"least 2. {self._more_phase1_networks()}, or narrow the search space to "
+                "values that train"
             )
         if hasattr(self.predictor, "tune") and len(y) < self.min_tuning_networks:
             self._say(
@@ -609,6 +682,15 @@ class SearchDecisions:
         self.predict_waiting(self.records.by_role("initial"))
         self.phase = "explore"
         self.allocate()
+
+    def _more_phase1_networks(self) -> str:
+        """How the user gets more phase-1 networks, with the arguments this search takes."""
+        if self.budget_steps is None:
+            return "Increase initial_trials"
+        return (
+            f"Raise search_budget (phase 1 trains a fifth of it, here {self.initial_trials} "
+            "networks)"
+        )
 
     def ranked_explored(self) -> list[TrialRecord]:
         """Explored configurations known by a prediction, best predicted first."""
@@ -631,7 +713,25 @@ class SearchDecisions:
             for r in self.ranked_explored()
             if self.records.continuation_of(r.trial_id) is not None or r.trial_id not in self.pruned
         ]
-        self.targets = [r.trial_id for r in resumable[: self.candidate_pool()]]
+        # In an extended search, continuations the new ranking puts outside the top_k do
+        # not hold places of it: the best-predicted top_k are continued.
+        ranked = [
+            r
+            for i, r in enumerate(resumable)
+            if i < self.top_k or self.records.continuation_of(r.trial_id) is None
+        ]
+        self.targets = [r.trial_id for r in ranked[: self.candidate_pool()]]
+        continued = sum(self.records.continuation_of(t) is not None for t in self.targets)
+        waiting = len(self.targets) - continued
+        released = [r for r in self.ranked_explored() if r.trial_id in self.pruned]
+        if continued + waiting < self.top_k and any(
+            self.records.continuation_of(r.trial_id) is None for r in released
+        ):
+            self._say(
+                f"phase 4 can continue {waiting} more candidates, not the {self.top_k - continued} "
+                f"top_k={self.top_k} asks for: the early checkpoints of the others were "
+                "released before; raise max_iterations to explore new candidates"
+            )
         self.phase = "finalize"
 
     def extend(self, saved_max_iterations: int, saved_top_k: int) -> bool:
@@ -854,10 +954,11 @@ class SearchDecisions:
     # ------------------------------------------------------------------ checkpoints
 
     def checkpoints_needed(self) -> set[str]:
-        """Explored trials whose early checkpoint may still be continued."""
+        """Explored trials whose early checkpoint may still be continued (in a finished
+        search, the targets not continued: raising top_k continues them)."""
         if self.phase == "done":
-            return set()
-        if self.phase == "explore":
+            pool = self.targets
+        elif self.phase == "explore":
             pool = [r.trial_id for r in self.ranked_explored()[: self.candidate_pool()]]
         elif self.next_continuation() is not None:
             pool = self.targets
@@ -927,6 +1028,7 @@ class SearchDecisions:
             "fixed": {name: [fixed.value, fixed.iteration] for name, fixed in self.fixed.items()},
             "exploration_end": self.exploration_end,
             "screen_exhausted": self.screen_exhausted,
+            "screen_budget_end": self.screen_budget_end,
             "targets": self.targets,
             "pruned": sorted(self.pruned),
             "predictor_trials": self.predictor_trials,
@@ -993,6 +1095,7 @@ class SearchDecisions:
         }
         self.exploration_end = saved["exploration_end"]
         self.screen_exhausted = saved.get("screen_exhausted", False)  # saved before it existed
+        self.screen_budget_end = saved.get("screen_budget_end", False)
         self.targets = saved["targets"]
         self.pruned = set(saved["pruned"])
         self.predictor_trials = saved["predictor_trials"]

@@ -29,6 +29,7 @@ from kt_predictive.liveness import WorkerLiveness
 from kt_predictive.persistence import RECOVERY, SearchFiles
 from kt_predictive.progress import SearchProgress, settled_line
 from kt_predictive.records import (
+    INITIAL_STEP_VALUE,
     PARENT_VALUE,
     STATE_VERSION,
     TrialRecord,
@@ -259,6 +260,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         values = dict(record.values)
         if record.parent_id is not None:
             values[PARENT_VALUE] = record.parent_id
+            values[INITIAL_STEP_VALUE] = self._decisions.records[record.parent_id].steps
         return {"status": TrialStatus.RUNNING, "values": values}
 
     def _sample(self, uniform: bool, keep_fixed: bool = True) -> dict | None:
@@ -293,6 +295,12 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         record = self._decisions.records.get(trial_id)
         if record is None:
             return super().update_trial(trial_id, metrics, step)
+        if record.settled:
+            # A worker that went on after its trial settled (given to another worker, or
+            # told to stop): its report changes nothing, and it is told to stop.
+            trial = copy.copy(self.trials[trial_id])
+            trial.status = TrialStatus.STOPPED
+            return trial
         if self.objective.name not in metrics:
             raise FatalSearchError(
                 f"trial {trial_id} reported {sorted(metrics)} without the objective "
@@ -318,6 +326,8 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
     @keras_tuner.synchronized
     def end_trial(self, trial):
         record = self._decisions.records.get(trial.trial_id)
+        if record is not None and record.settled:
+            return  # settled already (by another worker): a trial settles once
         if trial.status == TrialStatus.STOPPED:
             # A driver that ends a trial with the object update_trial returned: the oracle
             # stopped it, so it completed its part (keras-tuner only retries INVALID trials).

@@ -36,6 +36,9 @@ ROLES: tuple[Role, ...] = ("initial", "explore", "continuation")
 # "tuner/trial_id" link to the parent): bookkeeping, not part of the configuration.
 TUNER_VALUE_PREFIX = "tuner/"
 PARENT_VALUE = "tuner/trial_id"
+# A continuation's first step is the one after this (its parent's steps): it reports only
+# steps after it (keras-tuner's Hyperband says "tuner/initial_epoch").
+INITIAL_STEP_VALUE = "tuner/initial_step"
 # Each record is saved in its trial folder; oracle.json lists the trial ids and holds the
 # decisions. The version changes when that layout or the record's fields change.
 RECORD_FILE = "record.json"

@@ -19,8 +19,10 @@ to customise training)::
                 if reporter.step(float(loss)):      # True: the oracle stops the trial here
                     break
 
-(Continuations of explored trials then need the trial's state: see ``PredictiveTuner``; a
-loop that cannot resume simply retrains a continuation from its first step.)
+(Continuations of explored trials then need the trial's state: a continuation resumes its
+parent's state and curve, ``losses=`` here, and reports only the steps after the parent's,
+``trial.hyperparameters.values["tuner/initial_step"]``; the oracle refuses an earlier step.
+See ``PredictiveTuner``.)
 """
 
 from __future__ import annotations

@@ -131,21 +131,32 @@ def size_phases(
     sizes = _sized_phases(search_budget, steps, *arguments)
     if sizes is not None:
         return sizes
-    # The smallest whole budget these settings can size (screening costs vary with it).
-    smallest = next(
-        (
-            b
-            for b in range(math.floor(search_budget) + 1, MAX_PROBED_BUDGET + 1)
-            if _sized_phases(b, steps, *arguments) is not None
-        ),
-        None,
-    )
-    needed = f"at least {smallest}" if smallest else "a larger one"
+    # The whole budgets nearest to it that these settings can size: phase sizes are whole
+    # numbers of trials, so a smaller budget can sometimes be sized when this one cannot.
+    sized = [b for b in range(1, MAX_PROBED_BUDGET + 1) if _sized_phases(b, steps, *arguments)]
+    below = [b for b in sized if b < search_budget]
+    above = [b for b in sized if b > search_budget]
+    ratio = f"early_steps/full_steps = {steps.early_steps / steps.full_steps:.3g}"
+    smallest = f"({MIN_INITIAL_TRIALS} full trainings, {MIN_TOP_K} explored and continued, and "
+    smallest += "the screens that pick them)"
+    if not sized:
+        raise SearchError(
+            f"no search_budget up to {MAX_PROBED_BUDGET} full trainings can pay for a search "
+            f"with {ratio} and these screening settings {smallest}: its screens cost more "
+            "than the budget they are sized from. Turn the phase-1 screen off "
+            "(initial_screen=False), screen less (reduction_factor=None), or lower "
+            "early_steps"
+        )
+    if not below:
+        raise SearchError(
+            f"search_budget={search_budget:g} full trainings is too small for a search with "
+            f"{ratio} and these screening settings: it needs at least {above[0]} {smallest}"
+        )
+    nearest = f"{below[-1]}" + (f" or {above[0]}" if above else "")
     raise SearchError(
-        f"search_budget={search_budget:g} full trainings is too small for a search with "
-        f"early_steps/full_steps = {steps.early_steps / steps.full_steps:.3g} and these "
-        f"screening settings: it needs {needed} ({MIN_INITIAL_TRIALS} full trainings, "
-        f"{MIN_TOP_K} explored and continued, and the screens that pick them)"
+        f"search_budget={search_budget:g} full trainings cannot be split into phases with "
+        f"{ratio} and these screening settings (their sizes are whole trials and the "
+        f"screened explored trials must be able to fill top_k): give {nearest} instead"
     )
 
 

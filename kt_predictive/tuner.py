@@ -29,7 +29,7 @@ from kt_predictive.checkpoint import (
 )
 from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.oracle import PredictiveOracle
-from kt_predictive.records import PARENT_VALUE
+from kt_predictive.records import INITIAL_STEP_VALUE, PARENT_VALUE
 from kt_predictive.reporting import TrialReporter
 from kt_predictive.schedule import FINAL_SHARE
 from kt_predictive.storage import check_writable, write_json
@@ -269,7 +269,7 @@ class PredictiveTuner(keras_tuner.Tuner):
         callback.save = lambda curve: save_training_state(
             state_path, model, curve, callback.seconds
         )
-        if not self._replay(callback):
+        if not self._replay(callback, self._initial_step(trial)):
             self._fit(trial, model, callback, args, kwargs)
         if callback.diverged_at is not None or callback.stopped_by_oracle:
             return
@@ -316,8 +316,18 @@ class PredictiveTuner(keras_tuner.Tuner):
 
         return evaluate
 
-    def _replay(self, callback: StepBudgetCallback) -> bool:
-        """Re-reports the complete windows of a resumed curve; returns whether to stop.
+    def _initial_step(self, trial) -> int:
+        """The step after which a trial reports: a continuation's parent's steps, else 0."""
+        values = trial.hyperparameters.values
+        if PARENT_VALUE not in values:
+            return 0
+        # A continuation created before the oracle said where it starts: its parent's
+        # windows are the oracle's already.
+        return int(values.get(INITIAL_STEP_VALUE, self.budget.early_steps))
+
+    def _replay(self, callback: StepBudgetCallback, initial_step: int = 0) -> bool:
+        """Re-reports the complete windows of a resumed curve after ``initial_step`` (a
+        continuation's parent's windows are the oracle's already); returns whether to stop.
 
         The oracle may have missed the last report if the search was killed right after a
         checkpoint; reports are idempotent.
@@ -327,12 +337,13 @@ class PredictiveTuner(keras_tuner.Tuner):
             # A validation value can only be measured now, on the restored state: the report
             # a kill may have cut off is the one at the checkpoint's own step.
             at = len(curve)
-            if at in self.budget.window_ends() and callback.report(at, callback.evaluate()):
+            replayed = at in self.budget.window_ends() and at > initial_step
+            if replayed and callback.report(at, callback.evaluate()):
                 callback.stopped_by_oracle = True
                 return True
             return False
         for end in self.budget.window_ends():
-            if end <= len(curve) and callback.report(
+            if initial_step < end <= len(curve) and callback.report(
                 end, window_mean(curve, end, self.budget.window)
             ):
                 callback.stopped_by_oracle = True
