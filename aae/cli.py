@@ -257,7 +257,8 @@ def _train(args: argparse.Namespace) -> int:
     from aae.data.training_set import TrainingData, rendering_digest
     from aae.net.training import train_network
     from aae.visualize import save_reconstructions
-    from kt_predictive import training_state_path, write_json
+    from kt_predictive.checkpoint import training_state_path
+    from kt_predictive.storage import write_json
 
     profile = _profile(args)
     config = _config(args.config)
@@ -372,7 +373,7 @@ def _eval(args: argparse.Namespace) -> int:
     from aae.pose.codebook import Codebook
     from aae.pose.collapse import mean_code_cosine
     from aae.pose.evaluate import evaluate_on_bop, save_pose_figure
-    from kt_predictive import write_json
+    from kt_predictive.storage import write_json
 
     dataset = BopDataset(args.bop_root, args.split)
     # LineMOD's names are lower case; "Duck" or "APE" mean the same objects.
@@ -459,7 +460,7 @@ def _flag_hint(message: str) -> str:
 
 def _trained_mesh(network_dir: Path) -> dict | None:
     """What ``aae train`` recorded about the network's mesh (None for older folders)."""
-    from kt_predictive import read_json
+    from kt_predictive.storage import read_json
 
     path = network_dir / MESH_FILE
     if not path.is_file():
@@ -499,7 +500,7 @@ def _config(value: str) -> dict:
         )
     if not path.is_file():
         raise MissingFileError(f"config file {path} does not exist")
-    from kt_predictive import read_json
+    from kt_predictive.storage import read_json
 
     config = read_json(path, "Fix the file or name a built-in config.")
     if not isinstance(config, dict):
@@ -513,7 +514,7 @@ def _config(value: str) -> dict:
 
 def _read_camera(network_dir: Path) -> TrainingSetConfig:
     """The training-set settings ``aae train`` stored next to the network."""
-    from kt_predictive import read_json
+    from kt_predictive.storage import read_json
 
     path = network_dir / TRAINING_SET_FILE
     if not path.is_file():
@@ -573,7 +574,7 @@ def _finished_steps(out: Path, config: dict, settings: NetworkSettings, steps: i
     """The steps of the finished network in ``out`` if ``aae train`` may load or continue it
     (None if there is none); an error naming every field that differs otherwise."""
     from aae.net.training import NETWORK_FILE
-    from kt_predictive import read_json
+    from kt_predictive.storage import read_json
 
     if not (out / NETWORK_FILE).is_file():
         return None
@@ -600,7 +601,7 @@ def _reopen(out: Path) -> None:
     """Turns the finished network in ``out`` into an interrupted training, which
     ``train_network`` resumes (the weights file holds no optimizer state)."""
     from aae.net.training import NETWORK_FILE, TrainedNetwork
-    from kt_predictive import save_training_state, training_state_path
+    from kt_predictive.checkpoint import save_training_state, training_state_path
 
     network = TrainedNetwork.load(out)
     save_training_state(training_state_path(out), network.model, network.losses, network.seconds)

@@ -29,8 +29,11 @@ from aae.data.training_set import TrainingData
 from aae.net.configs import SEARCH_SPACE
 from aae.pose.evaluate import PoseEvaluation
 from aae.visualize import save_reconstructions
-from kt_predictive import RecordBook, SearchError, report_test_size, training_steps, write_json
+from kt_predictive import SearchError
+from kt_predictive.decisions import report_test_size
+from kt_predictive.records import RecordBook, training_steps
 from kt_predictive.report import SearchSummary, write_report
+from kt_predictive.storage import write_json
 
 
 @dataclass(frozen=True, eq=False)
@@ -546,7 +549,7 @@ def update_readme(report_dir: str | os.PathLike, readme: str | os.PathLike) -> P
     import json
     import shutil
 
-    from kt_predictive import atomic_write
+    from kt_predictive.storage import atomic_write
 
     report_dir, readme = Path(report_dir), Path(readme)
     summary_path = report_dir / "summary.json"

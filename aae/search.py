@@ -174,7 +174,7 @@ class RunPaths:
 def claim_run_folder(paths: RunPaths, target: ObjectTarget, profile: Profile) -> None:
     """Records what a run folder is for; refuses to continue a run made with other settings,
     whose cached search and networks would not match."""
-    from kt_predictive import read_json, write_json
+    from kt_predictive.storage import read_json, write_json
 
     identity = {"object": target.describe(), "settings": profile.describe().splitlines()[1:]}
     path = paths.root / "run.json"
@@ -498,7 +498,7 @@ def evaluate_network(
     ``name``, or ``also_cached_as``: the same network evaluated under another name)."""
     from aae.pose.codebook import Codebook, encoder_fingerprint
     from aae.pose.evaluate import evaluate_on_bop
-    from kt_predictive import write_json
+    from kt_predictive.storage import write_json
 
     fingerprint = encoder_fingerprint(encoder)
     for cached_name in (name, also_cached_as):
@@ -543,7 +543,7 @@ def _read_evaluation(name: str, paths: RunPaths):
 
 def _evaluation_file(path: Path) -> dict:
     """A cached evaluation file (with the hint to delete it if it cannot be read)."""
-    from kt_predictive import read_json
+    from kt_predictive.storage import read_json
 
     return read_json(path, "Delete it to evaluate the network again.")
 

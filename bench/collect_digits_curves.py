@@ -31,7 +31,7 @@ from results import write_section
 from search.spaces import DIGITS_FULL_STEPS, DIGITS_GRID, DIGITS_TABLE
 from search.tables import collect, collection_markdown
 
-from kt_predictive import StepLossRecorder
+from kt_predictive.callbacks import StepLossRecorder
 
 FINAL_WINDOW = 40
 

@@ -50,7 +50,7 @@ from search.spaces import DATA, MLP_EPOCHS, MLP_GRID, MLP_TABLE
 from search.tables import CurveTable, collect
 from search_efficiency import FIRST_REAL_SEEDS, REAL_CHECKS, REAL_LEVEL
 
-from kt_predictive import read_json, write_json
+from kt_predictive.storage import read_json, write_json
 
 SECTION = "mlp-seed-noise"
 SEED2_TABLE = DATA / "mlp_curves_seed2.npz"

@@ -38,10 +38,11 @@ from search.methods import RunPredictiveTuner, oracle_arguments
 from search.problems import PROBLEMS, aae_problem
 from search.runner import check_measured_on
 
-from kt_predictive import AllocationRule, HybridPredictor, PredictiveOracle, read_json, write_json
+from kt_predictive import AllocationRule, HybridPredictor, PredictiveOracle
 from kt_predictive.errors import SearchError
 from kt_predictive.schedule import PhaseSizes, size_phases
 from kt_predictive.screening import resolve_reduction_factor, screening_rungs
+from kt_predictive.storage import read_json, write_json
 
 SECTION = "default-selection"
 HELD_OUT_FIRST_SEED = 101

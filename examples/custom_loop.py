@@ -27,14 +27,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras_tuner
 import numpy as np
 
-from kt_predictive import (
-    PredictiveOracle,
-    PredictiveTuner,
-    TrialReporter,
-    load_training_state,
-    save_training_state,
-    training_state_path,
-)
+from kt_predictive import PredictiveOracle, PredictiveTuner, TrialReporter
+from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
 
 SEARCH = dict(
     initial_trials=4,

@@ -4,13 +4,22 @@ The method of Lombardi et al. (2026): train a few networks fully, fit an SVR + R
 predictor of the final loss from the hyperparameters and the early loss curve, explore by
 sampling from probabilities allocated with an exponential reward, train exploration trials
 only to an early budget, and resume the most promising ones to the full budget.
+
+The public API is below; helpers (loss statistics, training-state files, JSON storage, the
+phase sizing) live in their modules (``kt_predictive.budget``, ``.checkpoint``,
+``.storage``, ``.schedule``, ...).
+
+Example:
+    >>> from kt_predictive import PredictiveOracle, Schedule, TrainingSteps
+    >>> oracle = PredictiveOracle(
+    ...     steps=TrainingSteps(full_steps=400, early_steps=80, window=20, final_window=80),
+    ...     schedule=Schedule(initial_trials=6, max_iterations=20, top_k=3))
+    >>> oracle.phase, oracle.initial_trials
+    ('initial', 6)
 """
 
-from kt_predictive.allocation import AllocationRule, exponential_reward, linear_reward
-from kt_predictive.budget import StepBudget, early_means, final_mean, window_mean
-from kt_predictive.callbacks import StepBudgetCallback, StepLossRecorder
-from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
-from kt_predictive.decisions import SearchDecisions, report_test_size
+from kt_predictive.allocation import AllocationRule
+from kt_predictive.budget import TrainingSteps
 from kt_predictive.errors import (
     CorruptStateError,
     FatalSearchError,
@@ -21,16 +30,9 @@ from kt_predictive.errors import (
 )
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
-from kt_predictive.records import (
-    RecordBook,
-    SearchSnapshot,
-    TrialRecord,
-    read_search,
-    training_steps,
-)
+from kt_predictive.records import SearchSnapshot, TrialRecord, read_search
 from kt_predictive.reporting import TrialReporter
-from kt_predictive.schedule import PhaseSizes, size_phases
-from kt_predictive.storage import atomic_write, read_json, write_json
+from kt_predictive.settings import PredictorSettings, Schedule, Screening
 from kt_predictive.tuner import PredictiveSearch, PredictiveTuner
 
 __all__ = [
@@ -39,35 +41,19 @@ __all__ = [
     "FatalSearchError",
     "FeatureEncoder",
     "HybridPredictor",
-    "PhaseSizes",
     "PredictiveOracle",
     "PredictiveSearch",
     "PredictiveTuner",
-    "RecordBook",
-    "SearchDecisions",
+    "PredictorSettings",
+    "Schedule",
+    "Screening",
     "SearchError",
     "SearchLockedError",
     "SearchNotFoundError",
     "SearchSnapshot",
-    "StepBudget",
-    "StepBudgetCallback",
-    "StepLossRecorder",
     "StorageError",
+    "TrainingSteps",
     "TrialRecord",
     "TrialReporter",
-    "atomic_write",
-    "early_means",
-    "exponential_reward",
-    "final_mean",
-    "linear_reward",
-    "load_training_state",
-    "read_json",
     "read_search",
-    "report_test_size",
-    "save_training_state",
-    "size_phases",
-    "training_state_path",
-    "training_steps",
-    "window_mean",
-    "write_json",
 ]

@@ -182,8 +182,9 @@ class AllocationRule:
             fixed; ``"every value"``: every value of the hyperparameter needs as many before
             any is fixed, so no value loses on a record or two (one draw of Adam at a bad
             learning rate) before the others were tried as often.
-        thresholds: ``"paper"`` for s_i = 2/|V_i|, ``"midway"`` for (|V_i| + 1)/(2|V_i|).
-            The oracle's ``thresholds`` argument overrides either, per hyperparameter.
+        thresholds: The probability at which a value gets fixed: ``"paper"`` for
+            s_i = 2/|V_i|, ``"midway"`` for (|V_i| + 1)/(2|V_i|), one number in (0, 1] for
+            every hyperparameter, or ``{name: number}`` for some (the others: ``"midway"``).
         relax_fixed: When every configuration left with the fixed values has been tried,
             draw the fixed hyperparameters from their probabilities too instead of ending
             exploration (the paper: exploration has no such case; False).
@@ -192,8 +193,12 @@ class AllocationRule:
             (Falkner et al. 2018): the marginals cannot see that two values only work
             together (Adam with a small learning rate), and a value fixed or starved on a
             few records at a bad partner value then stays out of reach; uniform draws keep
-            every configuration reachable (the paper: 0; the default 1/3, BOHB's value,
-            chosen on held-out seeds: bench/RESULTS.md, section default-selection, round 12).
+            every configuration reachable (the paper: 0; the default 1/3, BOHB's value).
+
+    Example:
+        >>> rule = AllocationRule(thresholds={"lr": 0.9})
+        >>> rule.thresholds, rule.to_json()["thresholds"]
+        ((('lr', 0.9),), {'lr': 0.9})
     """
 
     reward: Literal["exp", "linear"] = "exp"
@@ -202,7 +207,7 @@ class AllocationRule:
     prior: float = 1.0
     min_evidence: int = 3
     evidence_of: Literal["fixed value", "every value"] = "fixed value"
-    thresholds: Literal["paper", "midway"] = "midway"
+    thresholds: Literal["paper", "midway"] | float | Mapping[str, float] = "midway"
     relax_fixed: bool = True
     uniform_share: float = 1 / 3
 
@@ -220,8 +225,7 @@ class AllocationRule:
             raise SearchError(
                 f"evidence_of must be 'fixed value' or 'every value' (got {self.evidence_of!r})"
             )
-        if self.thresholds not in ("paper", "midway"):
-            raise SearchError(f"thresholds must be 'paper' or 'midway' (got {self.thresholds!r})")
+        object.__setattr__(self, "thresholds", _checked_thresholds(self.thresholds))
         share = self.uniform_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
             raise SearchError(
@@ -252,9 +256,18 @@ class AllocationRule:
         return cls(reward, beta)
 
     def default_threshold(self, n_values: int) -> float:
+        """The threshold of a hyperparameter of ``n_values`` values that no number names."""
         if self.thresholds == "paper":
             return 2 / n_values
         return (n_values + 1) / (2 * n_values)
+
+    def threshold_of(self, grids: Sequence[ValueGrid]) -> dict[str, float]:
+        """The fixing threshold of every hyperparameter of ``grids`` (checks named ones)."""
+        thresholds = self.thresholds
+        if isinstance(thresholds, str):
+            return resolve_thresholds(grids, None, self)
+        overrides = dict(thresholds) if isinstance(thresholds, tuple) else thresholds
+        return resolve_thresholds(grids, overrides, self)
 
     def scores(self, losses, low: float, high: float) -> np.ndarray:
         """The performance score of each loss."""
@@ -278,7 +291,35 @@ class AllocationRule:
         return allocate(grids, scored, lambda s, _low, _high: s, low, high, prior=self.prior)
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        state = dataclasses.asdict(self)
+        if isinstance(self.thresholds, tuple):
+            state["thresholds"] = dict(self.thresholds)
+        return state
+
+
+def _checked_thresholds(thresholds):
+    """AllocationRule's ``thresholds``, checked; a mapping becomes sorted (name, value) pairs
+    so the rule stays hashable."""
+
+    def number(name: str, value) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise SearchError(
+                f"threshold for {name} must be a number in (0, 1] (got {value!r}): a value gets "
+                "fixed when its probability reaches it, and a probability never exceeds 1"
+            )
+        return float(value)
+
+    if isinstance(thresholds, str):
+        if thresholds not in ("paper", "midway"):
+            raise SearchError(
+                f"thresholds must be 'paper', 'midway', a number in (0, 1] or {{name: number}} "
+                f"(got {thresholds!r})"
+            )
+        return thresholds
+    if isinstance(thresholds, Mapping | tuple):
+        pairs = dict(thresholds)
+        return tuple(sorted((str(k), number(repr(k), v)) for k, v in pairs.items()))
+    return number("every hyperparameter", thresholds)
 
 
 def resolve_thresholds(

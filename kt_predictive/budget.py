@@ -16,7 +16,7 @@ from kt_predictive.errors import SearchError
 
 
 @dataclass(frozen=True)
-class StepBudget:
+class TrainingSteps:
     """How long trials train, in optimizer steps (batches), and how their loss is summarised.
 
     Attributes:
@@ -30,6 +30,11 @@ class StepBudget:
     early_steps: int = 6000
     window: int = 1000
     final_window: int = 500
+
+    @classmethod
+    def paper(cls) -> TrainingSteps:
+        """The paper's 40000 / 6000 / 1000 / 500 steps (the defaults)."""
+        return cls(full_steps=40000, early_steps=6000, window=1000, final_window=500)
 
     def __post_init__(self) -> None:
         for name in ("full_steps", "early_steps", "window", "final_window"):
@@ -78,7 +83,7 @@ def window_mean(losses: np.ndarray, end: int, length: int) -> float:
     return float(np.mean(np.asarray(losses[end - length : end], dtype=np.float64)))
 
 
-def early_means(losses: np.ndarray, budget: StepBudget) -> list[float]:
+def early_means(losses: np.ndarray, budget: TrainingSteps) -> list[float]:
     """The mean loss of every complete early window of ``losses``."""
     return [
         window_mean(losses, end, budget.window)
@@ -87,6 +92,6 @@ def early_means(losses: np.ndarray, budget: StepBudget) -> list[float]:
     ]
 
 
-def final_mean(losses: np.ndarray, budget: StepBudget) -> float:
+def final_mean(losses: np.ndarray, budget: TrainingSteps) -> float:
     """The trial's score: the mean loss over the last ``final_window`` of ``full_steps``."""
     return window_mean(losses, budget.full_steps, budget.final_window)

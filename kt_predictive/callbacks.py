@@ -15,7 +15,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from kt_predictive.budget import StepBudget, final_mean, window_mean
+from kt_predictive.budget import TrainingSteps, final_mean, window_mean
 from kt_predictive.data_workers import stop_abandoned_data_workers, use_backend_start_method
 from kt_predictive.errors import FatalSearchError, SearchError
 
@@ -136,7 +136,7 @@ class StepBudgetCallback(StepLossRecorder):
     """Counts optimizer steps and drives one trial through its budget.
 
     Args:
-        budget: The step budget of the search.
+        steps: How long trials train (the oracle's :class:`TrainingSteps`).
         losses: Per-step losses of the steps already trained (empty for a new trial, the
             checkpoint's curve for a resumed one).
         report: ``report(step, value) -> stop`` sends a window mean (at ``window``,
@@ -159,7 +159,7 @@ class StepBudgetCallback(StepLossRecorder):
 
     def __init__(
         self,
-        budget: StepBudget,
+        steps: TrainingSteps,
         losses: np.ndarray,
         report: Callable[[int, float], bool],
         save: Callable[[np.ndarray], None],
@@ -173,7 +173,7 @@ class StepBudgetCallback(StepLossRecorder):
         self.evaluate = evaluate
         if not heartbeat_seconds > 0:
             raise SearchError(f"heartbeat_seconds must be > 0 (got {heartbeat_seconds!r})")
-        self.budget = budget
+        self.limits = steps
         self.report = report
         self.save = save
         self.checkpoint_every = checkpoint_every
@@ -192,23 +192,23 @@ class StepBudgetCallback(StepLossRecorder):
             self.diverged_at = step
             self._report(step, math.inf)  # NaN or inf: diverged either way
             return True
-        early_window_end = step <= self.budget.early_steps and step % self.budget.window == 0
-        checkpoint = step % self.checkpoint_every == 0 and step < self.budget.full_steps
+        early_window_end = step <= self.limits.early_steps and step % self.limits.window == 0
+        checkpoint = step % self.checkpoint_every == 0 and step < self.limits.full_steps
         heartbeat_due = time.monotonic() - self._last_report >= self.heartbeat_seconds
-        if not (early_window_end or checkpoint or heartbeat_due or step == self.budget.full_steps):
+        if not (early_window_end or checkpoint or heartbeat_due or step == self.limits.full_steps):
             return False
         curve = np.asarray(self.losses)
         if early_window_end or checkpoint:
             self.save(curve)
         if early_window_end:
             value = (
-                self.evaluate() if self.evaluate else window_mean(curve, step, self.budget.window)
+                self.evaluate() if self.evaluate else window_mean(curve, step, self.limits.window)
             )
             if self._report(step, value):
                 self.stopped_by_oracle = True
                 return True
-        elif step == self.budget.full_steps:
-            self._report(step, self.evaluate() if self.evaluate else final_mean(curve, self.budget))
+        elif step == self.limits.full_steps:
+            self._report(step, self.evaluate() if self.evaluate else final_mean(curve, self.limits))
             return True
         elif self._report(step, value):  # a heartbeat: the step's own loss
             self.stopped_by_oracle = True

@@ -40,21 +40,14 @@ what changed. Changing the search method means changing this class.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from kt_predictive.allocation import (
-    AllocationRule,
-    FixedValue,
-    newly_fixed,
-    resolve_thresholds,
-    value_counts,
-)
-from kt_predictive.budget import StepBudget
-from kt_predictive.errors import FatalSearchError, SearchError
+from kt_predictive.allocation import AllocationRule, FixedValue, newly_fixed, value_counts
+from kt_predictive.budget import TrainingSteps
+from kt_predictive.errors import FatalSearchError
 from kt_predictive.predictor import FeatureEncoder, HybridPredictor
 from kt_predictive.records import (
     STATE_VERSION,
@@ -63,20 +56,9 @@ from kt_predictive.records import (
     first_line,
     training_steps,
 )
-from kt_predictive.schedule import (
-    FINAL_SHARE,
-    MIN_INITIAL_TRIALS,
-    PAPER_SIZES,
-    PAPER_STEPS,
-    resolve_initial_screen,
-    size_phases,
-)
-from kt_predictive.screening import (
-    promoted,
-    resolve_reduction_factor,
-    rung_estimate,
-    screening_rungs,
-)
+from kt_predictive.schedule import MIN_INITIAL_TRIALS
+from kt_predictive.screening import promoted, rung_estimate, screening_rungs
+from kt_predictive.settings import PredictorSettings, Schedule, Screening, plan
 from kt_predictive.space import Value, ValueGrid, describe_change, space_size
 
 # With refit_predictor, the predictions of explored trials change during phase 4, so twice
@@ -110,27 +92,18 @@ FIXED_SETTINGS = (
     "allocation",
     "objective",
 )
-
-# The arguments of PredictiveOracle that are the method's (SearchDecisions' keywords).
-METHOD_SETTINGS = (
-    "search_budget",
-    "final_share",
-    "initial_trials",
-    "max_iterations",
-    "top_k",
+# Settings that decide which trials a search trains, saved with them since this version
+# (refused when changed, as FIXED_SETTINGS; a folder saved before does not have them).
+SEARCH_SETTINGS = (
     "reduction_factor",
-    "initial_screen",
+    "final_share",
     "screen_within_initial_share",
     "initial_screen_halvings",
-    "allocation",
-    "reward",
-    "beta",
-    "thresholds",
+    "seed",
     "predictor",
     "refit_predictor",
     "tuning_trials",
     "min_tuning_networks",
-    "report_splits",
 )
 
 # draw(uniform, keep_fixed): a configuration not tried before, or None if none was found.
@@ -145,21 +118,6 @@ def report_test_size(n_networks: int) -> int:
     return max(2, min(20, n_networks // 5))
 
 
-def paper_settings(reward: str = "exp", seed: int | None = None) -> dict:
-    """PredictiveOracle's arguments for the paper's schedule exactly: 100 / 400 / 20
-    networks, 40000 / 6000 / 1000 / 500 steps, Algorithm 2.2 with s_i = 2/|V_i| and m, M
-    from phase 1, HYB (the paper's target) fitted on phase 1 only."""
-    steps = ("full_steps", "early_steps", "window", "final_window")
-    return {
-        **vars(PAPER_SIZES),
-        **{f: getattr(PAPER_STEPS, f) for f in steps},
-        "reduction_factor": None,
-        "allocation": AllocationRule.paper(reward),
-        "refit_predictor": False,
-        "predictor": HybridPredictor(random_state=seed, target="final"),
-    }
-
-
 def _ignore(*_args) -> None:
     return None
 
@@ -167,9 +125,14 @@ def _ignore(*_args) -> None:
 class SearchDecisions:
     """The decisions of a predictive search, and the state they depend on.
 
-    The arguments are :class:`~kt_predictive.PredictiveOracle`'s (see there), except:
+    The settings are :class:`~kt_predictive.PredictiveOracle`'s (see there and
+    :mod:`kt_predictive.settings`); :func:`~kt_predictive.settings.plan` turns them into the
+    phase sizes.
 
     Args:
+        steps: How long trials train.
+        schedule, screening, allocation, predictor: The settings groups (defaults for None).
+        seed: Seeds the draws and the default predictor.
         grids: Returns the search space's value grids (the space can grow during phase 1).
         say: Shows a one-off message about the search (a phase change, a fixed value).
         record_changed: Called with a record this class created or changed outside a
@@ -178,123 +141,43 @@ class SearchDecisions:
 
     def __init__(
         self,
-        budget: StepBudget,
-        *,
-        search_budget: float | None = None,
-        final_share: float = FINAL_SHARE,
-        initial_trials: int | None = None,
-        max_iterations: int | None = None,
-        top_k: int | None = None,
-        reduction_factor: int | str | None = "auto",
-        initial_screen: bool | int | str | None = "auto",
-        screen_within_initial_share: bool = False,
-        initial_screen_halvings: int | None = None,
+        steps: TrainingSteps,
+        schedule: Schedule | None = None,
+        screening: Screening | None = None,
         allocation: AllocationRule | None = None,
-        reward: str | None = None,
-        beta: float | None = None,
-        thresholds: float | Mapping[str, float] | None = None,
-        predictor=None,
-        refit_predictor: bool = True,
-        tuning_trials: int = 30,
-        min_tuning_networks: int = 20,
-        report_splits: int = 100,
+        predictor: PredictorSettings | None = None,
+        *,
         seed: int | None = None,
         grids: Callable[[], list[ValueGrid]] = list,
         say: Callable[[str], None] = _ignore,
         record_changed: Callable[[TrialRecord], None] = _ignore,
     ):
-        self.budget = budget
-        if search_budget is not None:
-            number = isinstance(search_budget, int | float) and not isinstance(search_budget, bool)
-            if not (number and search_budget > 0):
-                raise SearchError(
-                    f"search_budget must be a positive number of full trainings (got "
-                    f"{search_budget!r})"
-                )
-        reduction_factor = resolve_reduction_factor(reduction_factor, search_budget)
-        self.reduction_factor = reduction_factor
-        self.rungs = screening_rungs(budget, reduction_factor)
+        self.steps = steps
+        self.schedule = Schedule() if schedule is None else schedule
+        self.screening = Screening() if screening is None else screening
+        self.allocation = AllocationRule.evidence() if allocation is None else allocation
+        self.predictor_settings = PredictorSettings() if predictor is None else predictor
+        self.seed = seed
+        sizes = plan(steps, self.schedule, self.screening)
+        self.reduction_factor = sizes.reduction_factor
+        self.rungs = screening_rungs(steps, sizes.reduction_factor)
         # With search_budget, the most steps the search may train (None: the counts decide).
-        self.budget_steps: int | None = None
-        counts = (initial_trials, max_iterations, top_k)
-        initial_screen = resolve_initial_screen(initial_screen, search_budget)
-        if (screen_within_initial_share or initial_screen_halvings is not None) and not (
-            search_budget is not None and initial_screen
-        ):
-            raise SearchError(
-                "screen_within_initial_share and initial_screen_halvings size a screened "
-                "phase 1 from search_budget: give a search_budget with initial_screen "
-                "'auto' or True, or leave them out"
-            )
-        if search_budget is not None:
-            if any(c is not None for c in counts):
-                raise SearchError(
-                    "give either search_budget (the oracle sizes its phases) or initial_trials, "
-                    "max_iterations, top_k (and initial_screen), not both"
-                )
-            sizes = size_phases(
-                search_budget,
-                budget,
-                final_share=final_share,
-                reduction_factor=reduction_factor,
-                initial_screen=initial_screen,
-                screen_within_initial_share=screen_within_initial_share,
-                initial_screen_halvings=initial_screen_halvings,
-            )
-            self.budget_steps = math.floor(search_budget * budget.full_steps + 1e-9)
-            initial_trials, max_iterations, top_k, initial_screen = (
-                sizes.initial_trials,
-                sizes.max_iterations,
-                sizes.top_k,
-                sizes.initial_screen,
-            )
-        elif None in counts:
-            defaults = PAPER_SIZES
-            initial_trials = defaults.initial_trials if initial_trials is None else initial_trials
-            max_iterations = defaults.max_iterations if max_iterations is None else max_iterations
-            top_k = defaults.top_k if top_k is None else top_k
-        for name, value, minimum in (
-            ("initial_trials", initial_trials, 2),
-            ("max_iterations", max_iterations, 0),
-            ("top_k", top_k, 0),
-            ("tuning_trials", tuning_trials, 1),
-            ("min_tuning_networks", min_tuning_networks, 2),
-            ("report_splits", report_splits, 0),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise SearchError(f"{name} must be an integer >= {minimum} (got {value!r})")
-        if initial_screen and initial_screen < initial_trials:
-            raise SearchError(
-                f"initial_screen ({initial_screen}) must be at least initial_trials "
-                f"({initial_trials}): phase 1 trains the best initial_trials of the "
-                "configurations it screens"
-            )
+        self.budget_steps = sizes.budget_steps
+        self.initial_trials = sizes.initial_trials
+        self.max_iterations = sizes.max_iterations
+        self.top_k = sizes.top_k
         # Phase 1 screens this many uniform configurations (0: it trains initial_trials fully).
-        self.initial_screen = initial_screen
-        rule = allocation if allocation is not None else AllocationRule.evidence()
-        if reward is not None or beta is not None:
-            rule = dataclasses.replace(
-                rule,
-                reward=reward if reward is not None else rule.reward,
-                beta=float(beta) if beta is not None else rule.beta,
-            )
-        self.initial_trials = initial_trials
-        self.max_iterations = max_iterations
-        self.top_k = top_k
-        self.allocation = rule
-        self.thresholds = thresholds
-        # The default predictor learns the improvement over the last early window: with few
-        # phase-1 networks it then ranks like the early loss itself (held-out seeds:
-        # bench/RESULTS.md, section default-selection); paper() uses the paper's target.
+        self.initial_screen = sizes.initial_screen
+        chosen = self.predictor_settings
         self.predictor = (
-            predictor
-            if predictor is not None
+            chosen.predictor
+            if chosen.predictor is not None
             else HybridPredictor(random_state=seed, target="improvement")
         )
-        self.refit_predictor = refit_predictor
-        self.tuning_trials = tuning_trials
-        self.min_tuning_networks = min_tuning_networks
-        self.report_splits = report_splits
+        self.refit_predictor = chosen.refit_predictor
+        self.tuning_trials = chosen.tuning_trials
+        self.min_tuning_networks = chosen.min_tuning_networks
+        self.report_splits = chosen.report_splits
         self._grids = grids
         self._say = say
         self._record_changed = record_changed
@@ -325,7 +208,7 @@ class SearchDecisions:
 
     def resolve_thresholds(self, grids: list[ValueGrid]) -> dict[str, float]:
         """The fixing threshold of every hyperparameter of ``grids`` (checks the given ones)."""
-        return resolve_thresholds(grids, self.thresholds, self.allocation)
+        return self.allocation.threshold_of(grids)
 
     def check_space(self, grids: list[ValueGrid]) -> None:
         """Refuses a search space the settings cannot search (thresholds, size)."""
@@ -356,7 +239,7 @@ class SearchDecisions:
             trial_id=trial_id,
             values=dict(values),
             role=role,
-            early=list(parent.early) if parent else [None] * self.budget.n_windows,
+            early=list(parent.early) if parent else [None] * self.steps.n_windows,
             predicted=parent.predicted if parent else None,
             iteration=iteration,
             parent_id=parent.trial_id if parent else None,
@@ -381,7 +264,7 @@ class SearchDecisions:
             if (
                 self.initial_screen
                 and drawn >= self.initial_trials
-                and not self.affords(self.budget.early_steps + self.initial_reserve(1))
+                and not self.affords(self.steps.early_steps + self.initial_reserve(1))
             ):
                 # The screen cost more than expected (most trials passed every rung): the
                 # budget left pays for its continuations and one explored, continued trial.
@@ -409,7 +292,7 @@ class SearchDecisions:
         if self.phase == "explore":
             if self.exploration_end is not None:
                 return None  # waiting for running trials
-            if not self.affords(self.budget.early_steps + self.continuation_reserve(1)):
+            if not self.affords(self.steps.early_steps + self.continuation_reserve(1)):
                 self.end_exploration(END_BUDGET)
                 return None
             # No random number is drawn for a rule without uniform draws (the paper's), so
@@ -438,7 +321,7 @@ class SearchDecisions:
         """Records a report of the objective ("lower is better") at ``step``; returns
         whether the trial must stop (it diverged, or an explored trial reached the early
         budget)."""
-        budget = self.budget
+        lengths = self.steps
         stop = False
         parent = self.records.get(record.parent_id) if record.parent_id else None
         if parent is not None and step <= parent.steps:
@@ -455,12 +338,12 @@ class SearchDecisions:
             # Beyond float32, the predictor's forest sees inf: diverged as well.
             record.diverged_at = step
             stop = True
-        elif step == budget.full_steps:
+        elif step == lengths.full_steps:
             record.real_final = value
-        elif budget.is_window_end(step):
-            record.early[step // budget.window - 1] = value
+        elif lengths.is_window_end(step):
+            record.early[step // lengths.window - 1] = value
             screened = self.stops_early(record)
-            stop = screened and step >= budget.early_steps
+            stop = screened and step >= lengths.early_steps
             # Decided once, when the trial first gets there: a resumed trial that reports
             # its windows again keeps the decision it got (reports stay idempotent).
             first_time = step > record.steps
@@ -479,7 +362,7 @@ class SearchDecisions:
     def passes_rung(self, record: TrialRecord, step: int) -> bool:
         """Whether a screened trial's window mean at rung ``step`` is among the best 1/η of
         every window mean recorded there (its own, phase-1 trials', explored ones')."""
-        index = step // self.budget.window - 1
+        index = step // self.steps.window - 1
         reference = [
             r.early[index]
             for r in self.records
@@ -491,11 +374,11 @@ class SearchDecisions:
 
     def committed_steps(self) -> int:
         """Steps trained so far plus the most the running trials can still train."""
-        budget, total = self.budget, training_steps(self.records)
+        lengths, total = self.steps, training_steps(self.records)
         for record in self.records.running():
             parent = self.records.get(record.parent_id) if record.parent_id else None
             steps = max(record.steps, parent.steps if parent is not None else 0)
-            goal = budget.early_steps if self.stops_early(record) else budget.full_steps
+            goal = lengths.early_steps if self.stops_early(record) else lengths.full_steps
             total += max(0, goal - steps)
         return total
 
@@ -512,7 +395,7 @@ class SearchDecisions:
             r.running or (r.is_predicted_only and self.records.continuation_of(r.trial_id) is None)
             for r in self.records.by_role("explore")
         )
-        continuation = self.budget.full_steps - self.budget.early_steps
+        continuation = self.steps.full_steps - self.steps.early_steps
         return max(0, min(self.top_k - started, possible)) * continuation
 
     @property
@@ -527,14 +410,14 @@ class SearchDecisions:
         """With a screened phase 1 still drawing: the steps its continuations will need, and
         one explored trial continued to ``full_steps`` after it, if ``new_trials`` more are
         drawn (running and new ones counted at ``early_steps``)."""
-        budget = self.budget
-        reached = [budget.early_steps] * new_trials + [
-            budget.early_steps if r.running else min(r.steps, budget.early_steps)
+        lengths = self.steps
+        reached = [lengths.early_steps] * new_trials + [
+            lengths.early_steps if r.running else min(r.steps, lengths.early_steps)
             for r in self.records.by_role("initial")
             if r.running or r.status == "complete"
         ]
         chosen = sorted(reached, reverse=True)[: self.initial_trials]
-        return sum(budget.full_steps - steps for steps in chosen) + budget.full_steps
+        return sum(lengths.full_steps - steps for steps in chosen) + lengths.full_steps
 
     def initial_drawn(self) -> bool:
         """Every phase-1 configuration has been drawn (some may still be training)."""
@@ -560,8 +443,8 @@ class SearchDecisions:
 
         def furthest_best(record: TrialRecord) -> tuple[int, float]:
             # A report past early_steps (a loop that did not stop) names no early window.
-            steps = min(record.steps, self.budget.early_steps)
-            return -steps, record.early[steps // self.budget.window - 1]
+            steps = min(record.steps, self.steps.early_steps)
+            return -steps, record.early[steps // self.steps.window - 1]
 
         complete = [r for r in initial if r.status == "complete"]
         # A screen that holds the whole space leaves nothing to explore: its other trials
@@ -584,7 +467,7 @@ class SearchDecisions:
         for index, record in enumerate(chosen):
             if self.records.continuation_of(record.trial_id) is not None:
                 continue
-            steps = self.budget.full_steps - min(record.steps, self.budget.early_steps)
+            steps = self.steps.full_steps - min(record.steps, self.steps.early_steps)
             if index >= self.initial_trials and not self.affords(steps):
                 return None
             return record
@@ -617,7 +500,7 @@ class SearchDecisions:
             return None
         if len(targets) - len(waiting) >= self.top_k and (
             self.budget_steps is None
-            or not self.affords(self.budget.full_steps - self.budget.early_steps)
+            or not self.affords(self.steps.full_steps - self.steps.early_steps)
         ):
             return None
         return min(waiting, key=lambda r: r.predicted)
@@ -812,7 +695,7 @@ class SearchDecisions:
             elif continuation is not None and continuation.failed:
                 loss = worst  # it diverged when trained on: its prediction no longer counts
             elif record.screened_out:
-                index = record.screened_at // self.budget.window - 1
+                index = record.screened_at // self.steps.window - 1
                 loss = rung_estimate(record.early[index], curves, index)
             else:
                 loss = record.loss() if not record.failed else worst
@@ -847,7 +730,7 @@ class SearchDecisions:
     # ------------------------------------------------------------------ predictor
 
     def encoder(self) -> FeatureEncoder:
-        return FeatureEncoder(self.grids, self.budget.n_windows)
+        return FeatureEncoder(self.grids, self.steps.n_windows)
 
     def training_set(self, trial_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         records = [self.records[t] for t in trial_ids]
@@ -998,16 +881,21 @@ class SearchDecisions:
 
     def settings(self) -> dict:
         """The settings that give recorded results their meaning (with the oracle's
-        ``objective``: :data:`FIXED_SETTINGS`)."""
-        budget = self.budget
+        ``objective``: :data:`FIXED_SETTINGS` and :data:`SEARCH_SETTINGS`)."""
+        lengths = self.steps
         return {
-            "full_steps": budget.full_steps,
-            "early_steps": budget.early_steps,
-            "window": budget.window,
-            "final_window": budget.final_window,
+            "full_steps": lengths.full_steps,
+            "early_steps": lengths.early_steps,
+            "window": lengths.window,
+            "final_window": lengths.final_window,
             "initial_trials": self.initial_trials,
             "initial_screen": self.initial_screen,
             "allocation": self.allocation.to_json(),
+            "reduction_factor": self.reduction_factor,
+            "final_share": self.schedule.final_share,
+            "screen_within_initial_share": self.screening._screen_within_initial_share,
+            "initial_screen_halvings": self.screening._initial_screen_halvings,
+            **self.predictor_settings.to_json(),
         }
 
     def state(self, grids: list[ValueGrid]) -> dict:
@@ -1075,6 +963,11 @@ class SearchDecisions:
             f"{key}: saved {settings.get(key)!r}, now {current[key]!r}"
             for key in FIXED_SETTINGS
             if settings.get(key) != current[key]
+        ]
+        changed += [
+            f"{key}: saved {settings[key]!r}, now {current[key]!r}"
+            for key in SEARCH_SETTINGS
+            if key in settings and settings[key] != current[key]
         ]
         if declared is not None and saved["grids"]:
             values = {g.name: list(g.values) for g in declared}

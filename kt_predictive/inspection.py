@@ -22,7 +22,10 @@ def _decided(name: str, doc: str) -> property:
 class SearchView:
     """The inspection methods of :class:`~kt_predictive.PredictiveOracle` (a mixin)."""
 
-    budget = _decided("budget", "The :class:`StepBudget` of every trial.")
+    steps = _decided("steps", "The :class:`TrainingSteps` of every trial.")
+    schedule = _decided("schedule", "The :class:`Schedule` as given.")
+    screening = _decided("screening", "The :class:`Screening` as given.")
+    reduction_factor = _decided("reduction_factor", "Screening's η (None: no rungs).")
     initial_trials = _decided("initial_trials", "Phase-1 networks trained fully.")
     initial_screen = _decided(
         "initial_screen", "Configurations a screened phase 1 draws (0: phase 1 is not screened)."
@@ -30,7 +33,6 @@ class SearchView:
     max_iterations = _decided("max_iterations", "Exploration trials at most.")
     top_k = _decided("top_k", "Explored configurations continued in phase 4.")
     allocation = _decided("allocation", "The :class:`AllocationRule`.")
-    thresholds = _decided("thresholds", "The fixing thresholds as given.")
     predictor = _decided("predictor", "The performance predictor.")
     refit_predictor = _decided("refit_predictor", "Whether phase 4 refits the predictor.")
     tuning_trials = _decided("tuning_trials", "Optuna trials per model in phase 2.")

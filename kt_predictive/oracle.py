@@ -13,16 +13,17 @@ are atomic, so a killed search continues where it stopped.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import keras_tuner
 from keras_tuner import errors
 from keras_tuner.engine import trial as trial_module
 
 from kt_predictive.allocation import AllocationRule
-from kt_predictive.budget import StepBudget
-from kt_predictive.decisions import MAX_COLLISIONS, METHOD_SETTINGS, SearchDecisions, paper_settings
+from kt_predictive.budget import TrainingSteps
+from kt_predictive.decisions import MAX_COLLISIONS, SearchDecisions
 from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.inspection import SearchView
 from kt_predictive.liveness import WorkerLiveness
@@ -37,7 +38,7 @@ from kt_predictive.records import (
     read_records,
 )
 from kt_predictive.reporting import TRAIN_SECONDS
-from kt_predictive.schedule import FINAL_SHARE
+from kt_predictive.settings import PredictorSettings, Schedule, Screening
 from kt_predictive.space import ValueGrid, check_settled, check_values_kept, value_grids
 
 TrialStatus = trial_module.TrialStatus
@@ -59,67 +60,31 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
     Args:
         objective: The training metric to minimise (default ``"loss"``). A trial's score is
             the mean of this metric over its last ``final_window`` steps, not its best value.
-        search_budget: Total training in full-training equivalents (networks trained for
-            ``full_steps``); sizes ``initial_trials``, ``max_iterations`` and ``top_k``
-            (:func:`~kt_predictive.schedule.size_phases`). Give either this or the three counts.
-        final_share: With ``search_budget``, the share of it that continues candidates.
-        initial_trials: Configurations trained to the full budget in phase 1 (paper: 100).
-        max_iterations: Exploration trials in phase 3 at most (paper: 400, then 800).
-        top_k: Explored configurations trained on to the full budget in phase 4 (paper: 20).
-            With ``search_budget``, more are continued while the budget allows.
-        reduction_factor: Screening's η (:mod:`kt_predictive.screening`): an explored
-            trial goes on at the early windows ``window·η^j`` below ``early_steps`` only if
-            its window mean is among the best 1/η recorded there, so more configurations are
-            screened for the same training. ``None`` trains every explored trial to
-            ``early_steps`` (the paper). ``"auto"`` (default): η = 3 for a ``search_budget``
-            below 20 full trainings, where it measured better on held-out seeds, else None.
-        initial_screen: A screened phase 1: draw this many uniform configurations, screen
-            them as explored ones are (to ``early_steps`` at most), and continue the best
-            ``initial_trials`` of them (by their last early window) to ``full_steps``, so
-            phase 1's full trainings are good candidates instead of random ones. ``None``:
-            phase 1 trains ``initial_trials`` random configurations fully (the paper).
-            ``"auto"`` (default): with a ``search_budget`` (sized by
-            :func:`~kt_predictive.schedule.size_phases`: initial_trials·η^r configurations,
-            3·initial_trials without rungs), where it measured better on held-out seeds;
-            None without one. With a ``search_budget``, ``True``/``False`` turn it on/off.
-        screen_within_initial_share: With a ``search_budget`` and a screened phase 1, size
-            phase 1 so that its screen and its full trainings together cost the share of the
-            budget phase 1 has (a fifth), leaving ``final_share`` to continuations of explored
-            candidates; ``False``: phase 1 keeps a fifth of the budget in networks and its
-            continuations are paid from ``final_share``.
-        initial_screen_halvings: With a ``search_budget`` and a screened phase 1, it screens
-            ``initial_trials·η^h`` configurations for h halvings; None: as many as
-            exploration has rungs (at least one).
-        full_steps: Full training budget in optimizer steps (paper: 40000).
-        early_steps: Budget of an exploration trial (paper: 6000).
-        window: Steps per early window whose mean loss feeds the predictor (paper: 1000).
-        final_window: Steps at the end whose mean loss is the trial's score (paper: 500).
-        allocation: An :class:`AllocationRule` (default :meth:`AllocationRule.evidence`).
-        reward, beta: Shorthands that replace the allocation rule's reward (``"exp"`` or
-            ``"linear"``) and beta.
-        thresholds: Probability at which a value gets fixed: ``None`` for the rule's default,
-            one float for all hyperparameters, or ``{name: float}`` for some.
-        predictor: A scikit-learn regressor on :class:`FeatureEncoder` rows (default
-            :class:`HybridPredictor`). If it has ``tune``, it is tuned once on 80% of the
-            phase-1 trials (``tuning_trials`` Optuna trials per model: ~1 s each for 100
-            networks on one core, while every worker waits); if it has ``evaluate_splits``,
-            ``predictor_report`` evaluates it on demand.
-        refit_predictor: Refit the predictor with every real result of phase 4 and re-rank
-            the remaining candidates (default; the paper's future work).
-        tuning_trials: Optuna trials per model when tuning the predictor.
-        min_tuning_networks: Fewer phase-1 networks than this are too few to tune the
-            predictor by 5-fold cross-validation (folds of one or two networks measure
-            noise); it keeps its defaults then. The paper tuned on 80.
-        report_splits: Random splits of the predictor report (the paper's Table 2 uses 1000).
+        search_budget: Total training in full-training equivalents: the shorthand for
+            ``schedule=Schedule(search_budget=...)`` (give one of the two).
+        steps: How long trials train (:class:`~kt_predictive.budget.TrainingSteps`; default:
+            the paper's 40000 / 6000 / 1000 / 500).
+        schedule: How many trials each phase gets (:class:`~kt_predictive.settings.Schedule`;
+            default: the paper's 100 / 400 / 20 without ``search_budget``).
+        screening: Rungs in exploration and a screened phase 1
+            (:class:`~kt_predictive.settings.Screening`; default ``"auto"`` for both).
+        allocation: An :class:`AllocationRule` (default :meth:`AllocationRule.evidence`),
+            with the fixing thresholds.
+        predictor: A :class:`~kt_predictive.settings.PredictorSettings`, or a scikit-learn
+            regressor for ``PredictorSettings(predictor=...)`` (default: a
+            :class:`HybridPredictor`, tuned on phase 1, refitted in phase 4).
+        hyperparameters: Optional search space, as for every keras-tuner oracle.
+        seed: Random seed.
         worker_timeout: Distributed searches: seconds without news of a running trial after
             which its worker counts as dead and the trial goes to another worker, resuming
             from its last checkpoint. Tuners send news at every checkpoint and at least every
             ``heartbeat_seconds`` (PredictiveTuner's argument: by default a third of this
             timeout, at most 30 s). ``None`` (default) waits forever, as keras-tuner does.
-        hyperparameters: Optional search space, as for every keras-tuner oracle.
-        seed: Random seed.
-        max_retries_per_trial, max_consecutive_failed_trials, allow_new_entries,
-        tune_new_entries: as for every keras-tuner oracle.
+        max_retries_per_trial, max_consecutive_failed_trials: as for every keras-tuner oracle.
+
+    A search continues only with the settings it was saved with (``max_iterations`` and
+    ``top_k`` may grow: that extends it); other settings are refused with the list of what
+    changed.
 
     Attributes:
         release_checkpoints: Called with the ids of explored trials whose early checkpoint
@@ -130,46 +95,47 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
             no longer be among its ``keep_models``); ``None`` does nothing.
 
     Example:
-        >>> oracle = PredictiveOracle(search_budget=30, full_steps=400, early_steps=80,
-        ...                           window=20, final_window=80, seed=1)
+        >>> steps = TrainingSteps(full_steps=400, early_steps=80, window=20, final_window=80)
+        >>> oracle = PredictiveOracle(search_budget=30, steps=steps, seed=1)
         >>> (oracle.initial_screen, oracle.initial_trials, oracle.max_iterations, oracle.top_k)
         (18, 6, 56, 13)
+        >>> paper = PredictiveOracle(
+        ...     steps=steps, schedule=Schedule(initial_trials=10, max_iterations=40, top_k=5),
+        ...     screening=Screening.paper(), allocation=AllocationRule(thresholds=0.8))
+        >>> (paper.initial_screen, paper.reduction_factor, paper.allocation.thresholds)
+        (0, None, 0.8)
     """
 
     def __init__(
         self,
         objective: str | keras_tuner.Objective = "loss",
         search_budget: float | None = None,
-        final_share: float = FINAL_SHARE,
-        initial_trials: int | None = None,
-        max_iterations: int | None = None,
-        top_k: int | None = None,
-        reduction_factor: int | str | None = "auto",
-        initial_screen: bool | int | str | None = "auto",
-        screen_within_initial_share: bool = False,
-        initial_screen_halvings: int | None = None,
-        full_steps: int = 40000,
-        early_steps: int = 6000,
-        window: int = 1000,
-        final_window: int = 500,
+        *,
+        steps: TrainingSteps | None = None,
+        schedule: Schedule | None = None,
+        screening: Screening | None = None,
         allocation: AllocationRule | None = None,
-        reward: str | None = None,
-        beta: float | None = None,
-        thresholds: float | Mapping[str, float] | None = None,
-        predictor=None,
-        refit_predictor: bool = True,
-        tuning_trials: int = 30,
-        min_tuning_networks: int = 20,
-        report_splits: int = 100,
-        worker_timeout: float | None = None,
+        predictor: PredictorSettings | object | None = None,
         hyperparameters: keras_tuner.HyperParameters | None = None,
         seed: int | None = None,
+        worker_timeout: float | None = None,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
-        allow_new_entries: bool = True,
-        tune_new_entries: bool = True,
     ):
-        budget = StepBudget(full_steps, early_steps, window, final_window)
+        steps = TrainingSteps() if steps is None else steps
+        schedule = _schedule(search_budget, schedule)
+        for name, value, kind in (
+            ("steps", steps, TrainingSteps),
+            ("screening", screening, Screening),
+            ("allocation", allocation, AllocationRule),
+        ):
+            if value is not None and not isinstance(value, kind):
+                raise SearchError(
+                    f"{name} must be a {kind.__name__} (got {type(value).__name__}), e.g. "
+                    f"{name}={kind.__name__}()"
+                )
+        if predictor is not None and not isinstance(predictor, PredictorSettings):
+            predictor = PredictorSettings(predictor=predictor)
         if isinstance(objective, list | tuple):
             raise SearchError("PredictiveOracle needs a single objective, e.g. objective='loss'")
         super().__init__(
@@ -179,17 +145,18 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
             seed=seed,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
-            allow_new_entries=allow_new_entries,
-            tune_new_entries=tune_new_entries,
         )
         if seed is not None:
             # keras-tuner's `seed or random.randint(...)` takes seed=0 for "no seed".
             self.seed = self._seed_state = seed
-        # The method's own settings (explicit above, for readers and IDEs) go to its decisions.
-        method = {name: value for name, value in locals().items() if name in METHOD_SETTINGS}
+        # The seed as given (keras-tuner draws one for None): a resumed search compares it.
+        self._given_seed = seed
         self._decisions = SearchDecisions(
-            budget,
-            **method,
+            steps,
+            schedule,
+            screening,
+            allocation,
+            predictor,
             seed=self.seed,
             grids=lambda: self.grids,
             say=lambda message: self._display.say(message),
@@ -210,9 +177,22 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         steps, Algorithm 2.2 with s_i = 2/|V_i| and m, M from phase 1, HYB fitted on phase 1
         only, the winner among the finalized candidates (:meth:`best_finalized_trial`).
 
-        Keyword arguments override any of it (e.g. ``max_iterations=800`` for Table 5).
+        Keyword arguments are the oracle's and replace any of it (e.g.
+        ``schedule=Schedule.paper(max_iterations=800)`` for Table 5).
+
+        Example:
+            >>> oracle = PredictiveOracle.paper(schedule=Schedule.paper(max_iterations=800))
+            >>> (oracle.initial_trials, oracle.max_iterations, oracle.refit_predictor)
+            (100, 800, False)
         """
-        return cls(**{**paper_settings(reward, kwargs.get("seed")), **kwargs})
+        preset = {
+            "steps": TrainingSteps.paper(),
+            "schedule": Schedule.paper(),
+            "screening": Screening.paper(),
+            "allocation": AllocationRule.paper(reward),
+            "predictor": PredictorSettings.paper(kwargs.get("seed")),
+        }
+        return cls(**{**preset, **kwargs})
 
     # ------------------------------------------------------------------ keras-tuner API
 
@@ -307,9 +287,9 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
                 f"{self.objective.name!r}"
             )
         value, step = self._sign * float(metrics[self.objective.name]), int(step)
-        budget = self.budget
+        lengths = self.steps
         heartbeat = (
-            math.isfinite(value) and not budget.is_window_end(step) and step != budget.full_steps
+            math.isfinite(value) and not lengths.is_window_end(step) and step != lengths.full_steps
         )
         trial = (
             self.trials[trial_id] if heartbeat else super().update_trial(trial_id, metrics, step)
@@ -427,7 +407,11 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
     # ------------------------------------------------------------------ state
 
     def _settings(self) -> dict:
-        return {**self._decisions.settings(), "objective": self.objective.name}
+        return {
+            **self._decisions.settings(),
+            "seed": self._given_seed,
+            "objective": self.objective.name,
+        }
 
     def get_state(self):
         state = super().get_state()
@@ -452,3 +436,22 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         self._decisions.restore(saved, records)
         if self._decisions.extend(saved["max_iterations"], saved["top_k"]):
             self._start_finalize()
+
+
+def _schedule(search_budget: float | None, schedule: Schedule | None) -> Schedule:
+    """The schedule of ``search_budget`` (the shorthand) and ``schedule``, which conflict."""
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise SearchError(
+            f"schedule must be a Schedule (got {type(schedule).__name__}), e.g. "
+            "schedule=Schedule(initial_trials=10, max_iterations=40, top_k=5)"
+        )
+    if search_budget is None:
+        return Schedule() if schedule is None else schedule
+    if schedule is None:
+        return Schedule(search_budget=search_budget)
+    if schedule.search_budget is not None or any(c is not None for c in schedule.counts):
+        raise SearchError(
+            f"search_budget={search_budget!r} and schedule={schedule!r} both size the phases: "
+            "give one (Schedule(search_budget=...) or the counts), not both"
+        )
+    return dataclasses.replace(schedule, search_budget=search_budget)

@@ -39,12 +39,12 @@ class SearchFiles:
         a search saved there. Returns the oracle.
 
         >>> import tempfile, keras_tuner
-        >>> from kt_predictive import PredictiveOracle
+        >>> from kt_predictive import PredictiveOracle, TrainingSteps
         >>> space = keras_tuner.HyperParameters()
         >>> _ = space.Choice("units", [8, 16])
         >>> folder = tempfile.mkdtemp()
-        >>> oracle = PredictiveOracle(hyperparameters=space, search_budget=8, full_steps=8,
-        ...     early_steps=2, window=2, final_window=2, seed=1).open(folder, "demo")
+        >>> oracle = PredictiveOracle(hyperparameters=space, search_budget=8,
+        ...     steps=TrainingSteps(8, 2, 2, 2), seed=1).open(folder, "demo")
         >>> oracle.create_trial("tuner0").status
         'RUNNING'
         """

@@ -13,7 +13,7 @@ to customise training)::
     class MyTuner(PredictiveTuner):
         def run_trial(self, trial, data):
             model = self.hypermodel.build(trial.hyperparameters)
-            reporter = TrialReporter(self.oracle, trial.trial_id, self.budget)
+            reporter = TrialReporter(self.oracle, trial.trial_id, self.steps)
             for batch in data:                      # a tf.GradientTape or JAX step
                 loss = train_step(model, batch)
                 if reporter.step(float(loss)):      # True: the oracle stops the trial here
@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 
-from kt_predictive.budget import StepBudget, final_mean, window_mean
+from kt_predictive.budget import TrainingSteps, final_mean, window_mean
 
 # The metric in which a trial's training time so far travels next to the objective.
 TRAIN_SECONDS = "train_seconds"
@@ -42,7 +42,7 @@ class TrialReporter:
     Args:
         oracle: The oracle, or keras-tuner's client of it in a distributed search.
         trial_id: The trial being trained.
-        budget: The oracle's step budget (``oracle.budget``).
+        steps: How long trials train (``oracle.steps``).
         objective: The metric name the oracle ranks by (default ``oracle.objective.name``).
         losses: Per-step losses of steps already trained (a resumed trial's curve).
         heartbeat_seconds: Longest time between two reports (see ``worker_timeout``).
@@ -52,14 +52,14 @@ class TrialReporter:
         self,
         oracle,
         trial_id: str,
-        budget: StepBudget,
+        steps: TrainingSteps,
         objective: str | None = None,
         losses=(),
         heartbeat_seconds: float = 30.0,
     ):
         self.oracle = oracle
         self.trial_id = trial_id
-        self.budget = budget
+        self.steps = steps
         self.objective = objective or oracle.objective.name
         self.losses = [float(x) for x in losses]
         self.heartbeat_seconds = heartbeat_seconds
@@ -89,10 +89,10 @@ class TrialReporter:
         if not math.isfinite(loss):
             self.report(step, math.inf)
             return True
-        if step <= self.budget.early_steps and step % self.budget.window == 0:
-            return self.report(step, window_mean(self.losses, step, self.budget.window))
-        if step == self.budget.full_steps:
-            self.report(step, final_mean(self.losses, self.budget))
+        if step <= self.steps.early_steps and step % self.steps.window == 0:
+            return self.report(step, window_mean(self.losses, step, self.steps.window))
+        if step == self.steps.full_steps:
+            self.report(step, final_mean(self.losses, self.steps))
             return True
         if time.monotonic() - self._last_report >= self.heartbeat_seconds:
             return self.report(step, loss)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from kt_predictive.budget import StepBudget
+from kt_predictive.budget import TrainingSteps
 from kt_predictive.errors import SearchError
 from kt_predictive.screening import expected_trial_steps, screening_rungs
 
@@ -47,7 +47,7 @@ class PhaseSizes:
     top_k: int
     initial_screen: int = 0
 
-    def cost(self, steps: StepBudget, reduction_factor: int | None = None) -> float:
+    def cost(self, steps: TrainingSteps, reduction_factor: int | None = None) -> float:
         """What this schedule trains, in full-training equivalents: the most without
         screening, the expected cost with it (:mod:`kt_predictive.screening`)."""
         early = steps.early_steps / steps.full_steps
@@ -60,7 +60,7 @@ class PhaseSizes:
 
 
 PAPER_SIZES = PhaseSizes(initial_trials=100, max_iterations=400, top_k=20)
-PAPER_STEPS = StepBudget(full_steps=40000, early_steps=6000, window=1000, final_window=500)
+PAPER_STEPS = TrainingSteps(full_steps=40000, early_steps=6000, window=1000, final_window=500)
 
 
 # The largest budget size_phases tries when it says which budget a schedule needs.
@@ -69,7 +69,7 @@ MAX_PROBED_BUDGET = 1000
 
 def size_phases(
     search_budget: float,
-    steps: StepBudget,
+    steps: TrainingSteps,
     initial_share: float = INITIAL_SHARE,
     final_share: float = FINAL_SHARE,
     reduction_factor: int | None = None,
@@ -110,13 +110,13 @@ def size_phases(
             full trainings, MIN_TOP_K continuations and as many explored configurations).
 
     Example:
-        >>> size_phases(30, StepBudget(400, 80, 20, 80))
+        >>> size_phases(30, TrainingSteps(400, 80, 20, 80))
         PhaseSizes(initial_trials=6, max_iterations=44, top_k=19, initial_screen=0)
-        >>> size_phases(30, StepBudget(400, 80, 20, 80), reduction_factor=3)
+        >>> size_phases(30, TrainingSteps(400, 80, 20, 80), reduction_factor=3)
         PhaseSizes(initial_trials=6, max_iterations=135, top_k=15, initial_screen=0)
-        >>> size_phases(10, StepBudget(400, 80, 20, 80), reduction_factor=3, initial_screen=True)
+        >>> size_phases(10, TrainingSteps(400, 80, 20, 80), reduction_factor=3, initial_screen=True)
         PhaseSizes(initial_trials=3, max_iterations=31, top_k=3, initial_screen=27)
-        >>> size_phases(100, StepBudget(400, 80, 20, 80), initial_screen=True,
+        >>> size_phases(100, TrainingSteps(400, 80, 20, 80), initial_screen=True,
         ...             screen_within_initial_share=True)
         PhaseSizes(initial_trials=14, max_iterations=154, top_k=62, initial_screen=42)
     """
@@ -162,7 +162,7 @@ def size_phases(
 
 def _sized_phases(
     search_budget: float,
-    steps: StepBudget,
+    steps: TrainingSteps,
     initial_share: float,
     final_share: float,
     reduction_factor: int | None,

@@ -29,7 +29,7 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 
-from kt_predictive.budget import StepBudget
+from kt_predictive.budget import TrainingSteps
 from kt_predictive.errors import SearchError
 
 #: The reduction factor of screening: Hyperband's and ASHA's usual η.
@@ -73,13 +73,13 @@ def check_reduction_factor(reduction_factor: int | None) -> None:
         )
 
 
-def screening_rungs(budget: StepBudget, reduction_factor: int | None) -> list[int]:
+def screening_rungs(budget: TrainingSteps, reduction_factor: int | None) -> list[int]:
     """The steps below ``early_steps`` at which an explored trial is screened.
 
     Example:
-        >>> screening_rungs(StepBudget(400, 60, 10, 40), 3)
+        >>> screening_rungs(TrainingSteps(400, 60, 10, 40), 3)
         [10, 30]
-        >>> screening_rungs(StepBudget(400, 60, 10, 40), None)
+        >>> screening_rungs(TrainingSteps(400, 60, 10, 40), None)
         []
     """
     check_reduction_factor(reduction_factor)
@@ -92,14 +92,14 @@ def screening_rungs(budget: StepBudget, reduction_factor: int | None) -> list[in
     return rungs
 
 
-def expected_trial_steps(budget: StepBudget, reduction_factor: int | None) -> float:
+def expected_trial_steps(budget: TrainingSteps, reduction_factor: int | None) -> float:
     """Steps an explored trial trains on average when 1/η of the trials pass each rung.
 
     Rung j (0-based) is reached by a share η^-j of the trials; the steps from one rung to the
     next are paid by those that reached it.
 
     Example:
-        >>> expected_trial_steps(StepBudget(400, 60, 10, 40), 3)  # 10 + 20/3 + 30/9
+        >>> expected_trial_steps(TrainingSteps(400, 60, 10, 40), 3)  # 10 + 20/3 + 30/9
         20.0
     """
     ends = [*screening_rungs(budget, reduction_factor), budget.early_steps]

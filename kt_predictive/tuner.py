@@ -9,7 +9,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -18,7 +18,6 @@ import numpy as np
 from keras_tuner import errors
 
 from kt_predictive import lock
-from kt_predictive.allocation import AllocationRule
 from kt_predictive.budget import window_mean
 from kt_predictive.callbacks import StepBudgetCallback
 from kt_predictive.checkpoint import (
@@ -31,7 +30,6 @@ from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.records import INITIAL_STEP_VALUE, PARENT_VALUE
 from kt_predictive.reporting import TrialReporter
-from kt_predictive.schedule import FINAL_SHARE
 from kt_predictive.storage import check_writable, write_json
 
 # How long a worker waits before asking again while the oracle waits for other workers'
@@ -105,8 +103,8 @@ class PredictiveTuner(keras_tuner.Tuner):
             )
         # Workers in a distributed search talk to the chief through a client that hides the
         # oracle's settings; the budget is the same in every process running the script.
-        self.budget = oracle.budget
-        self.checkpoint_every = checkpoint_every or oracle.budget.window
+        self.steps = oracle.steps
+        self.checkpoint_every = checkpoint_every or oracle.steps.window
         if self.checkpoint_every <= 0:
             raise SearchError(
                 f"checkpoint_every must be a positive step count (got {checkpoint_every})"
@@ -247,10 +245,10 @@ class PredictiveTuner(keras_tuner.Tuner):
         state_path = training_state_path(self.get_trial_dir(trial.trial_id))
         losses, seconds = self._starting_state(trial, model)
         reporter = TrialReporter(
-            self.oracle, trial.trial_id, self.budget, self.oracle.objective.name
+            self.oracle, trial.trial_id, self.steps, self.oracle.objective.name
         )
         callback = StepBudgetCallback(
-            self.budget,
+            self.steps,
             losses,
             report=None,
             save=None,
@@ -273,13 +271,13 @@ class PredictiveTuner(keras_tuner.Tuner):
             self._fit(trial, model, callback, args, kwargs)
         if callback.diverged_at is not None or callback.stopped_by_oracle:
             return
-        if callback.steps < self.budget.full_steps:
+        if callback.steps < self.steps.full_steps:
             # The oracle hears of the steps trained, so its progress line and this message agree.
             if callback.losses and math.isfinite(callback.losses[-1]):
                 callback.report(callback.steps, float(callback.losses[-1]))
             raise errors.FailedTrialError(
                 f"trial {trial.trial_id} stopped after {callback.steps} of "
-                f"{self.budget.full_steps} steps: the data ran out or a callback set "
+                f"{self.steps.full_steps} steps: the data ran out or a callback set "
                 "model.stop_training. Pass data that lasts (arrays, a repeating dataset, a "
                 "PyDataset) and leave stopping to the oracle (no EarlyStopping)"
             )
@@ -323,7 +321,7 @@ class PredictiveTuner(keras_tuner.Tuner):
             return 0
         # A continuation created before the oracle said where it starts: its parent's
         # windows are the oracle's already.
-        return int(values.get(INITIAL_STEP_VALUE, self.budget.early_steps))
+        return int(values.get(INITIAL_STEP_VALUE, self.steps.early_steps))
 
     def _replay(self, callback: StepBudgetCallback, initial_step: int = 0) -> bool:
         """Re-reports the complete windows of a resumed curve after ``initial_step`` (a
@@ -337,14 +335,14 @@ class PredictiveTuner(keras_tuner.Tuner):
             # A validation value can only be measured now, on the restored state: the report
             # a kill may have cut off is the one at the checkpoint's own step.
             at = len(curve)
-            replayed = at in self.budget.window_ends() and at > initial_step
+            replayed = at in self.steps.window_ends() and at > initial_step
             if replayed and callback.report(at, callback.evaluate()):
                 callback.stopped_by_oracle = True
                 return True
             return False
-        for end in self.budget.window_ends():
+        for end in self.steps.window_ends():
             if initial_step < end <= len(curve) and callback.report(
-                end, window_mean(curve, end, self.budget.window)
+                end, window_mean(curve, end, self.steps.window)
             ):
                 callback.stopped_by_oracle = True
                 return True
@@ -355,7 +353,7 @@ class PredictiveTuner(keras_tuner.Tuner):
         if "epochs" in kwargs:
             warnings.warn(
                 "PredictiveTuner ignores epochs: trials train for the oracle's step budget "
-                f"({self.budget.early_steps} or {self.budget.full_steps} steps)",
+                f"({self.steps.early_steps} or {self.steps.full_steps} steps)",
                 stacklevel=3,
             )
         # Keras' progress bars know neither the step budget nor where the oracle stops a
@@ -364,7 +362,7 @@ class PredictiveTuner(keras_tuner.Tuner):
         callbacks = self._deepcopy_callbacks(kwargs.pop("callbacks", []))
         self._configure_tensorboard_dir(callbacks, trial)
         # Every epoch has at least one step, so this many epochs always reach the budget.
-        remaining = self.budget.full_steps - callback.steps
+        remaining = self.steps.full_steps - callback.steps
         initial_epoch = 0
         if callback.steps:
             if _declares(self.hypermodel.fit, "initial_step"):
@@ -424,7 +422,7 @@ class PredictiveTuner(keras_tuner.Tuner):
             f"{objective!r} from one evaluation of validation_data at the end of training"
             if objective.startswith("val_")
             else f"the mean of {objective!r} over its final window (the last "
-            f"{self.budget.final_window} optimizer steps)"
+            f"{self.steps.final_window} optimizer steps)"
         )
         print(
             f"Scoring: a fully trained trial's score is {measured}, not its best epoch as in "
@@ -509,18 +507,19 @@ def _epoch_length(args, kwargs) -> int | None:
 class PredictiveSearch(PredictiveTuner):
     """A :class:`PredictiveOracle` and its :class:`PredictiveTuner` in one call.
 
-    Like keras-tuner's ``RandomSearch``. The arguments from ``objective`` to
-    ``tune_new_entries`` are :class:`PredictiveOracle`'s (see there), ``checkpoint_every``,
-    ``heartbeat_seconds`` and ``keep_models`` :class:`PredictiveTuner`'s.
+    Like keras-tuner's ``RandomSearch``. Every :class:`PredictiveOracle` argument (see there)
+    goes to the oracle; ``checkpoint_every``, ``heartbeat_seconds`` and ``keep_models`` are
+    :class:`PredictiveTuner`'s.
 
     Args:
         hypermodel: A ``keras_tuner.HyperModel`` or a function ``hp -> compiled model``.
-        **kwargs: keras-tuner's ``Tuner`` arguments (``directory``, ``project_name``,
-            ``overwrite``, ``distribution_strategy``, ``tuner_id``, ...).
+        **kwargs: The oracle's arguments, and keras-tuner's ``Tuner`` arguments
+            (``directory``, ``project_name``, ``overwrite``, ``distribution_strategy``,
+            ``tuner_id``, ...).
 
     Example:
-        >>> tuner = PredictiveSearch(build_model, search_budget=30, full_steps=400,
-        ...                          early_steps=80, window=20, final_window=80,
+        >>> tuner = PredictiveSearch(build_model, search_budget=30,
+        ...                          steps=TrainingSteps(400, 80, 20, 80),
         ...                          directory="runs", project_name="demo")  # doctest: +SKIP
     """
 
@@ -528,36 +527,8 @@ class PredictiveSearch(PredictiveTuner):
         self,
         hypermodel=None,
         objective: str | keras_tuner.Objective = "loss",
-        *,
         search_budget: float | None = None,
-        final_share: float = FINAL_SHARE,
-        initial_trials: int | None = None,
-        max_iterations: int | None = None,
-        top_k: int | None = None,
-        reduction_factor: int | str | None = "auto",
-        initial_screen: bool | int | str | None = "auto",
-        screen_within_initial_share: bool = False,
-        initial_screen_halvings: int | None = None,
-        full_steps: int = 40000,
-        early_steps: int = 6000,
-        window: int = 1000,
-        final_window: int = 500,
-        allocation: AllocationRule | None = None,
-        reward: str | None = None,
-        beta: float | None = None,
-        thresholds: float | Mapping[str, float] | None = None,
-        predictor=None,
-        refit_predictor: bool = True,
-        tuning_trials: int = 30,
-        min_tuning_networks: int = 20,
-        report_splits: int = 100,
-        worker_timeout: float | None = None,
-        hyperparameters: keras_tuner.HyperParameters | None = None,
-        seed: int | None = None,
-        max_retries_per_trial: int = 0,
-        max_consecutive_failed_trials: int = 3,
-        allow_new_entries: bool = True,
-        tune_new_entries: bool = True,
+        *,
         checkpoint_every: int | None = None,
         heartbeat_seconds: float | None = None,
         keep_models: int | None = KEEP_MODELS,
@@ -566,41 +537,17 @@ class PredictiveSearch(PredictiveTuner):
         if "max_trials" in kwargs:
             raise SearchError(
                 "PredictiveSearch has no max_trials: give search_budget (total training in "
-                "full-training equivalents; the oracle sizes its phases), or initial_trials, "
-                "max_iterations and top_k"
+                "full-training equivalents; the oracle sizes its phases), or "
+                "schedule=Schedule(initial_trials=..., max_iterations=..., top_k=...)"
             )
-        oracle = PredictiveOracle(
-            objective=objective,
-            search_budget=search_budget,
-            final_share=final_share,
-            initial_trials=initial_trials,
-            max_iterations=max_iterations,
-            top_k=top_k,
-            reduction_factor=reduction_factor,
-            initial_screen=initial_screen,
-            screen_within_initial_share=screen_within_initial_share,
-            initial_screen_halvings=initial_screen_halvings,
-            full_steps=full_steps,
-            early_steps=early_steps,
-            window=window,
-            final_window=final_window,
-            allocation=allocation,
-            reward=reward,
-            beta=beta,
-            thresholds=thresholds,
-            predictor=predictor,
-            refit_predictor=refit_predictor,
-            tuning_trials=tuning_trials,
-            min_tuning_networks=min_tuning_networks,
-            report_splits=report_splits,
-            worker_timeout=worker_timeout,
-            hyperparameters=hyperparameters,
-            seed=seed,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-            allow_new_entries=allow_new_entries,
-            tune_new_entries=tune_new_entries,
-        )
+        moved = sorted(set(kwargs) & set(MOVED_SETTINGS))
+        if moved:
+            raise SearchError(
+                "these settings moved into settings objects: "
+                + "; ".join(f"{name} -> {MOVED_SETTINGS[name]}" for name in moved)
+            )
+        settings = {name: kwargs.pop(name) for name in ORACLE_PARAMETERS if name in kwargs}
+        oracle = PredictiveOracle(objective=objective, search_budget=search_budget, **settings)
         super().__init__(
             hypermodel,
             oracle=oracle,
@@ -609,3 +556,44 @@ class PredictiveSearch(PredictiveTuner):
             keep_models=keep_models,
             **kwargs,
         )
+
+
+# PredictiveOracle's keyword arguments, which PredictiveSearch forwards (help() shows them).
+ORACLE_PARAMETERS = tuple(
+    name
+    for name in inspect.signature(PredictiveOracle.__init__).parameters
+    if name not in ("self", "objective", "search_budget")
+)
+
+# Arguments of earlier versions, and where each went.
+MOVED_SETTINGS = {
+    **{
+        name: f"steps=TrainingSteps({name}=...)"
+        for name in ("full_steps", "early_steps", "window", "final_window")
+    },
+    **{
+        name: f"schedule=Schedule({name}=...)"
+        for name in ("initial_trials", "max_iterations", "top_k", "final_share")
+    },
+    **{name: f"screening=Screening({name}=...)" for name in ("reduction_factor", "initial_screen")},
+    **{name: f"allocation=AllocationRule({name}=...)" for name in ("reward", "beta", "thresholds")},
+    **{
+        name: f"predictor=PredictorSettings({name}=...)"
+        for name in ("refit_predictor", "tuning_trials", "min_tuning_networks", "report_splits")
+    },
+    "allow_new_entries": "gone (a predictive search always takes new entries)",
+    "tune_new_entries": "gone (a predictive search always tunes new entries)",
+}
+
+
+def _search_signature() -> inspect.Signature:
+    """PredictiveSearch's parameters with the oracle's written out, for help() and IDEs."""
+    own = inspect.signature(PredictiveSearch.__init__).parameters
+    oracle = inspect.signature(PredictiveOracle.__init__).parameters
+    head = [own["self"], own["hypermodel"], own["objective"], own["search_budget"]]
+    middle = [oracle[name] for name in ORACLE_PARAMETERS]
+    tail = [own[name] for name in ("checkpoint_every", "heartbeat_seconds", "keep_models")]
+    return inspect.Signature([*head, *middle, *tail, own["kwargs"]])
+
+
+PredictiveSearch.__init__.__signature__ = _search_signature()

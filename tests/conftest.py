@@ -34,10 +34,12 @@ def tiny_search(tmp_path_factory):
     """
     from kt_predictive import PredictiveSearch
 
-    from tiny_problem import SEARCH, build_model, regression_data
+    from tiny_problem import SEARCH, build_model, grouped, regression_data
 
     directory = tmp_path_factory.mktemp("tiny_search")
-    tuner = PredictiveSearch(build_model, directory=directory, project_name="tiny", **SEARCH)
+    tuner = PredictiveSearch(
+        build_model, directory=directory, project_name="tiny", **grouped(SEARCH)
+    )
     x, y = regression_data()
     tuner.search(x, y, batch_size=32, verbose=0)
     return tuner, directory

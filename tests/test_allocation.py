@@ -5,10 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from kt_predictive import SearchError, exponential_reward, linear_reward
+from kt_predictive import SearchError
 from kt_predictive.allocation import (
     FixedValue,
     allocate,
+    exponential_reward,
+    linear_reward,
     make_reward,
     newly_fixed,
     resolve_thresholds,
@@ -167,11 +169,11 @@ def test_midway_thresholds_and_min_evidence_by_hand():
 
 def exploring_decisions(rule):
     """SearchDecisions in its exploration phase, with no budget and no running trials."""
-    from kt_predictive import StepBudget
+    from kt_predictive import TrainingSteps
     from kt_predictive.decisions import SearchDecisions
 
     decisions = SearchDecisions(
-        StepBudget(24, 8, 4, 4),
+        TrainingSteps(24, 8, 4, 4),
         initial_trials=2,
         max_iterations=1000,
         top_k=0,
@@ -234,9 +236,10 @@ def test_a_bad_uniform_share_is_one_clear_error(share):
 
 
 def test_phase_sizes_by_hand():
-    from kt_predictive import StepBudget, size_phases
+    from kt_predictive import TrainingSteps
+    from kt_predictive.schedule import size_phases
 
-    steps = StepBudget(400, 80, 20, 80)  # e = 0.2
+    steps = TrainingSteps(400, 80, 20, 80)  # e = 0.2
     # B = 30: 6 initial (a fifth), top_k = round(15 / 0.8) = 19 (half), and
     # floor((30 - 6 - 19 * 0.8) / 0.2) = 44 explored.
     sizes = size_phases(30, steps)

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from kt_predictive.budget import StepBudget, early_means, final_mean, window_mean
+from kt_predictive.budget import TrainingSteps, early_means, final_mean, window_mean
 
 
 def test_paper_budget_windows():
-    budget = StepBudget()
+    budget = TrainingSteps()
     assert (budget.full_steps, budget.early_steps, budget.window, budget.final_window) == (
         40000,
         6000,
@@ -20,7 +20,7 @@ def test_paper_budget_windows():
 
 def test_means_of_a_known_sequence():
     losses = np.arange(1, 41, dtype=np.float64)  # step k has loss k
-    budget = StepBudget(full_steps=40, early_steps=12, window=4, final_window=5)
+    budget = TrainingSteps(full_steps=40, early_steps=12, window=4, final_window=5)
     # Windows 1-4, 5-8, 9-12: means 2.5, 6.5, 10.5. Last five steps 36..40: mean 38.
     assert early_means(losses, budget) == [2.5, 6.5, 10.5]
     assert final_mean(losses, budget) == 38.0
@@ -42,4 +42,4 @@ def test_means_of_a_known_sequence():
 )
 def test_budgets_that_do_not_fit_together(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        StepBudget(**kwargs)
+        TrainingSteps(**kwargs)

@@ -7,14 +7,9 @@ from keras_tuner.engine.trial import TrialStatus
 from test_initial_screen import screened_oracle
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 
-from kt_predictive import (
-    FatalSearchError,
-    PredictiveOracle,
-    SearchError,
-    StepBudget,
-    size_phases,
-    training_steps,
-)
+from kt_predictive import FatalSearchError, PredictiveOracle, SearchError, TrainingSteps
+from kt_predictive.records import training_steps
+from kt_predictive.schedule import size_phases
 
 
 def test_reports_for_a_settled_trial_are_ignored_and_it_settles_once(tmp_path):
@@ -88,7 +83,7 @@ def test_a_space_too_small_for_a_budget_sized_phase_1_advises_search_budget():
 
 
 def test_a_budget_that_cannot_be_sized_names_budgets_that_can():
-    steps = StepBudget(400, 164, 2, 40)
+    steps = TrainingSteps(400, 164, 2, 40)
     # Whole-trial rounding: 18 cannot be sized though 17 can; "too small, needs at least 21"
     # would contradict itself.
     with pytest.raises(SearchError, match="give 17 or 21 instead"):
@@ -97,7 +92,7 @@ def test_a_budget_that_cannot_be_sized_names_budgets_that_can():
         size_phases(budget, steps, reduction_factor=3, initial_screen=True)
     # Screens that cost more than any budget they are sized from: no budget is named, the
     # settings that make one possible are.
-    steep = StepBudget(400, 280, 10, 20)
+    steep = TrainingSteps(400, 280, 10, 20)
     with pytest.raises(SearchError, match=r"no search_budget .*\(initial_screen=False\)"):
         size_phases(5, steep, reduction_factor=3, initial_screen=True)
     size_phases(5, steep, reduction_factor=3, initial_screen=False)
@@ -147,7 +142,7 @@ def drive(oracle, steps, loss):
 def test_a_screened_phase_1_is_held_to_the_search_budget(tmp_path):
     # At 5 full trainings phase 1 screens 27 configurations expecting most to stop at a rung
     # (10 or 30 steps); here every one reaches early_steps (60), twice what was expected.
-    steps = StepBudget(400, 60, 10, 40)
+    steps = TrainingSteps(400, 60, 10, 40)
     oracle = improving_search(tmp_path, 5, steps)
     assert oracle.initial_screen == 27
     records = oracle.records()
@@ -174,7 +169,7 @@ def test_a_space_smaller_than_the_phase_1_screen_continues_its_candidates(tmp_pa
         final = 0.1 if slow else 0.5 + 0.1 * values["a"] + 0.05 * values["b"]
         return final if step == BUDGET["full_steps"] else final + (5.0 if slow else 1.0) / step
 
-    drive(oracle, StepBudget(**BUDGET), loss)
+    drive(oracle, TrainingSteps(**BUDGET), loss)
     networks = oracle._decisions.records.phase1_networks()
     assert len(networks) == 4
     best = oracle._decisions.records[oracle.get_best_trials(1)[0].trial_id]
@@ -205,7 +200,7 @@ def test_raising_max_iterations_continues_a_new_best_predicted_candidate(tmp_pat
         base = 0.1 * values["a"] + values["c"] + shift
         return base if step == BUDGET["full_steps"] else base + (1.0 + values["a"]) / step
 
-    steps = StepBudget(**BUDGET)
+    steps = TrainingSteps(**BUDGET)
     drive(make_oracle(tmp_path, top_k=1), steps, loss)
     bigger = make_oracle(tmp_path, top_k=1, max_iterations=6)
     bigger.reload()

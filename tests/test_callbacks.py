@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kt_predictive.budget import StepBudget
+from kt_predictive.budget import TrainingSteps
 from kt_predictive.callbacks import StepBudgetCallback
 
 # Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
@@ -27,7 +27,7 @@ def _known_batches():
 
 
 def test_window_and_final_means_from_a_known_loss_sequence():
-    budget = StepBudget(full_steps=30, early_steps=12, window=4, final_window=5)
+    budget = TrainingSteps(full_steps=30, early_steps=12, window=4, final_window=5)
     reports, saves = [], []
     callback = StepBudgetCallback(
         budget,
@@ -53,7 +53,7 @@ def test_window_and_final_means_from_a_known_loss_sequence():
 
 
 def test_oracle_stop_and_divergence_stop_training():
-    budget = StepBudget(full_steps=30, early_steps=12, window=4, final_window=5)
+    budget = TrainingSteps(full_steps=30, early_steps=12, window=4, final_window=5)
     stop_at_8 = StepBudgetCallback(
         budget, [], lambda step, value: step == 8, lambda curve: None, 100
     )
@@ -77,7 +77,7 @@ def test_oracle_stop_and_divergence_stop_training():
 
 
 def test_resumed_curve_continues_step_count():
-    budget = StepBudget(full_steps=30, early_steps=12, window=4, final_window=5)
+    budget = TrainingSteps(full_steps=30, early_steps=12, window=4, final_window=5)
     reports = []
     callback = StepBudgetCallback(
         budget,

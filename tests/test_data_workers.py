@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from kt_predictive.budget import StepBudget
+from kt_predictive.budget import TrainingSteps
 from kt_predictive.callbacks import StepBudgetCallback
 
 # Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
@@ -40,7 +40,7 @@ def test_a_fit_stopped_at_the_early_budget_leaves_no_worker_process():
     # stopped at step 10 of a 50-batch epoch left three pools running before
     # StepLossRecorder.on_train_end stopped them.
     assert _children_after(10) == []
-    budget = StepBudget(full_steps=40, early_steps=10, window=5, final_window=5)
+    budget = TrainingSteps(full_steps=40, early_steps=10, window=5, final_window=5)
     for _ in range(3):
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
         model.compile(optimizer="sgd", loss="mse")
@@ -64,7 +64,7 @@ def test_on_jax_data_workers_start_without_forking_the_training_process(monkeypa
     forks = []
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
-    budget = StepBudget(full_steps=40, early_steps=10, window=5, final_window=5)
+    budget = TrainingSteps(full_steps=40, early_steps=10, window=5, final_window=5)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     callback = StepBudgetCallback(

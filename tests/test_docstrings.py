@@ -10,7 +10,8 @@ import kt_predictive
 
 pytestmark = pytest.mark.jax
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(kt_predictive.__path__, "kt_predictive."))
+SUBMODULES = pkgutil.iter_modules(kt_predictive.__path__, "kt_predictive.")
+MODULES = ["kt_predictive", *sorted(m.name for m in SUBMODULES)]
 
 
 @pytest.mark.parametrize("name", MODULES)

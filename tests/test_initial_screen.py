@@ -6,15 +6,10 @@ from keras_tuner.engine.trial import TrialStatus
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 from test_screening import AAE
 
-from kt_predictive import (
-    PredictiveOracle,
-    PredictiveSearch,
-    SearchError,
-    size_phases,
-    training_steps,
-)
+from kt_predictive import PredictiveOracle, PredictiveSearch, SearchError
 from kt_predictive.decisions import SearchDecisions
-from kt_predictive.schedule import PhaseSizes
+from kt_predictive.records import training_steps
+from kt_predictive.schedule import PhaseSizes, size_phases
 
 from tiny_problem import build_model, regression_data
 

@@ -18,7 +18,7 @@ from kt_predictive.checkpoint import load_training_state, save_training_state
 from kt_predictive.storage import CorruptStateError, atomic_write, write_json
 
 from processes import free_port, logged, rerun_and_check_nothing_lost, start, state, wait_until
-from tiny_problem import SEARCH, build_model
+from tiny_problem import SEARCH, build_model, grouped
 
 
 def _kill(process) -> None:
@@ -103,7 +103,7 @@ def test_truncated_state_file_is_one_clear_error(finished_search, tmp_path, name
     text = damaged.read_text()
     damaged.write_text(text[: len(text) // 2])
     with pytest.raises(CorruptStateError) as error:
-        PredictiveSearch(build_model, directory=tmp_path, project_name="tiny", **SEARCH)
+        PredictiveSearch(build_model, directory=tmp_path, project_name="tiny", **grouped(SEARCH))
     message = str(error.value)
     assert str(damaged) in message and "overwrite=True" in message
     assert damaged.read_text() == text[: len(text) // 2]  # nothing overwritten or discarded
@@ -130,7 +130,9 @@ def test_full_disk_is_a_clear_error_and_keeps_the_previous_state(
 
     shutil.copytree(finished_search / "tiny", tmp_path / "tiny")
     before = (tmp_path / "tiny" / "oracle.json").read_text()
-    tuner = PredictiveSearch(build_model, directory=tmp_path, project_name="tiny", **SEARCH)
+    tuner = PredictiveSearch(
+        build_model, directory=tmp_path, project_name="tiny", **grouped(SEARCH)
+    )
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -149,7 +151,9 @@ def test_unwritable_directory_fails_before_any_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(OSError, match=r"cannot create .*choose a writable directory"):
-        PredictiveSearch(build_model, directory=blocker / "runs", project_name="p", **SEARCH)
+        PredictiveSearch(
+            build_model, directory=blocker / "runs", project_name="p", **grouped(SEARCH)
+        )
 
 
 def test_atomic_write_removes_its_temporary_file_on_failure(tmp_path):

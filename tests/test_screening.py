@@ -8,9 +8,10 @@ import pytest
 from keras_tuner.engine.trial import TrialStatus
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 
-from kt_predictive import PredictiveOracle, SearchError, StepBudget, size_phases, training_steps
+from kt_predictive import PredictiveOracle, SearchError, TrainingSteps
 from kt_predictive.decisions import END_BUDGET
-from kt_predictive.schedule import PhaseSizes
+from kt_predictive.records import training_steps
+from kt_predictive.schedule import PhaseSizes, size_phases
 from kt_predictive.screening import (
     expected_trial_steps,
     promoted,
@@ -21,7 +22,7 @@ from kt_predictive.screening import (
 
 pytestmark = pytest.mark.jax
 
-AAE = StepBudget(full_steps=400, early_steps=60, window=10, final_window=40)
+AAE = TrainingSteps(full_steps=400, early_steps=60, window=10, final_window=40)
 
 
 def test_rungs_are_the_window_times_powers_of_eta_below_the_early_budget():
@@ -29,7 +30,7 @@ def test_rungs_are_the_window_times_powers_of_eta_below_the_early_budget():
     assert screening_rungs(AAE, 2) == [10, 20, 40]
     assert screening_rungs(AAE, 6) == [10]
     assert screening_rungs(AAE, None) == []
-    assert screening_rungs(StepBudget(24, 8, 4, 4), 2) == [4]
+    assert screening_rungs(TrainingSteps(24, 8, 4, 4), 2) == [4]
 
 
 def test_expected_steps_of_an_explored_trial_by_hand():

@@ -12,7 +12,7 @@ from keras_tuner import errors
 from kt_predictive import PredictiveOracle, PredictiveSearch, PredictiveTuner
 from kt_predictive.checkpoint import TRAINING_STATE_FILE
 
-from tiny_problem import SEARCH, build_model, regression_data
+from tiny_problem import SEARCH, build_model, grouped, regression_data
 
 # Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
 pytestmark = pytest.mark.jax
@@ -105,7 +105,7 @@ def test_results_summary_says_how_trials_are_scored(finished, capsys):
     tuner, _ = finished
     tuner.results_summary(2)
     out = capsys.readouterr().out
-    window = tuner.budget.final_window
+    window = tuner.steps.final_window
     assert out.startswith(
         f"Scoring: a fully trained trial's score is the mean of 'loss' over its final window "
         f"(the last {window} optimizer steps), not its best epoch"
@@ -118,7 +118,9 @@ def test_results_summary_says_how_trials_are_scored(finished, capsys):
 def test_reload_continues_without_rerunning(finished):
     tuner, directory = finished
     before = json.loads((directory / "tiny" / "oracle.json").read_text())
-    again = PredictiveSearch(build_model, directory=directory, project_name="tiny", **SEARCH)
+    again = PredictiveSearch(
+        build_model, directory=directory, project_name="tiny", **grouped(SEARCH)
+    )
     assert again.oracle.records() == tuner.oracle.records()
     assert again.oracle.probabilities() == tuner.oracle.probabilities()
     assert again.oracle.fixed_values == tuner.oracle.fixed_values
@@ -132,7 +134,7 @@ def test_reload_continues_without_rerunning(finished):
 def test_state_round_trip(finished):
     tuner, directory = finished
     state = json.loads(json.dumps(tuner.oracle.get_state()))  # through plain JSON
-    oracle = PredictiveOracle(hyperparameters=tuner.oracle.get_space(), **SEARCH)
+    oracle = PredictiveOracle(hyperparameters=tuner.oracle.get_space(), **grouped(SEARCH))
     oracle.open(str(directory), "tiny")
     oracle.set_state(state)
     assert oracle.get_state()["predictive"] == state["predictive"]
@@ -145,7 +147,7 @@ def test_state_round_trip(finished):
 
 def test_changed_settings_refuse_to_continue(finished):
     _, directory = finished
-    settings = {**SEARCH, "early_steps": 12}
+    settings = grouped({**SEARCH, "early_steps": 12})
     with pytest.raises(errors.FatalValueError, match=r"early_steps: saved 8, now 12"):
         PredictiveSearch(build_model, directory=directory, project_name="tiny", **settings)
 
@@ -168,7 +170,7 @@ def test_diverging_trials_are_failed_with_the_worst_loss(tmp_path):
         build,
         directory=tmp_path,
         project_name="nan",
-        **{**SEARCH, "initial_trials": 6, "max_iterations": 3},
+        **grouped({**SEARCH, "initial_trials": 6, "max_iterations": 3}),
     )
     x, y = regression_data()
     tuner.search(x, y, batch_size=32, verbose=0)
@@ -199,7 +201,7 @@ def test_float_without_grid_fails_at_construction(tmp_path):
         return model
 
     with pytest.raises(errors.FatalValueError, match="without a step"):
-        PredictiveSearch(build, directory=tmp_path, **SEARCH)
+        PredictiveSearch(build, directory=tmp_path, **grouped(SEARCH))
 
 
 @pytest.mark.parametrize(
@@ -212,7 +214,7 @@ def test_float_without_grid_fails_at_construction(tmp_path):
 )
 def test_bad_oracle_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        PredictiveOracle(**{**SEARCH, **kwargs})
+        PredictiveOracle(**grouped({**SEARCH, **kwargs}))
 
 
 def test_tuner_needs_the_predictive_oracle(tmp_path):

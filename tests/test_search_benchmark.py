@@ -20,14 +20,14 @@ from search.ledger import Outcome, StepLedger, steps_to_reach
 from search.problems import CurveProblem, CurveRun, Settings, TableProblem, table_source
 from search.tables import CurveTable
 
-from kt_predictive import StepBudget
+from kt_predictive import TrainingSteps
 
 # keras-tuner's BayesianOptimization fits a Gaussian process to a handful of trials here; its
 # length-scale hitting a bound is expected at that size and says nothing about the adapters.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 SETTINGS = Settings(
-    budget=StepBudget(full_steps=40, early_steps=10, window=5, final_window=10),
+    budget=TrainingSteps(full_steps=40, early_steps=10, window=5, final_window=10),
     tuning_trials=1,
     hyperband_chunk=5,
     bo_initial_points=3,
@@ -117,7 +117,7 @@ def test_predictive_counts_every_step_once_within_the_budget(method):
 def test_paper_sizes_scale_the_papers_proportions():
     # e = 60/300: the paper's schedule costs 100 + 400 * 0.2 + 20 * 0.8 = 196 full trainings.
     # Level 10: 100 * 10/196 = 5.1 -> 5, 20 * 10/196 = 1.02 -> 1, (10 - 5 - 0.8) / 0.2 = 21.
-    budget = StepBudget(full_steps=300, early_steps=60, window=20, final_window=40)
+    budget = TrainingSteps(full_steps=300, early_steps=60, window=20, final_window=40)
     assert methods.paper_sizes(10, budget) == (5, 21, 1)
     # Level 98 = half the paper: 50, 10 and (98 - 50 - 8) / 0.2 = 200.
     assert methods.paper_sizes(98, budget) == (50, 200, 10)
@@ -297,7 +297,7 @@ def test_table_round_trip_and_final_means(tmp_path):
 
 def test_table_problem_replays_exact_curves():
     settings = Settings(
-        StepBudget(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
+        TrainingSteps(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
     )
     problem = TableProblem("small", "Small", settings, small_table())
     assert problem.best_known == 0.75
@@ -315,7 +315,7 @@ def test_table_problem_replays_exact_curves():
 
 def test_stored_outcomes_of_a_table_are_refused_after_another_seed_is_merged(tmp_path):
     settings = Settings(
-        StepBudget(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
+        TrainingSteps(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
     )
     table = small_table()
     problem = TableProblem("small", "Small", settings, table)
@@ -333,7 +333,7 @@ def test_table_problem_needs_the_whole_grid():
     table = CurveTable({"a": [1, 2]}, {}, full_steps=2)
     table.add((0,), 1, [1.0, 0.5], 1.0)
     settings = Settings(
-        StepBudget(2, 1, 1, 1), tuning_trials=1, hyperband_chunk=1, bo_initial_points=2
+        TrainingSteps(2, 1, 1, 1), tuning_trials=1, hyperband_chunk=1, bo_initial_points=2
     )
     with pytest.raises(ValueError, match="lacks 1 configurations"):
         TableProblem("t", "T", settings, table)
@@ -564,7 +564,7 @@ def test_mlp_seed_noise_replays_both_seeds_runs_of_every_configuration():
 
 def test_a_surrogate_problem_describes_what_it_replays():
     settings = Settings(
-        StepBudget(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
+        TrainingSteps(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
     )
     space = TableProblem("small", "Small", settings, small_table()).space
     flat = CurveProblem("flat", "Flat", settings, lambda values, seed: np.ones(4), space)
@@ -580,7 +580,7 @@ def test_a_surrogate_problem_describes_what_it_replays():
 
 def test_a_store_of_searches_refuses_searches_of_changed_curves(tmp_path):
     settings = Settings(
-        StepBudget(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
+        TrainingSteps(4, 2, 1, 2), tuning_trials=1, hyperband_chunk=2, bo_initial_points=2
     )
     table = small_table()
     stored = {"round 3 | small | 10 | a candidate | seed 101": 0.75}

@@ -10,7 +10,7 @@ import kt_predictive.tuner
 from kt_predictive import PredictiveSearch, SearchError
 from kt_predictive.checkpoint import TRAINING_STATE_FILE
 
-from tiny_problem import build_model, regression_data
+from tiny_problem import build_model, grouped, regression_data
 
 # Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
 pytestmark = pytest.mark.jax
@@ -104,7 +104,7 @@ def search(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(kt_predictive.tuner, "save_training_state", counted_save)
         tuner = CountingSearch(
-            build_model, directory=directory, project_name="disk", disk=disk, **SEARCH
+            build_model, directory=directory, project_name="disk", disk=disk, **grouped(SEARCH)
         )
         x, y = regression_data()
         tuner.search(x, y, batch_size=32, verbose=0, callbacks=[SampleEveryStep(disk)])
@@ -174,7 +174,7 @@ def test_peak_files_and_bytes_are_bounded(search):
 
 
 def test_keep_models_must_be_a_positive_count(tmp_path):
-    settings = {**SEARCH}
+    settings = grouped(SEARCH)
     del settings["keep_models"]
     for bad in (0, -1, 1.5, True):
         with pytest.raises(SearchError, match="keep_models"):

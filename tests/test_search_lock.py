@@ -49,12 +49,12 @@ def test_overwrite_starts_a_new_search_in_a_new_or_an_existing_folder(tmp_path):
     # the folder, then the tuner took its lock again inside it.
     from kt_predictive import PredictiveSearch
 
-    from tiny_problem import SEARCH, build_model, regression_data
+    from tiny_problem import SEARCH, build_model, grouped, regression_data
 
     x, y = regression_data()
     for round_ in range(2):  # a new folder, then the same folder holding a finished search
         tuner = PredictiveSearch(
-            build_model, directory=tmp_path, project_name="fresh", overwrite=True, **SEARCH
+            build_model, directory=tmp_path, project_name="fresh", overwrite=True, **grouped(SEARCH)
         )
         assert tuner.oracle.records() == []  # nothing kept from the previous round
         tuner.search(x, y, batch_size=32, verbose=0)

@@ -13,7 +13,7 @@ from aae.data.training_set import TrainingData, build_training_set
 from aae.net.configs import SUNDERMEYER
 from aae.net.settings import NetworkSettings
 from aae.net.training import train_network
-from kt_predictive import training_state_path
+from kt_predictive.checkpoint import training_state_path
 
 QUARTER_K = tuple(
     tuple(v * (0.25 if i < 2 else 1.0) for v in row) for i, row in enumerate(TEMPLATE_K)

@@ -5,6 +5,7 @@ KERASTUNER_* environment variables) and appends the id of every trial it starts 
 """
 
 import argparse
+import dataclasses
 import gc
 import os
 import time
@@ -15,7 +16,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 
-from kt_predictive import PredictiveSearch
+from kt_predictive import (
+    AllocationRule,
+    PredictiveSearch,
+    PredictorSettings,
+    Schedule,
+    Screening,
+    TrainingSteps,
+)
 
 
 def regression_data(n=256, seed=0):
@@ -54,6 +62,36 @@ SEARCH = dict(
     report_splits=3,
     seed=7,
 )
+
+
+# Tests name each setting flat (SEARCH["window"]); grouped() gives the oracle's arguments.
+GROUPS = {
+    "steps": (TrainingSteps, ("full_steps", "early_steps", "window", "final_window")),
+    "schedule": (Schedule, ("initial_trials", "max_iterations", "top_k", "final_share")),
+    "screening": (Screening, ("reduction_factor", "initial_screen")),
+    "predictor": (
+        PredictorSettings,
+        ("predictor", "refit_predictor", "tuning_trials", "min_tuning_networks", "report_splits"),
+    ),
+}
+
+
+def grouped(settings: dict) -> dict:
+    """``settings`` with flat names (``full_steps=24``, ``top_k=2``, ``reward="linear"``) as
+    PredictiveOracle's settings objects; other names pass through."""
+    arguments = dict(settings)
+    for group, (kind, names) in GROUPS.items():
+        given = {name: arguments.pop(name) for name in names if name in arguments}
+        if given:
+            arguments[group] = kind(**given)
+    rule = {
+        name: arguments.pop(name) for name in ("reward", "beta", "thresholds") if name in arguments
+    }
+    rule = {name: value for name, value in rule.items() if value is not None}
+    if rule:
+        base = arguments.get("allocation") or AllocationRule.evidence()
+        arguments["allocation"] = dataclasses.replace(base, **rule)
+    return arguments
 
 
 class LoggingSearch(PredictiveSearch):
@@ -130,7 +168,7 @@ def main():
         pause_after_trial=args.pause_after_trial,
         checkpoint_every=args.checkpoint_every,
         heartbeat_seconds=args.heartbeat_seconds,
-        **settings,
+        **grouped(settings),
     )
     tuner.search(x, y, batch_size=32, verbose=0, callbacks=callbacks)
 

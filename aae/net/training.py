@@ -22,14 +22,9 @@ from aae.data.training_set import TrainingData
 from aae.errors import AAEError, MissingFileError
 from aae.net.configs import validate_config
 from aae.net.settings import NetworkSettings
-from kt_predictive import (
-    StepLossRecorder,
-    load_training_state,
-    read_json,
-    save_training_state,
-    training_state_path,
-    write_json,
-)
+from kt_predictive.callbacks import StepLossRecorder
+from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
+from kt_predictive.storage import read_json, write_json
 
 NETWORK_FILE = "network.json"
 WEIGHTS_FILE = "network.weights.h5"

@@ -120,7 +120,7 @@ class CodebookViews:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes the views to ``path`` (.npz) atomically."""
-        from kt_predictive import atomic_write
+        from kt_predictive.storage import atomic_write
 
         path = Path(path)
         meta = json.dumps({"camera": _camera_dict(self.camera)})
@@ -312,7 +312,7 @@ class Codebook:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes the codebook to ``path`` (.npz) atomically."""
-        from kt_predictive import atomic_write
+        from kt_predictive.storage import atomic_write
 
         path = Path(path)
         meta = {

@@ -21,18 +21,11 @@ import optuna
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.engine.base_tuner import BaseTuner
 
-from kt_predictive import (
-    AllocationRule,
-    PredictiveOracle,
-    RecordBook,
-    StepBudget,
-    StepBudgetCallback,
-    final_mean,
-    training_state_path,
-    training_steps,
-    window_mean,
-)
-from kt_predictive.records import PARENT_VALUE, configuration
+from kt_predictive import AllocationRule, PredictiveOracle, TrainingSteps
+from kt_predictive.budget import final_mean, window_mean
+from kt_predictive.callbacks import StepBudgetCallback
+from kt_predictive.checkpoint import training_state_path
+from kt_predictive.records import PARENT_VALUE, RecordBook, configuration, training_steps
 from kt_predictive.screening import resolve_reduction_factor
 
 from .ledger import Outcome, StepLedger
@@ -129,7 +122,7 @@ def methods_at(level: float, methods=METHODS) -> list[str]:
 # ------------------------------------------------------------------------ predictive
 
 
-def paper_sizes(level: float, budget: StepBudget) -> tuple[int, int, int]:
+def paper_sizes(level: float, budget: TrainingSteps) -> tuple[int, int, int]:
     """The paper's 100 / 400 / 20 scaled to cost ``level`` full-training equivalents.
 
     Phase 1 and the continuations are scaled (rounded, at least 2 and 1), and exploration
@@ -211,7 +204,7 @@ class RunPredictiveTuner(_ErrorsPropagate, BaseTuner):
         self, oracle: PredictiveOracle, problem: Problem, seed: int, ledger: StepLedger, **kwargs
     ):
         self.problem, self.seed, self.ledger = problem, seed, ledger
-        self.budget = oracle.budget
+        self.budget = oracle.steps
         self._checkpoints: dict[str, object] = {}
         self._counted: set[str] = set()
         super().__init__(oracle=oracle, **kwargs)
@@ -424,7 +417,7 @@ def keras_tuner_oracle(method: str, problem: Problem, seed: int):
 # ------------------------------------------------------------------------ Optuna
 
 
-def optuna_pruner(method: str, budget: StepBudget) -> optuna.pruners.BasePruner:
+def optuna_pruner(method: str, budget: TrainingSteps) -> optuna.pruners.BasePruner:
     """MedianPruner with its defaults, or HyperbandPruner over [window, full_steps] steps."""
     if method == TPE_MEDIAN:
         return optuna.pruners.MedianPruner()
@@ -441,7 +434,7 @@ class OptunaPruning:
     """Reports each window's mean loss (at steps window, 2·window, ...) to an Optuna trial and
     says when to prune it. Passed as ``after_step`` to a run."""
 
-    def __init__(self, trial: optuna.Trial, budget: StepBudget):
+    def __init__(self, trial: optuna.Trial, budget: TrainingSteps):
         self.trial, self.budget = trial, budget
         self.losses: list[float] = []
         self.pruned = False

@@ -20,7 +20,9 @@ from pathlib import Path
 import keras_tuner
 import numpy as np
 
-from kt_predictive import StepBudget, StepLossRecorder, load_training_state, save_training_state
+from kt_predictive import TrainingSteps
+from kt_predictive.callbacks import StepLossRecorder
+from kt_predictive.checkpoint import load_training_state, save_training_state
 
 from .spaces import (
     DIGITS_FULL_STEPS,
@@ -50,7 +52,7 @@ class Settings:
             no trials at the smallest budget).
     """
 
-    budget: StepBudget
+    budget: TrainingSteps
     tuning_trials: int
     hyperband_chunk: int
     bo_initial_points: int
@@ -246,19 +248,19 @@ def table_source(table: CurveTable, model: str = "table") -> str:
 
 
 DIGITS_SETTINGS = Settings(
-    budget=StepBudget(full_steps=DIGITS_FULL_STEPS, early_steps=60, window=20, final_window=40),
+    budget=TrainingSteps(full_steps=DIGITS_FULL_STEPS, early_steps=60, window=20, final_window=40),
     tuning_trials=10,
     hyperband_chunk=20,
     bo_initial_points=5,
 )
 MLP_SETTINGS = Settings(
-    budget=StepBudget(full_steps=MLP_EPOCHS, early_steps=12, window=3, final_window=6),
+    budget=TrainingSteps(full_steps=MLP_EPOCHS, early_steps=12, window=3, final_window=6),
     tuning_trials=10,
     hyperband_chunk=3,
     bo_initial_points=6,
 )
 AAE_SETTINGS = Settings(
-    budget=StepBudget(full_steps=400, early_steps=60, window=10, final_window=40),
+    budget=TrainingSteps(full_steps=400, early_steps=60, window=10, final_window=40),
     tuning_trials=10,
     hyperband_chunk=10,
     bo_initial_points=10,

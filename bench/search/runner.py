@@ -17,7 +17,7 @@ from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
 
-from kt_predictive import read_json, write_json
+from kt_predictive.storage import read_json, write_json
 
 from .ledger import Outcome
 from .methods import (

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kt_predictive import atomic_write
+from kt_predictive.storage import atomic_write
 
 
 @dataclass
