@@ -256,20 +256,13 @@ def run_search(
     is trained, before the search may delete its weights (it keeps ``search.keep_models``).
     """
     from aae.net.hypermodel import AAEHyperModel
-    from kt_predictive import AllocationRule, PredictiveSearch
+    from kt_predictive import PredictiveSearch
 
     search_class = PredictiveSearch if evaluate is None else _evaluating(PredictiveSearch, evaluate)
 
     network = profile.network
     search = profile.search
-    settings = {f.name: getattr(search, f.name) for f in dataclasses.fields(search)}
-    rules = {"paper": AllocationRule.paper, "evidence": AllocationRule.evidence}
-    if settings["allocation"] not in rules:
-        raise AAEError(
-            f"search.allocation must be one of {sorted(rules)} (got {settings['allocation']!r})"
-        )
-    settings["allocation"] = rules[settings["allocation"]]()
-    values = dict(settings.pop("values"))
+    values = dict(search.values)
     tuner = search_class(
         AAEHyperModel(
             network.image_size,
@@ -279,12 +272,44 @@ def run_search(
             precision=network.precision,
             values=values,
         ),
-        **settings,
+        **oracle_settings(search),
+        keep_models=search.keep_models,
         directory=paths.search,
         project_name=project,
     )
     tuner.search(data, seed=search.seed, workers=workers)
     return tuner
+
+
+def oracle_settings(search) -> dict:
+    """The PredictiveOracle arguments of a profile's ``search`` settings."""
+    from kt_predictive import AllocationRule, PredictorSettings, Schedule, TrainingSteps
+
+    rules = {"paper": AllocationRule.paper, "evidence": AllocationRule.evidence}
+    if search.allocation not in rules:
+        raise AAEError(
+            f"search.allocation must be one of {sorted(rules)} (got {search.allocation!r})"
+        )
+    rule = rules[search.allocation](search.reward, float(search.beta))
+    if search.thresholds is not None:
+        rule = dataclasses.replace(rule, thresholds=search.thresholds)
+    return {
+        "steps": TrainingSteps(
+            search.full_steps, search.early_steps, search.window, search.final_window
+        ),
+        "schedule": Schedule(
+            initial_trials=search.initial_trials,
+            max_iterations=search.max_iterations,
+            top_k=search.top_k,
+        ),
+        "allocation": rule,
+        "predictor": PredictorSettings(
+            refit_predictor=search.refit_predictor,
+            tuning_trials=search.tuning_trials,
+            report_splits=search.report_splits,
+        ),
+        "seed": search.seed,
+    }
 
 
 def _evaluating(search_class: type, evaluate: Callable[[str, object], None]) -> type:

@@ -27,7 +27,7 @@ from results import environment, write_section
 
 from aae.net.configs import SEARCH_SPACE
 from aae.profiles import get_profile
-from kt_predictive import HybridPredictor, PredictiveOracle
+from kt_predictive import HybridPredictor, PredictiveOracle, Schedule
 from kt_predictive.records import TrialRecord
 
 SIZES = (100, 1000, 10000)
@@ -43,7 +43,9 @@ def make_oracle(n_records: int, folder: str, seed: int = 0) -> PredictiveOracle:
     for name, values in SEARCH_SPACE.items():
         hp.Choice(name, list(values))
     oracle = PredictiveOracle(
-        hyperparameters=hp, initial_trials=2, max_iterations=n_records + 10, seed=seed
+        hyperparameters=hp,
+        schedule=Schedule(initial_trials=2, max_iterations=n_records + 10),
+        seed=seed,
     )
     oracle.open(folder, "overhead")
     rng = np.random.default_rng(seed)

@@ -38,7 +38,7 @@ from search.methods import RunPredictiveTuner, oracle_arguments
 from search.problems import PROBLEMS, aae_problem
 from search.runner import check_measured_on
 
-from kt_predictive import AllocationRule, HybridPredictor, PredictiveOracle
+from kt_predictive import AllocationRule, HybridPredictor, PredictiveOracle, Schedule, Screening
 from kt_predictive.errors import SearchError
 from kt_predictive.schedule import PhaseSizes, size_phases
 from kt_predictive.screening import resolve_reduction_factor, screening_rungs
@@ -341,22 +341,31 @@ def run(problem, candidate: Candidate, seed: int, budget: float) -> tuple[float,
             )
         except SearchError:
             halvings = None  # the deeper screen does not fit this budget (the MLP at 10)
+    common = oracle_arguments(problem, seed)
+    rule = dataclasses.replace(
+        AllocationRule.evidence(),
+        evidence_of=candidate.evidence_of,
+        uniform_share=candidate.uniform_share,
+    )
+    if candidate.beta is not None:
+        rule = dataclasses.replace(rule, beta=float(candidate.beta))
     oracle = PredictiveOracle(
-        **oracle_arguments(problem, seed),
-        search_budget=limit / b.full_steps,
-        allocation=dataclasses.replace(
-            AllocationRule.evidence(),
-            evidence_of=candidate.evidence_of,
-            uniform_share=candidate.uniform_share,
+        **{
+            **common,
+            "predictor": dataclasses.replace(
+                common["predictor"],
+                predictor=HybridPredictor(random_state=seed, target=candidate.target),
+                min_tuning_networks=candidate.min_tuning_networks,
+            ),
+        },
+        schedule=Schedule(search_budget=limit / b.full_steps, final_share=candidate.final_share),
+        screening=Screening(
+            reduction_factor=candidate.reduction_factor,
+            initial_screen=candidate.initial_screen,
+            _screen_within_initial_share=candidate.screen_within_initial_share,
+            _initial_screen_halvings=halvings,
         ),
-        predictor=HybridPredictor(random_state=seed, target=candidate.target),
-        final_share=candidate.final_share,
-        min_tuning_networks=candidate.min_tuning_networks,
-        reduction_factor=candidate.reduction_factor,
-        initial_screen=candidate.initial_screen,
-        screen_within_initial_share=candidate.screen_within_initial_share,
-        initial_screen_halvings=halvings,
-        beta=candidate.beta,
+        allocation=rule,
     )
     ledger = StepLedger(limit)
     with tempfile.TemporaryDirectory(prefix="select-default-") as directory:

@@ -27,19 +27,20 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras_tuner
 import numpy as np
 
-from kt_predictive import PredictiveOracle, PredictiveTuner, TrialReporter
+from kt_predictive import (
+    PredictiveOracle,
+    PredictiveTuner,
+    PredictorSettings,
+    Schedule,
+    TrainingSteps,
+    TrialReporter,
+)
 from kt_predictive.checkpoint import load_training_state, save_training_state, training_state_path
 
 SEARCH = dict(
-    initial_trials=4,
-    max_iterations=6,
-    top_k=2,
-    full_steps=60,
-    early_steps=20,
-    window=10,
-    final_window=10,
-    tuning_trials=2,
-    report_splits=0,
+    schedule=Schedule(initial_trials=4, max_iterations=6, top_k=2),
+    steps=TrainingSteps(full_steps=60, early_steps=20, window=10, final_window=10),
+    predictor=PredictorSettings(tuning_trials=2, report_splits=0),
     seed=3,
 )
 PARENT = "tuner/trial_id"  # keras-tuner's link from a continuation to its parent
@@ -89,7 +90,7 @@ def search_without_keras(directory: str) -> PredictiveOracle:
                 learning_rate="constant", eta0=values["eta0"], alpha=values["alpha"]
             )
             curve = []
-        reporter = TrialReporter(oracle, trial.trial_id, oracle.budget, losses=curve)
+        reporter = TrialReporter(oracle, trial.trial_id, oracle.steps, losses=curve)
         for xb, yb in batches(x, y, values["batch_size"], len(curve), seed=SEARCH["seed"]):
             estimator.partial_fit(xb, yb)
             if reporter.step(float(np.mean((estimator.predict(xb) - yb) ** 2))):
@@ -127,7 +128,7 @@ class TapeTuner(PredictiveTuner):
             if start is not None and start.exists()
             else []
         )
-        reporter = TrialReporter(self.oracle, trial.trial_id, self.budget, losses=losses)
+        reporter = TrialReporter(self.oracle, trial.trial_id, self.steps, losses=losses)
         for xb, yb in batches(x, y, hp.get("batch_size"), len(losses), seed=seed):
             with tf.GradientTape() as tape:
                 loss = model.compute_loss(x=xb, y=yb[:, None], y_pred=model(xb, training=True))
@@ -137,7 +138,7 @@ class TapeTuner(PredictiveTuner):
                 break
             if len(reporter.losses) % self.checkpoint_every == 0:
                 save_training_state(own, model, np.asarray(reporter.losses))
-        if len(reporter.losses) < self.budget.full_steps:  # stopped early: keep it resumable
+        if len(reporter.losses) < self.steps.full_steps:  # stopped early: keep it resumable
             save_training_state(own, model, np.asarray(reporter.losses))
         else:
             own.unlink(missing_ok=True)

@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from kt_predictive import PredictiveSearch
+from kt_predictive import PredictiveSearch, PredictorSettings, Schedule, TrainingSteps
 
 
 class DigitsCNN(keras_tuner.HyperModel):
@@ -103,14 +103,11 @@ def main() -> None:
     started = time.perf_counter()
     predictive = PredictiveSearch(
         DigitsCNN(),
-        initial_trials=args.initial,
-        max_iterations=args.iterations,
-        top_k=args.top_k,
-        full_steps=args.full_steps,
-        early_steps=args.early_steps,
-        window=args.window,
-        final_window=2 * args.window,
-        tuning_trials=10,
+        schedule=Schedule(
+            initial_trials=args.initial, max_iterations=args.iterations, top_k=args.top_k
+        ),
+        steps=TrainingSteps(args.full_steps, args.early_steps, args.window, 2 * args.window),
+        predictor=PredictorSettings(tuning_trials=10),
         seed=args.seed,
         directory=args.directory,
         project_name="predictive",

@@ -169,14 +169,12 @@ def test_midway_thresholds_and_min_evidence_by_hand():
 
 def exploring_decisions(rule):
     """SearchDecisions in its exploration phase, with no budget and no running trials."""
-    from kt_predictive import TrainingSteps
+    from kt_predictive import Schedule, TrainingSteps
     from kt_predictive.decisions import SearchDecisions
 
     decisions = SearchDecisions(
         TrainingSteps(24, 8, 4, 4),
-        initial_trials=2,
-        max_iterations=1000,
-        top_k=0,
+        Schedule(initial_trials=2, max_iterations=1000, top_k=0),
         allocation=rule,
         seed=7,
         grids=lambda: GRIDS,

@@ -7,9 +7,11 @@ from keras_tuner.engine.trial import TrialStatus
 from test_initial_screen import screened_oracle
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 
-from kt_predictive import FatalSearchError, PredictiveOracle, SearchError, TrainingSteps
+from kt_predictive import FatalSearchError, SearchError, TrainingSteps
 from kt_predictive.records import training_steps
 from kt_predictive.schedule import size_phases
+
+from tiny_problem import flat_oracle
 
 
 def test_reports_for_a_settled_trial_are_ignored_and_it_settles_once(tmp_path):
@@ -76,7 +78,7 @@ def test_a_space_too_small_for_a_budget_sized_phase_1_advises_search_budget():
     hp = keras_tuner.HyperParameters()
     hp.Choice("a", [1, 2])
     hp.Choice("b", [1, 2])
-    oracle = PredictiveOracle(search_budget=30, **BUDGET)  # phase 1: 6 networks
+    oracle = flat_oracle(search_budget=30, **BUDGET)  # phase 1: 6 networks
     with pytest.raises(FatalSearchError, match="lower search_budget") as error:
         oracle.update_space(hp)
     assert "initial_trials" not in str(error.value).split(";")[-1]
@@ -104,7 +106,7 @@ def improving_search(tmp_path, search_budget, steps, **kwargs):
     hp = keras_tuner.HyperParameters()
     hp.Choice("a", list(range(10)))
     hp.Choice("b", list(range(10)))
-    oracle = PredictiveOracle(
+    oracle = flat_oracle(
         hyperparameters=hp,
         search_budget=search_budget,
         tuning_trials=1,
@@ -158,7 +160,7 @@ def test_a_space_smaller_than_the_phase_1_screen_continues_its_candidates(tmp_pa
     hp = keras_tuner.HyperParameters()
     hp.Choice("a", [0, 1])
     hp.Choice("b", [0, 1])
-    oracle = PredictiveOracle(
+    oracle = flat_oracle(
         hyperparameters=hp, search_budget=10, tuning_trials=1, report_splits=0, seed=2, **BUDGET
     )
     oracle.open(str(tmp_path), "small")

@@ -6,12 +6,12 @@ from keras_tuner.engine.trial import TrialStatus
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 from test_screening import AAE
 
-from kt_predictive import PredictiveOracle, PredictiveSearch, SearchError
+from kt_predictive import SearchError
 from kt_predictive.decisions import SearchDecisions
 from kt_predictive.records import training_steps
 from kt_predictive.schedule import PhaseSizes, size_phases
 
-from tiny_problem import build_model, regression_data
+from tiny_problem import build_model, flat_oracle, flat_search, regression_data
 
 pytestmark = pytest.mark.jax
 
@@ -44,7 +44,7 @@ def test_size_phases_with_the_screened_phase_1_within_its_share_by_hand():
     # Paid from the continuations' half instead, phase 1 keeps 20 of 60 and top_k is 39.
     assert size_phases(100, AAE, initial_screen=True).top_k == 59 - 20
     # The oracle and PredictiveSearch take both settings and size themselves the same way.
-    oracle = PredictiveOracle(
+    oracle = flat_oracle(
         search_budget=100,
         full_steps=400,
         early_steps=60,
@@ -209,7 +209,7 @@ def test_a_budget_sized_search_with_a_screened_phase_1_keeps_to_its_budget(
 )
 def test_a_bad_initial_screen_is_one_clear_error(kwargs, message):
     with pytest.raises(SearchError, match=message):
-        PredictiveOracle(**kwargs, **BUDGET)
+        flat_oracle(**kwargs, **BUDGET)
 
 
 def test_a_search_saved_before_screened_phase_1s_continues():
@@ -231,7 +231,7 @@ def test_a_search_saved_before_screened_phase_1s_continues():
 
 
 def test_a_real_search_trains_its_screened_phase_1_networks_from_their_checkpoints(tmp_path):
-    tuner = PredictiveSearch(
+    tuner = flat_search(
         build_model,
         search_budget=10,  # below 20: screening (eta 3, one rung at 4) and a screened phase 1
         tuning_trials=1,

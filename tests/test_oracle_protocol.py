@@ -16,7 +16,7 @@ from kt_predictive.progress import Position, progress_line
 from kt_predictive.records import read_search
 from kt_predictive.storage import read_json, write_json
 
-from tiny_problem import build_model
+from tiny_problem import build_model, flat_oracle, flat_search
 
 BUDGET = dict(full_steps=24, early_steps=8, window=4, final_window=4)
 
@@ -24,7 +24,7 @@ BUDGET = dict(full_steps=24, early_steps=8, window=4, final_window=4)
 def small_search(hypermodel, **overrides) -> PredictiveSearch:
     """A PredictiveSearch of a few trials on the tiny budget; overrides change any argument."""
     settings = dict(initial_trials=3, max_iterations=1, top_k=1, tuning_trials=1, report_splits=0)
-    return PredictiveSearch(hypermodel, **{**settings, **BUDGET, **overrides})
+    return flat_search(hypermodel, **{**settings, **BUDGET, **overrides})
 
 
 def space() -> keras_tuner.HyperParameters:
@@ -47,7 +47,7 @@ def make_oracle(tmp_path, **kwargs) -> PredictiveOracle:
         report_splits=0,
         seed=3,
     )
-    oracle = PredictiveOracle(hyperparameters=space(), **{**BUDGET, **settings, **kwargs})
+    oracle = flat_oracle(hyperparameters=space(), **{**BUDGET, **settings, **kwargs})
     oracle.open(str(tmp_path), "hand")
     return oracle
 
@@ -117,11 +117,11 @@ def test_open_resumes_a_search_saved_in_its_folder_and_overwrite_discards_it(tmp
     finish(oracle)
     settings = dict(initial_trials=4, max_iterations=3, top_k=2, reduction_factor=None)
     settings.update(tuning_trials=1, report_splits=0, seed=3, **BUDGET)
-    again = PredictiveOracle(hyperparameters=space(), **settings)
+    again = flat_oracle(hyperparameters=space(), **settings)
     assert again.open(str(tmp_path), "hand") is again
     assert again.phase == "done" and again.records() == oracle.records()
     assert again.create_trial("tuner0").status == TrialStatus.STOPPED
-    fresh = PredictiveOracle(hyperparameters=space(), **settings)
+    fresh = flat_oracle(hyperparameters=space(), **settings)
     fresh.open(str(tmp_path), "hand", overwrite=True)
     assert fresh.records() == [] and fresh.create_trial("tuner0").status == TrialStatus.RUNNING
 
@@ -197,7 +197,7 @@ def test_old_state_and_changed_space_are_refused(tmp_path):
     changed.Choice("a", [1, 2, 3, 4])
     changed.Choice("b", ["x", "y"])
     changed.Choice("c", [0.1, 0.01])
-    other = PredictiveOracle(
+    other = flat_oracle(
         hyperparameters=changed, initial_trials=4, max_iterations=3, top_k=2, **BUDGET
     )
     with pytest.raises(errors.FatalValueError, match=r"a values \[1, 2, 3\] -> \[1, 2, 3, 4\]"):
@@ -233,7 +233,7 @@ def test_a_continuation_without_its_parent_checkpoint_is_one_clear_error(tmp_pat
 
 def test_max_trials_points_to_the_budget_arguments(tmp_path):
     with pytest.raises(ValueError, match="search_budget"):
-        PredictiveSearch(build_model, directory=tmp_path, max_trials=20)
+        flat_search(build_model, directory=tmp_path, max_trials=20)
 
 
 def test_read_search_gives_typed_records(tmp_path):
@@ -319,7 +319,7 @@ def test_a_multi_worker_strategy_is_refused(tmp_path):
                 return True
 
     with pytest.raises(ValueError, match="multi-worker distribution_strategy"):
-        PredictiveSearch(
+        flat_search(
             build_model,
             directory=tmp_path,
             distribution_strategy=MultiWorker(),
@@ -332,7 +332,7 @@ def test_a_multi_worker_strategy_is_refused(tmp_path):
 
 def test_an_object_store_directory_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not a local path"):
-        PredictiveSearch(build_model, directory="gs://bucket/runs", **BUDGET)
+        flat_search(build_model, directory="gs://bucket/runs", **BUDGET)
 
 
 def test_real_phase_4_results_refit_the_predictor_and_rerank(tmp_path):
@@ -417,7 +417,7 @@ def test_a_maximised_validation_objective(tmp_path):
 def test_a_custom_loop_opens_the_oracle_publicly_and_resumes_with_open(tmp_path):
     # Without a folder, create_trial names the public call (it raised an AttributeError on
     # the private _directory before open existed).
-    bare = PredictiveOracle(
+    bare = flat_oracle(
         hyperparameters=space(), initial_trials=4, max_iterations=3, top_k=2, **BUDGET
     )
     with pytest.raises(ValueError, match=r"oracle\.open\(directory, project_name\)"):
@@ -435,9 +435,9 @@ def test_a_budget_too_small_for_screening_names_a_budget_that_works():
     # The message once said "search_budget=4 ... needs at least 4": the smallest budget
     # without screening, not the one a screened phase 1 needs.
     with pytest.raises(ValueError, match=r"search_budget=4 .* needs at least 5 ") as refused:
-        PredictiveOracle(search_budget=4, full_steps=40, early_steps=10, window=5, final_window=5)
+        flat_oracle(search_budget=4, full_steps=40, early_steps=10, window=5, final_window=5)
     assert "at least 4 " not in str(refused.value)
-    PredictiveOracle(search_budget=5, full_steps=40, early_steps=10, window=5, final_window=5)
+    flat_oracle(search_budget=5, full_steps=40, early_steps=10, window=5, final_window=5)
 
 
 def test_a_prediction_never_goes_below_zero_for_a_non_negative_loss(tmp_path):

@@ -13,11 +13,11 @@ import pytest
 from matplotlib.text import Text
 from PIL import Image
 
-from kt_predictive import PredictiveSearch, report
+from kt_predictive import report
 from kt_predictive.records import TrialRecord, configuration
 from kt_predictive.report import SearchSummary, main, report_notes, write_report
 
-from tiny_problem import SEARCH, build_model, grouped, regression_data
+from tiny_problem import SEARCH, build_model, flat_search, grouped, regression_data
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def test_a_search_that_crashed_in_phase_1_gets_an_explanation(tmp_path, capsys):
             raise keras_tuner.errors.FatalError("simulated crash")
         return build_model(hp)
 
-    tuner = PredictiveSearch(
+    tuner = flat_search(
         crashing, directory=tmp_path, project_name="crashed", **grouped({**SEARCH, "seed": 3})
     )
     x, y = regression_data()

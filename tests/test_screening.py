@@ -8,7 +8,7 @@ import pytest
 from keras_tuner.engine.trial import TrialStatus
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 
-from kt_predictive import PredictiveOracle, SearchError, TrainingSteps
+from kt_predictive import SearchError, TrainingSteps
 from kt_predictive.decisions import END_BUDGET
 from kt_predictive.records import training_steps
 from kt_predictive.schedule import PhaseSizes, size_phases
@@ -19,6 +19,8 @@ from kt_predictive.screening import (
     rung_offset,
     screening_rungs,
 )
+
+from tiny_problem import flat_oracle, flat_paper
 
 pytestmark = pytest.mark.jax
 
@@ -78,7 +80,7 @@ def test_size_phases_with_screening_by_hand():
 @pytest.mark.parametrize("factor", [1, 0, 2.5, True, "3"])
 def test_a_bad_reduction_factor_is_one_clear_error(factor):
     with pytest.raises(SearchError, match="reduction_factor must be an integer >= 2"):
-        PredictiveOracle(reduction_factor=factor, **BUDGET, initial_trials=3)
+        flat_oracle(reduction_factor=factor, **BUDGET, initial_trials=3)
 
 
 def explore_trial(oracle):
@@ -181,25 +183,25 @@ def test_exploration_ends_when_only_the_continuations_budget_is_left(tmp_path):
 
 
 def test_the_paper_preset_trains_every_explored_trial_to_the_early_budget():
-    oracle = PredictiveOracle.paper(initial_trials=3, max_iterations=2, top_k=1, **BUDGET)
+    oracle = flat_paper(initial_trials=3, max_iterations=2, top_k=1, **BUDGET)
     assert oracle._decisions.reduction_factor is None and oracle._decisions.rungs == []
     assert oracle._decisions.budget_steps is None
 
 
 def test_auto_screens_only_searches_sized_by_a_budget_below_twenty_trainings():
     aae = dict(full_steps=400, early_steps=60, window=10, final_window=40)
-    small = PredictiveOracle(search_budget=10, **aae)
+    small = flat_oracle(search_budget=10, **aae)
     assert small._decisions.reduction_factor == 3 and small._decisions.rungs == [10, 30]
     # Phase 1 is screened too (test_size_phases_with_a_screened_phase_1_by_hand).
     sizes = (small.initial_trials, small.max_iterations, small.top_k, small.initial_screen)
     assert sizes == (3, 71, 3, 27)
-    large = PredictiveOracle(search_budget=30, **aae)
+    large = flat_oracle(search_budget=30, **aae)
     assert large._decisions.reduction_factor is None and large._decisions.rungs == []
     # Phase 1 is screened without rungs: 3 configurations per network kept.
     assert (large.initial_trials, large.initial_screen) == (6, 18)
-    counted = PredictiveOracle(initial_trials=3, max_iterations=5, top_k=1, **aae)
+    counted = flat_oracle(initial_trials=3, max_iterations=5, top_k=1, **aae)
     assert counted._decisions.reduction_factor is None and counted.initial_screen == 0
-    forced = PredictiveOracle(search_budget=30, reduction_factor=3, **aae)
+    forced = flat_oracle(search_budget=30, reduction_factor=3, **aae)
     assert forced._decisions.rungs == [10, 30]
 
 
@@ -209,7 +211,7 @@ def test_with_screening_the_budget_not_max_iterations_ends_exploration(tmp_path)
     hp = keras_tuner.HyperParameters()
     hp.Choice("a", list(range(10)))
     hp.Choice("b", list(range(10)))
-    oracle = PredictiveOracle(
+    oracle = flat_oracle(
         hyperparameters=hp,
         search_budget=10,
         reduction_factor=2,
@@ -251,4 +253,4 @@ def test_with_screening_the_budget_not_max_iterations_ends_exploration(tmp_path)
 @pytest.mark.parametrize("budget", [True, -1, 0, "10"])
 def test_a_bad_search_budget_is_one_clear_error(budget):
     with pytest.raises(SearchError, match="search_budget must be a positive number"):
-        PredictiveOracle(search_budget=budget, **BUDGET)
+        flat_oracle(search_budget=budget, **BUDGET)

@@ -18,6 +18,7 @@ import numpy as np
 
 from kt_predictive import (
     AllocationRule,
+    PredictiveOracle,
     PredictiveSearch,
     PredictorSettings,
     Schedule,
@@ -68,7 +69,15 @@ SEARCH = dict(
 GROUPS = {
     "steps": (TrainingSteps, ("full_steps", "early_steps", "window", "final_window")),
     "schedule": (Schedule, ("initial_trials", "max_iterations", "top_k", "final_share")),
-    "screening": (Screening, ("reduction_factor", "initial_screen")),
+    "screening": (
+        Screening,
+        (
+            "reduction_factor",
+            "initial_screen",
+            "_screen_within_initial_share",
+            "_initial_screen_halvings",
+        ),
+    ),
     "predictor": (
         PredictorSettings,
         ("predictor", "refit_predictor", "tuning_trials", "min_tuning_networks", "report_splits"),
@@ -80,6 +89,9 @@ def grouped(settings: dict) -> dict:
     """``settings`` with flat names (``full_steps=24``, ``top_k=2``, ``reward="linear"``) as
     PredictiveOracle's settings objects; other names pass through."""
     arguments = dict(settings)
+    for name in ("screen_within_initial_share", "initial_screen_halvings"):  # bench-only
+        if name in arguments:
+            arguments[f"_{name}"] = arguments.pop(name)
     for group, (kind, names) in GROUPS.items():
         given = {name: arguments.pop(name) for name in names if name in arguments}
         if given:
@@ -92,6 +104,26 @@ def grouped(settings: dict) -> dict:
         base = arguments.get("allocation") or AllocationRule.evidence()
         arguments["allocation"] = dataclasses.replace(base, **rule)
     return arguments
+
+
+def flat_oracle(**settings) -> PredictiveOracle:
+    """A PredictiveOracle of flat-named settings (:func:`grouped`)."""
+    return PredictiveOracle(**grouped(settings))
+
+
+def flat_paper(reward: str = "exp", **settings) -> PredictiveOracle:
+    """PredictiveOracle.paper of flat-named settings: the predictor ones change the paper's."""
+    names = GROUPS["predictor"][1]
+    predictor = {name: settings.pop(name) for name in names if name in settings}
+    arguments = grouped(settings)
+    if predictor:
+        arguments["predictor"] = PredictorSettings.paper(settings.get("seed"), **predictor)
+    return PredictiveOracle.paper(reward, **arguments)
+
+
+def flat_search(hypermodel=None, **settings) -> PredictiveSearch:
+    """A PredictiveSearch of flat-named settings (:func:`grouped`)."""
+    return PredictiveSearch(hypermodel, **grouped(settings))
 
 
 class LoggingSearch(PredictiveSearch):

@@ -21,7 +21,14 @@ import optuna
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.engine.base_tuner import BaseTuner
 
-from kt_predictive import AllocationRule, PredictiveOracle, TrainingSteps
+from kt_predictive import (
+    AllocationRule,
+    PredictiveOracle,
+    PredictorSettings,
+    Schedule,
+    Screening,
+    TrainingSteps,
+)
 from kt_predictive.budget import final_mean, window_mean
 from kt_predictive.callbacks import StepBudgetCallback
 from kt_predictive.checkpoint import training_state_path
@@ -139,15 +146,11 @@ def paper_sizes(level: float, budget: TrainingSteps) -> tuple[int, int, int]:
 
 def oracle_arguments(problem: Problem, seed: int) -> dict:
     """The PredictiveOracle arguments every benchmarked oracle of ``problem`` shares."""
-    b = problem.settings.budget
     return dict(
         objective=OBJECTIVE.name,
-        full_steps=b.full_steps,
-        early_steps=b.early_steps,
-        window=b.window,
-        final_window=b.final_window,
-        tuning_trials=problem.settings.tuning_trials,
-        report_splits=0,  # the predictor report is not part of this benchmark
+        steps=problem.settings.budget,
+        # The predictor report is not part of this benchmark.
+        predictor=PredictorSettings(tuning_trials=problem.settings.tuning_trials, report_splits=0),
         hyperparameters=problem.space(),
         seed=seed,
     )
@@ -165,18 +168,26 @@ def make_predictive_oracle(problem: Problem, method: str, seed: int, level: floa
     if method == NO_SCREENING:
         return PredictiveOracle(
             search_budget=level,
-            reduction_factor=None,
-            initial_screen=False,
+            screening=Screening(reduction_factor=None, initial_screen=False),
             allocation=no_uniform,
             **common,
         )
     if method == RANDOM_PHASE1:
         return PredictiveOracle(
-            search_budget=level, initial_screen=False, allocation=no_uniform, **common
+            search_budget=level,
+            screening=Screening(initial_screen=False),
+            allocation=no_uniform,
+            **common,
         )
     initial, iterations, top_k = paper_sizes(level, b)
+    tuning = common["predictor"].tuning_trials
     return PredictiveOracle.paper(
-        reward="exp", initial_trials=initial, max_iterations=iterations, top_k=top_k, **common
+        reward="exp",
+        **{
+            **common,
+            "schedule": Schedule(initial_trials=initial, max_iterations=iterations, top_k=top_k),
+            "predictor": PredictorSettings.paper(seed, tuning_trials=tuning, report_splits=0),
+        },
     )
 
 
