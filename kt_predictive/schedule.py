@@ -18,9 +18,7 @@ from kt_predictive.errors import SearchError
 from kt_predictive.screening import expected_trial_steps, screening_rungs
 
 # Shares of a total budget. Phase 1 gets a fifth (the predictor needs a few full curves, not a
-# hundred), chosen before any benchmark ran. Continuations get half: on held-out seeds of the
-# AAE surrogate (bench/select_default.py, section default-selection of bench/RESULTS.md) half
-# beat 3/10, which beat 1/8; exploration screens configurations at the early budget with
+# hundred), continuations half; exploration screens configurations at the early budget with
 # what is left.
 INITIAL_SHARE = 0.2
 FINAL_SHARE = 0.5
@@ -221,12 +219,9 @@ def resolve_initial_screen(
     :func:`size_phases`); without one, how many configurations (0: not screened).
 
     ``"auto"`` screens phase 1 of every search sized by a budget (with rungs where
-    exploration has them): on held-out seeds it had the lower mean on every problem at 10 and
-    at 30 full trainings, and at 100 on the AAE surrogate, where the other two problems tied
-    (bench/select_default.py, rounds 5-7 in bench/RESULTS.md; the reported seeds at 100 have
-    it behind on the AAE surrogate, section search-efficiency). ``True`` and ``False`` say it
-    for a budget-sized search; a number of configurations goes with explicit counts (the
-    paper's, the AAE profiles'); None is False.
+    exploration has them), and not a search of explicit counts. ``True`` and ``False`` say it
+    for a budget-sized search; a number of configurations goes with explicit counts; None is
+    False.
 
     Example:
         >>> resolve_initial_screen("auto", 10), resolve_initial_screen(False, 30)

@@ -10,17 +10,13 @@ typical phase-1 network went on to reach from the same rung value (:func:`rung_e
 
 This is successive halving (Jamieson & Talwalkar 2016; asynchronous, as in ASHA, Li et al.
 2020) inside the paper's exploration: at the same budget it screens about
-``early_steps / expected_trial_steps`` times as many configurations, which is what wins at
-small budgets (bench/RESULTS.md, search-efficiency). ``reduction_factor=None`` is the paper's
-exploration: every trial trains to ``early_steps``.
+``early_steps / expected_trial_steps`` times as many configurations. ``reduction_factor=None``
+is the paper's exploration: every trial trains to ``early_steps``.
 
 The default, ``"auto"``, screens only searches sized by a ``search_budget`` below
-``SCREENING_BELOW`` full trainings. On held-out seeds (bench/select_default.py, round 3 in
-bench/RESULTS.md) screening had the lower mean at 10 full trainings on two of three problems
-and tied on the third; at 30 it had the higher mean on two of three: a first rung of one
-window stops configurations that start slowly and finish best (on the MLP table the best
-final loss ranks 89th of 192 after 3 epochs and 1st after 9). A larger budget explores enough
-configurations without it.
+``SCREENING_BELOW`` full trainings: a first rung of one window stops configurations that
+start slowly and finish best, which a small budget must risk to explore enough
+configurations and a larger one need not.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ class Screening:
 
     reduction_factor: int | str | None = "auto"
     initial_screen: bool | int | str | None = "auto"
-    # Sizing variants of a screened phase 1 that bench/select_default.py compares
+    # Private sizing variants of a screened phase 1, for comparing schedules
     # (size_phases' screen_within_initial_share and initial_screen_halvings).
     _screen_within_initial_share: bool = dataclasses.field(default=False, repr=False)
     _initial_screen_halvings: int | None = dataclasses.field(default=None, repr=False)
