@@ -17,7 +17,7 @@ from kt_predictive import report
 from kt_predictive.records import TrialRecord, configuration
 from kt_predictive.report import SearchSummary, main, report_notes, write_report
 
-from tiny_problem import SEARCH, build_model, flat_search, grouped, regression_data
+from tiny_problem import SEARCH, build_model, flat_search, regression_data
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_a_search_that_crashed_in_phase_1_gets_an_explanation(tmp_path, capsys):
         return build_model(hp)
 
     tuner = flat_search(
-        crashing, directory=tmp_path, project_name="crashed", **grouped({**SEARCH, "seed": 3})
+        crashing, directory=tmp_path, project_name="crashed", **{**SEARCH, "seed": 3}
     )
     x, y = regression_data()
     with pytest.raises(keras_tuner.errors.FatalError):
