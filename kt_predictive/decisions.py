@@ -102,8 +102,6 @@ SEARCH_SETTINGS = (
     "seed",
     "predictor",
     "refit_predictor",
-    "tuning_trials",
-    "min_tuning_networks",
 )
 
 # draw(uniform, keep_fixed): a configuration not tried before, or None if none was found.

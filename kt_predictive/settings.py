@@ -222,12 +222,14 @@ class PredictorSettings:
         return cls(**{**paper, **overrides})
 
     def to_json(self) -> dict:
-        """What decides the search: the predictor's class, not the fitted object."""
-        state = dataclasses.asdict(self)
+        """What decides the trials of a search: the predictor's class (not the fitted object)
+        and whether phase 4 refits it. The tuning effort and the report may change when a
+        search is continued."""
         predictor = self.predictor
-        state["predictor"] = None if predictor is None else _predictor_name(predictor)
-        state.pop("report_splits")  # what is reported, not what is searched
-        return state
+        return {
+            "predictor": None if predictor is None else _predictor_name(predictor),
+            "refit_predictor": self.refit_predictor,
+        }
 
 
 def _predictor_name(predictor) -> str:
