@@ -32,7 +32,7 @@ from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.records import INITIAL_STEP_VALUE, PARENT_VALUE
 from kt_predictive.reporting import TrialReporter
 from kt_predictive.schedule import FINAL_SHARE
-from kt_predictive.storage import check_writable, write_json
+from kt_predictive.storage import check_writable, remove_file, write_json
 
 # How long a worker waits before asking again while the oracle waits for other workers'
 # trials to end (between phases, in distributed searches).
@@ -176,6 +176,10 @@ class PredictiveTuner(keras_tuner.Tuner):
             lock.acquire(self._project_lock)
         # Saved now so that rerunning a search killed during its first trial reloads it.
         self.save()
+        if isinstance(self.oracle, PredictiveOracle):
+            # Trials a kill left trained but not ended end here, through on_trial_end, so
+            # an override sees their networks as it sees every other.
+            self.oracle.end_runs_over(self.on_trial_end)
 
     def pre_create_trial(self):
         if self._awaiting_trial:  # the last request got no trial: the oracle is waiting
@@ -269,6 +273,8 @@ class PredictiveTuner(keras_tuner.Tuner):
         callback.save = lambda curve: save_training_state(
             state_path, model, curve, callback.seconds
         )
+        # Before the final report: once the oracle has it, the trial is never trained again.
+        callback.save_final = lambda: self._save_final_weights(trial.trial_id, model)
         if not self._replay(callback, self._initial_step(trial)):
             self._fit(trial, model, callback, args, kwargs)
         if callback.diverged_at is not None or callback.stopped_by_oracle:
@@ -283,9 +289,8 @@ class PredictiveTuner(keras_tuner.Tuner):
                 "model.stop_training. Pass data that lasts (arrays, a repeating dataset, a "
                 "PyDataset) and leave stopping to the oracle (no EarlyStopping)"
             )
-        self._save_final_weights(trial.trial_id, model)
         # A fully trained network never resumes: its optimizer state is not kept.
-        state_path.unlink(missing_ok=True)
+        remove_file(state_path)
 
     def _validation(self, model, objective: str, kwargs: dict) -> Callable[[], float]:
         """``evaluate()`` of a validation objective on the search's ``validation_data``.
