@@ -152,13 +152,15 @@ def test_a_kill_after_a_full_trainings_final_report_does_not_train_it_again(tmp_
     # Item 2: the final mean reached the oracle, end_trial did not.
     oracle = make_oracle(tmp_path)
     trial = oracle.create_trial("tuner0")
-    run(oracle, trial, until=BUDGET["full_steps"])  # every report, no end_trial
+    full = BUDGET["full_steps"]
+    run(oracle, trial, until=full - 1)  # every window, no end_trial
+    oracle.update_trial(trial.trial_id, {"loss": 0.5}, step=full)  # the final mean
     final = oracle._decisions.records[trial.trial_id].real_final
     again = reopen(tmp_path)
     following = again.create_trial("tuner0")
     assert following.trial_id != trial.trial_id  # not given out to train again
     record = again._decisions.records[trial.trial_id]
-    assert record.status == "complete" and record.real_final == final
+    assert record.status == "complete" and record.real_final == final == 0.5
 
 
 def test_a_kill_after_a_screening_decision_keeps_the_trial_screened_out(tmp_path):
