@@ -108,6 +108,9 @@ def main():
         "--checkpoint-every", type=int, default=None, help="steps between checkpoints"
     )
     parser.add_argument("--heartbeat-seconds", type=float, default=None)
+    parser.add_argument(
+        "--mark-fit", default=None, help="a file written when the predictor's first fit begins"
+    )
     args = parser.parse_args()
     callbacks = []
     if args.step_delay:
@@ -132,6 +135,16 @@ def main():
         heartbeat_seconds=args.heartbeat_seconds,
         **settings,
     )
+    if args.mark_fit:
+        decisions = tuner.oracle._decisions
+        start_exploration = decisions.start_exploration
+
+        def marked_start():
+            with open(args.mark_fit, "w") as mark:
+                mark.write("fitting\n")
+            start_exploration()
+
+        decisions.start_exploration = marked_start
     tuner.search(x, y, batch_size=32, verbose=0, callbacks=callbacks)
 
 
