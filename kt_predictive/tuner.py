@@ -7,6 +7,7 @@ import hashlib
 import inspect
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -67,8 +68,9 @@ class PredictiveTuner(keras_tuner.Tuner):
 
     A resumed or continued trial continues the data stream too when its
     ``HyperModel.fit`` declares an ``initial_step`` parameter (the optimizer steps already
-    trained; the AAE's does); otherwise a ``PyDataset`` is resumed with ``initial_epoch`` at
-    the epoch that holds that step.
+    trained; the AAE's does); otherwise a ``tf.data`` dataset is trained on as one stream of
+    batches (its epochs one after the other) from that step on, and a ``PyDataset`` is
+    resumed with ``initial_epoch`` at the epoch that holds that step.
 
     Args:
         hypermodel: A ``keras_tuner.HyperModel`` or a function ``hp -> compiled model``.
@@ -371,8 +373,11 @@ class PredictiveTuner(keras_tuner.Tuner):
         # Every epoch has at least one step, so this many epochs always reach the budget.
         remaining = self.budget.full_steps - callback.steps
         initial_epoch = 0
-        if callback.steps:
-            if _declares(self.hypermodel.fit, "initial_step"):
+        resumes_itself = _declares(self.hypermodel.fit, "initial_step")
+        if not resumes_itself and (stream := _batch_stream(args, kwargs, callback.steps)):
+            args, kwargs = stream
+        elif callback.steps:
+            if resumes_itself:
                 kwargs["initial_step"] = callback.steps
             elif (epoch_length := _epoch_length(args, kwargs)) is not None:
                 initial_epoch = callback.steps // epoch_length
@@ -496,6 +501,32 @@ def _declares(function, name: str) -> bool:
         return name in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _batch_stream(args: tuple, kwargs: dict, step: int) -> tuple[tuple, dict] | None:
+    """A ``tf.data`` training set as one stream of batches from optimizer step ``step`` on
+    (its epochs one after the other, the first ``step`` batches skipped), with the epoch
+    length Keras needs to keep one iterator over it; None for other data.
+
+    Every trial trains on this stream, so a resumed trial sees the batches the uninterrupted
+    one would have. (A shuffle that reshuffles each epoch draws its order from a seed state
+    shared by every iteration in a process, which a new process cannot reproduce: shuffle
+    with ``reshuffle_each_iteration=False`` or by a stateless seed of the epoch for that.)
+    """
+    tf = sys.modules.get("tensorflow")
+    positional = bool(args)
+    data = args[0] if positional else kwargs.get("x")
+    if tf is None or not isinstance(data, tf.data.Dataset):
+        return None
+    kwargs = dict(kwargs)
+    if not kwargs.get("steps_per_epoch"):
+        batches = int(data.cardinality())
+        kwargs["steps_per_epoch"] = batches if batches > 0 else None
+    stream = data.repeat().skip(step)
+    if positional:
+        return (stream, *args[1:]), kwargs
+    kwargs["x"] = stream
+    return args, kwargs
 
 
 def _epoch_length(args, kwargs) -> int | None:
