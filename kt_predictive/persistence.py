@@ -118,8 +118,7 @@ class SearchFiles:
 
     def _save_trial(self, trial):
         self._trial_dir_made(trial.trial_id)
-        state = trial.get_state
-        self._write(f"trial_{trial.trial_id}/trial.json", state)
+        self._write(f"trial_{trial.trial_id}/trial.json", trial.get_state)
 
     def _trial_dir_made(self, trial_id: str) -> None:
         self._get_trial_dir(trial_id)  # keras-tuner creates a trial's folder here
