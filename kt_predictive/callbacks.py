@@ -180,6 +180,9 @@ class StepBudgetCallback(StepLossRecorder):
         self.heartbeat_seconds = heartbeat_seconds
         self.diverged_at: int | None = None
         self.stopped_by_oracle = False
+        #: Called at ``full_steps`` before the final report (the tuner saves the network's
+        #: final weights there, so a trial the oracle knows as trained has them).
+        self.save_final: Callable[[], None] | None = None
         self._last_report = time.monotonic()
 
     def _report(self, step: int, value: float) -> bool:
@@ -208,6 +211,8 @@ class StepBudgetCallback(StepLossRecorder):
                 self.stopped_by_oracle = True
                 return True
         elif step == self.limits.full_steps:
+            if self.save_final is not None:
+                self.save_final()
             self._report(step, self.evaluate() if self.evaluate else final_mean(curve, self.limits))
             return True
         elif self._report(step, value):  # a heartbeat: the step's own loss

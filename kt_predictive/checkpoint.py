@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from kt_predictive.errors import SearchError
-from kt_predictive.storage import CorruptStateError, atomic_write
+from kt_predictive.storage import CorruptStateError, atomic_write, remove_file
 
 TRAINING_STATE_FILE = "training_state.npz"
 
@@ -34,7 +34,7 @@ def training_state_path(trial_dir: str | os.PathLike) -> Path:
 def remove_training_states(trial_dirs: Iterable[str | os.PathLike]) -> None:
     """Deletes the full checkpoints in ``trial_dirs`` (those that will never be resumed)."""
     for trial_dir in trial_dirs:
-        training_state_path(trial_dir).unlink(missing_ok=True)
+        remove_file(training_state_path(trial_dir))
 
 
 def _optimizer(model: keras.Model) -> keras.optimizers.Optimizer:

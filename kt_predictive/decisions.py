@@ -348,9 +348,19 @@ class SearchDecisions:
             at_rung = screened and step in self.rungs and first_time
             if at_rung and not self.passes_rung(record, step):
                 record.screened_at = step
-                stop = True
+            stop = stop or (record.screened_at is not None and step >= record.screened_at)
         record.steps = max(record.steps, step)
         return stop
+
+    def run_is_over(self, record: TrialRecord) -> bool:
+        """Whether a running record's reports already ended its run (a process killed
+        before ``end_trial`` leaves such a record): it diverged, reported its final mean,
+        was screened out, or is a screened trial that reached ``early_steps``."""
+        if record.diverged_at is not None or record.real_final is not None:
+            return True
+        return self.stops_early(record) and (
+            record.screened_at is not None or record.steps >= self.steps.early_steps
+        )
 
     def stops_early(self, record: TrialRecord) -> bool:
         """Whether ``record``'s trial trains to ``early_steps`` at most, screened on the way:

@@ -170,6 +170,8 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         self.trial_settled: Callable[[], None] | None = None
         self._grids: list[ValueGrid] | None = None
         self._display = SearchProgress()
+        # Reloaded trials whose reports already ended their run (see end_runs_over).
+        self._runs_over: list[str] = []
 
     @classmethod
     def paper(cls, reward: str = "exp", **kwargs) -> PredictiveOracle:
@@ -209,6 +211,23 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
+        self.end_runs_over()
+        with self._transition():
+            return self._create_trial(tuner_id)
+
+    def end_runs_over(self, end: Callable | None = None) -> None:
+        """Ends the trials a killed search had finished training but not ended: their
+        reports had already ended their run (the final mean of a full training, a
+        screening decision, the early budget of an explored trial, a divergence), so they
+        are settled, not trained again. ``end(trial)`` ends each (default ``end_trial``;
+        :class:`PredictiveTuner` passes its ``on_trial_end``, so an override sees them)."""
+        end = end or self.end_trial
+        while self._runs_over:
+            trial = self.trials[self._runs_over.pop(0)]
+            trial.status = TrialStatus.COMPLETED
+            end(trial)
+
+    def _create_trial(self, tuner_id):
         self.liveness.heard_from_worker(tuner_id)
         self._requeue_silent_trials()
         if self.phase == "done":
@@ -270,6 +289,10 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def update_trial(self, trial_id, metrics, step=0):
+        with self._transition():
+            return self._update_trial(trial_id, metrics, step)
+
+    def _update_trial(self, trial_id, metrics, step):
         workers = [t for t, ongoing in self.ongoing_trials.items() if ongoing.trial_id == trial_id]
         self.liveness.heard_about_trial(trial_id, workers)
         record = self._decisions.records.get(trial_id)
@@ -305,9 +328,18 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def end_trial(self, trial):
+        with self._transition():
+            settled = self._end_trial(trial)
+        if settled:
+            self.liveness.oracle_was_busy(t.trial_id for t in self.ongoing_trials.values())
+            if self.trial_settled is not None:
+                self.trial_settled()
+
+    def _end_trial(self, trial) -> bool:
+        """Ends the trial; returns whether its record settled now."""
         record = self._decisions.records.get(trial.trial_id)
         if record is not None and record.settled:
-            return  # settled already (by another worker): a trial settles once
+            return False  # settled already (by another worker): a trial settles once
         if trial.status == TrialStatus.STOPPED:
             # A driver that ends a trial with the object update_trial returned: the oracle
             # stopped it, so it completed its part (keras-tuner only retries INVALID trials).
@@ -324,14 +356,14 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
                 self._show(record)
             raise
         if record is None:
-            return
+            return False
         ended = self.trials[trial.trial_id]
         self._settle_failure(record, ended)
         # keras-tuner filled in the values of hyperparameters first declared during the run.
         record.values = configuration(ended.hyperparameters.values)
         if record.running:
             self._save_record(record)
-            return  # sent for retry
+            return False  # sent for retry
         self._decisions.settled(record)
         if record.role == "explore":
             self._release(self._decisions.release_checkpoints())
@@ -342,9 +374,7 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         self._advance()
         self._save_trial(ended)
         self.save()
-        self.liveness.oracle_was_busy(t.trial_id for t in self.ongoing_trials.values())
-        if self.trial_settled is not None:
-            self.trial_settled()
+        return True
 
     def _settle_failure(self, record: TrialRecord, ended) -> bool:
         """Records a trial keras-tuner failed for good; returns whether it did."""
@@ -399,10 +429,6 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
         self._decisions.start_finalize()
         self._release(self._decisions.release_checkpoints())
         self.save()
-
-    def _release(self, trial_ids: list[str]) -> None:
-        if trial_ids and self.release_checkpoints is not None:
-            self.release_checkpoints(trial_ids)
 
     # ------------------------------------------------------------------ state
 

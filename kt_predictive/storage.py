@@ -2,7 +2,11 @@
 
 A search may be killed at any moment (kill -9, a preempted machine). Every file it writes is
 first written to a temporary file in the same folder and then renamed over the target, so a
-reader sees either the old or the new file, never half of one.
+reader sees either the old or the new file, never half of one. A change that spans several
+files is one :mod:`~kt_predictive.transitions` state transition.
+
+:data:`FAULT_HOOK` is called at every write point (each rename of a written file, each
+deletion of a checkpoint): tests set it to kill the process there.
 """
 
 from __future__ import annotations
@@ -15,6 +19,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from kt_predictive.errors import CorruptStateError, StorageError
+
+#: Called with the file's name at every write point of a search (just before a written file
+#: replaces the old one, just before a file is deleted); ``None`` (default) does nothing.
+#: Tests set it to kill the process at the k-th write.
+FAULT_HOOK: Callable[[str], None] | None = None
+
+
+def write_point(name: str) -> None:
+    """Calls :data:`FAULT_HOOK` with ``name``, if one is set."""
+    if FAULT_HOOK is not None:
+        FAULT_HOOK(name)
 
 
 def _create_temporary(folder: Path, name: str) -> tuple[int, str]:
@@ -55,6 +70,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        write_point(path.name)
         os.replace(tmp, path)
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
@@ -73,6 +89,28 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     # report of a trial, and indentation makes the dump of 10³ records 2.5x slower.
     data = json.dumps(obj, separators=(",", ":")).encode()
     atomic_write(path, lambda file: file.write(data))
+
+
+def remove_file(path: str | os.PathLike) -> None:
+    """Deletes ``path`` if it exists (a write point: see :data:`FAULT_HOOK`)."""
+    path = Path(path)
+    if path.exists():
+        write_point(f"delete {path.name}")
+        path.unlink(missing_ok=True)
+
+
+def sync_folder(folder: str | os.PathLike) -> None:
+    """Makes the renames and deletions in ``folder`` durable (POSIX; a no-op elsewhere)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # Windows cannot open a folder; its renames are durable with the file
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on folders; the rename itself was atomic
+    finally:
+        os.close(fd)
 
 
 def check_writable(folder: str | os.PathLike) -> None:

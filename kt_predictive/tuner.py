@@ -7,6 +7,7 @@ import hashlib
 import inspect
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.records import INITIAL_STEP_VALUE, PARENT_VALUE
 from kt_predictive.reporting import TrialReporter
-from kt_predictive.storage import check_writable, write_json
+from kt_predictive.storage import check_writable, remove_file, write_json
 
 # How long a worker waits before asking again while the oracle waits for other workers'
 # trials to end (between phases, in distributed searches).
@@ -65,8 +66,9 @@ class PredictiveTuner(keras_tuner.Tuner):
 
     A resumed or continued trial continues the data stream too when its
     ``HyperModel.fit`` declares an ``initial_step`` parameter (the optimizer steps already
-    trained; the AAE's does); otherwise a ``PyDataset`` is resumed with ``initial_epoch`` at
-    the epoch that holds that step.
+    trained; the AAE's does); otherwise a ``tf.data`` dataset is trained on as one stream of
+    batches (its epochs one after the other) from that step on, and a ``PyDataset`` is
+    resumed with ``initial_epoch`` at the epoch that holds that step.
 
     Args:
         hypermodel: A ``keras_tuner.HyperModel`` or a function ``hp -> compiled model``.
@@ -174,6 +176,10 @@ class PredictiveTuner(keras_tuner.Tuner):
             lock.acquire(self._project_lock)
         # Saved now so that rerunning a search killed during its first trial reloads it.
         self.save()
+        if isinstance(self.oracle, PredictiveOracle):
+            # Trials a kill left trained but not ended end here, through on_trial_end, so
+            # an override sees their networks as it sees every other.
+            self.oracle.end_runs_over(self.on_trial_end)
 
     def pre_create_trial(self):
         if self._awaiting_trial:  # the last request got no trial: the oracle is waiting
@@ -267,6 +273,8 @@ class PredictiveTuner(keras_tuner.Tuner):
         callback.save = lambda curve: save_training_state(
             state_path, model, curve, callback.seconds
         )
+        # Before the final report: once the oracle has it, the trial is never trained again.
+        callback.save_final = lambda: self._save_final_weights(trial.trial_id, model)
         if not self._replay(callback, self._initial_step(trial)):
             self._fit(trial, model, callback, args, kwargs)
         if callback.diverged_at is not None or callback.stopped_by_oracle:
@@ -281,9 +289,8 @@ class PredictiveTuner(keras_tuner.Tuner):
                 "model.stop_training. Pass data that lasts (arrays, a repeating dataset, a "
                 "PyDataset) and leave stopping to the oracle (no EarlyStopping)"
             )
-        self._save_final_weights(trial.trial_id, model)
         # A fully trained network never resumes: its optimizer state is not kept.
-        state_path.unlink(missing_ok=True)
+        remove_file(state_path)
 
     def _validation(self, model, objective: str, kwargs: dict) -> Callable[[], float]:
         """``evaluate()`` of a validation objective on the search's ``validation_data``.
@@ -364,8 +371,11 @@ class PredictiveTuner(keras_tuner.Tuner):
         # Every epoch has at least one step, so this many epochs always reach the budget.
         remaining = self.steps.full_steps - callback.steps
         initial_epoch = 0
-        if callback.steps:
-            if _declares(self.hypermodel.fit, "initial_step"):
+        resumes_itself = _declares(self.hypermodel.fit, "initial_step")
+        if not resumes_itself and (stream := _batch_stream(args, kwargs, callback.steps)):
+            args, kwargs = stream
+        elif callback.steps:
+            if resumes_itself:
                 kwargs["initial_step"] = callback.steps
             elif (epoch_length := _epoch_length(args, kwargs)) is not None:
                 initial_epoch = callback.steps // epoch_length
@@ -489,6 +499,32 @@ def _declares(function, name: str) -> bool:
         return name in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _batch_stream(args: tuple, kwargs: dict, step: int) -> tuple[tuple, dict] | None:
+    """A ``tf.data`` training set as one stream of batches from optimizer step ``step`` on
+    (its epochs one after the other, the first ``step`` batches skipped), with the epoch
+    length Keras needs to keep one iterator over it; None for other data.
+
+    Every trial trains on this stream, so a resumed trial sees the batches the uninterrupted
+    one would have. (A shuffle that reshuffles each epoch draws its order from a seed state
+    shared by every iteration in a process, which a new process cannot reproduce: shuffle
+    with ``reshuffle_each_iteration=False`` or by a stateless seed of the epoch for that.)
+    """
+    tf = sys.modules.get("tensorflow")
+    positional = bool(args)
+    data = args[0] if positional else kwargs.get("x")
+    if tf is None or not isinstance(data, tf.data.Dataset):
+        return None
+    kwargs = dict(kwargs)
+    if not kwargs.get("steps_per_epoch"):
+        batches = int(data.cardinality())
+        kwargs["steps_per_epoch"] = batches if batches > 0 else None
+    stream = data.repeat().skip(step)
+    if positional:
+        return (stream, *args[1:]), kwargs
+    kwargs["x"] = stream
+    return args, kwargs
 
 
 def _epoch_length(args, kwargs) -> int | None:

@@ -71,7 +71,16 @@ def rerun_and_check_nothing_lost(directory: Path, log: Path, at_kill: dict) -> d
     final state.
     """
     complete = {t: r for t, r in at_kill["records"].items() if r["status"] == "complete"}
-    interrupted = [t for t, r in at_kill["records"].items() if r["status"] == "running"]
+    # Running records whose reports had already ended their run are ended, not run again.
+    interrupted = [
+        t
+        for t, r in at_kill["records"].items()
+        if r["status"] == "running"
+        and r["real_final"] is None
+        and r["diverged_at"] is None
+        and r["screened_at"] is None
+        and not (r["role"] == "explore" and r["steps"] >= at_kill["settings"]["early_steps"])
+    ]
     second = start(directory, log)
     assert second.wait(timeout=300) == 0, second.stderr.read().decode()[-3000:]
     final = state(directory)

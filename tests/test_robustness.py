@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -46,22 +47,32 @@ def test_kill_between_trials(tmp_path):
 @pytest.mark.slow  # searches in subprocesses
 def test_kill_while_the_predictor_is_fitted(tmp_path):
     # Many Optuna trials make the fit between phase 1 and exploration last long enough to
-    # kill the process in the middle of it.
-    log = tmp_path / "trials.log"
-    first = start(tmp_path, log, "--tuning-trials", "200")
-    at_kill = wait_until(
-        first,
-        tmp_path,
-        lambda s: (
-            s["phase"] == "initial"
-            and len(s["records"]) == SEARCH["initial_trials"]
-            and all(r["status"] == "complete" for r in s["records"].values())
-        ),
-    )
+    # kill the process in the middle of it; the search marks where the fit begins. The fit
+    # is part of the last phase-1 trial's end (one state transition), so the folder still
+    # holds that trial running, with its final report.
+    log, mark = tmp_path / "trials.log", tmp_path / "fitting"
+    first = start(tmp_path, log, "--tuning-trials", "200", "--mark-fit", str(mark))
+    deadline = time.monotonic() + 240
+    while not mark.exists():
+        assert first.poll() is None, first.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "the predictor's fit never began"
+        time.sleep(0.05)
     _kill(first)
-    assert state(tmp_path)["phase"] == "initial"  # the fit had not finished
-    final = rerun_and_check_nothing_lost(tmp_path, log, at_kill)
-    assert final["predictor_params"] is not None
+    at_kill = state(tmp_path)
+    assert at_kill["phase"] == "initial"  # the fit had not finished
+    (last,) = [t for t, r in at_kill["records"].items() if r["status"] == "running"]
+    assert at_kill["records"][last]["real_final"] is not None
+    second = start(tmp_path, log)
+    assert second.wait(timeout=300) == 0, second.stderr.read().decode()[-3000:]
+    final = state(tmp_path)
+    assert final["phase"] == "done" and final["predictor_params"] is not None
+    # The trial the kill interrupted had trained fully: it is ended, not trained again.
+    rerun = [trial_id for pid, trial_id in logged(log) if pid == second.pid]
+    assert last not in rerun and final["records"][last]["status"] == "complete"
+    assert final["records"][last]["real_final"] == at_kill["records"][last]["real_final"]
+    for trial_id, before in at_kill["records"].items():
+        if before["status"] == "complete":
+            assert final["records"][trial_id] == before
 
 
 def test_kill_while_state_is_written(tmp_path):

@@ -178,6 +178,12 @@ def main():
         "--checkpoint-every", type=int, default=None, help="steps between checkpoints"
     )
     parser.add_argument("--heartbeat-seconds", type=float, default=None)
+    parser.add_argument(
+        "--tf-data", action="store_true", help="train on a tf.data pipeline of the same data"
+    )
+    parser.add_argument(
+        "--mark-fit", default=None, help="a file written when the predictor's first fit begins"
+    )
     args = parser.parse_args()
     callbacks = []
     if args.step_delay:
@@ -202,6 +208,24 @@ def main():
         heartbeat_seconds=args.heartbeat_seconds,
         **grouped(settings),
     )
+    if args.mark_fit:
+        decisions = tuner.oracle._decisions
+        start_exploration = decisions.start_exploration
+
+        def marked_start():
+            with open(args.mark_fit, "w") as mark:
+                mark.write("fitting\n")
+            start_exploration()
+
+        decisions.start_exploration = marked_start
+    if args.tf_data:
+        import tensorflow as tf
+
+        # Shuffled once (seeded), batched: 8 batches an epoch.
+        pipeline = tf.data.Dataset.from_tensor_slices((x, y))
+        pipeline = pipeline.shuffle(len(x), seed=0, reshuffle_each_iteration=False).batch(32)
+        tuner.search(pipeline, verbose=0, callbacks=callbacks)
+        return
     tuner.search(x, y, batch_size=32, verbose=0, callbacks=callbacks)
 
 
