@@ -442,8 +442,10 @@ def test_a_budget_too_small_for_screening_names_a_budget_that_works():
 
 def test_a_prediction_never_goes_below_zero_for_a_non_negative_loss(tmp_path):
     # Every phase-1 network ends 0.3 below its early windows, and the predictor learns that
-    # shift; an explored trial whose windows are at 0.01 would be predicted at -0.29, a loss
-    # no MSE can take (custom_loop.py once printed "predicted -0.87541").
+    # shift; explored trials whose windows are at 0.01 and 0.02 would be predicted at -0.29
+    # and -0.28, losses no MSE can take (custom_loop.py once printed "predicted -0.87541").
+    # Clipped at 0, both tied and phase 4 could not tell the better one; they stay positive,
+    # below the lowest final learnt from (0.2), in the predictor's order.
     from sklearn.base import BaseEstimator, RegressorMixin
 
     class LastWindowShift(RegressorMixin, BaseEstimator):
@@ -469,11 +471,14 @@ def test_a_prediction_never_goes_below_zero_for_a_non_negative_loss(tmp_path):
 
     for i in range(4):  # phase 1: fully trained
         train(oracle.create_trial("tuner0"), 0.5 + 0.1 * i, final_loss=0.2 + 0.1 * i)
-    explored = oracle.create_trial("tuner0")
-    train(explored, 0.01)
-    (record,) = [r for r in oracle.records() if r.trial_id == explored.trial_id]
-    assert record.role == "explore"
-    assert record.predicted == 0.0
+    explored = [oracle.create_trial("tuner0"), oracle.create_trial("tuner1")]
+    train(explored[0], 0.01)
+    train(explored[1], 0.02)
+    records = {r.trial_id: r for r in oracle.records()}
+    better, worse = (records[trial.trial_id] for trial in explored)
+    assert better.role == worse.role == "explore"
+    assert 0 < better.predicted < worse.predicted < 0.2
+    assert better.predicted == pytest.approx(0.2 * math.exp((-0.29 - 0.2) / 0.2))
 
 
 def test_a_missing_predictor_report_says_why(tmp_path):
@@ -533,3 +538,15 @@ def test_a_diverged_continuation_counts_as_the_worst_loss_in_the_allocation(tmp_
     (explored,) = [r for r in oracle.records() if r.trial_id == parent]
     losses = [loss for values, loss in decisions.entries() if values == explored.values]
     assert losses == [math.inf]  # the default's rank normalisation: the worst there is
+
+
+def test_oracle_verbose_silences_a_custom_loop(tmp_path, capsys):
+    # docs/custom_loop.md's `oracle.verbose = 0`: no line per trial, none at a phase change.
+    oracle = make_oracle(tmp_path)
+    assert oracle.verbose == 1 and "one line per settled trial" in PredictiveOracle.verbose.__doc__
+    run(oracle, oracle.create_trial("tuner0"))
+    assert capsys.readouterr().out.strip()
+    oracle.verbose = 0
+    while oracle.phase == "initial":
+        run(oracle, oracle.create_trial("tuner0"))
+    assert capsys.readouterr().out == ""
