@@ -2,7 +2,12 @@
 (heartbeats, STOPPED trials, failed trials and the predictor, continuations, extension) and
 the state's guards (old versions, a changed space)."""
 
+import ast
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import keras_tuner
 import numpy as np
@@ -14,6 +19,7 @@ from kt_predictive import PredictiveOracle, PredictiveSearch
 from kt_predictive.checkpoint import training_state_path
 from kt_predictive.progress import Position, progress_line
 from kt_predictive.records import read_search
+from kt_predictive.report import SearchSummary, report_notes
 from kt_predictive.storage import read_json, write_json
 
 from tiny_problem import build_model
@@ -491,6 +497,12 @@ def test_a_missing_predictor_report_says_why(tmp_path):
     assert oracle.phase == "explore"
     with pytest.warns(UserWarning, match="report_splits=0 turns the predictor report off"):
         assert oracle.predictor_report is None
+    # The report's README.txt says so too (it said nothing; aae's report.md said "Too few
+    # phase-1 trials" whatever the reason).
+    summary = SearchSummary.from_oracle(oracle)
+    assert summary.predictor_report is None
+    assert summary.predictor_report_missing.startswith("report_splits=0 turns")
+    assert f"No predictor report: {summary.predictor_report_missing}." in report_notes(summary)
 
 
 def test_heartbeats_follow_the_worker_timeout(tmp_path):
@@ -550,3 +562,23 @@ def test_oracle_verbose_silences_a_custom_loop(tmp_path, capsys):
     while oracle.phase == "initial":
         run(oracle, oracle.create_trial("tuner0"))
     assert capsys.readouterr().out == ""
+
+
+def test_the_custom_loop_page_runs_as_written(tmp_path):
+    # docs/custom_loop.md's complete loop, run as a user copies it: a screened phase 1
+    # (search_budget=10) continues parents that stopped at a screening rung.
+    page = (Path(__file__).parents[1] / "docs" / "custom_loop.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
+    script = tmp_path / "loop.py"
+    parents = (
+        "records = {r.trial_id: r for r in oracle.records()}\n"
+        "print(sorted({records[r.parent_id].steps for r in records.values() if r.parent_id}))\n"
+    )
+    script.write_text(f"{code}\n{parents}")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent_steps = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert min(parent_steps) < 20  # a parent stopped at a rung below early_steps, continued
+    assert read_search(tmp_path / "runs" / "sgd").phase == "done"
