@@ -582,3 +582,16 @@ def test_the_custom_loop_page_runs_as_written(tmp_path):
     parent_steps = ast.literal_eval(result.stdout.strip().splitlines()[-1])
     assert min(parent_steps) < 20  # a parent stopped at a rung below early_steps, continued
     assert read_search(tmp_path / "runs" / "sgd").phase == "done"
+
+
+def test_the_custom_loop_example_uses_only_public_api():
+    # examples/custom_loop.py once saved its final weights with a private tuner method.
+    example = Path(__file__).parents[1] / "examples" / "custom_loop.py"
+    private = [
+        node.attr
+        for node in ast.walk(ast.parse(example.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.endswith("__")
+    ]
+    assert private == []
