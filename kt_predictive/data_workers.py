@@ -14,10 +14,13 @@ multithreaded, and a fork of a JAX process can deadlock (JAX warns at every fork
 workers start from a fork server instead: the training process itself never forks. The fork
 server imports Keras before it forks any worker (it computes nothing, so it starts no JAX
 thread): without that, every pool's workers imported Keras and JAX again, seconds per pool
-and so per trial, and fed a fit at a fraction of fork's rate (``bench/data_workers.py``,
-section ``data-workers`` of bench/RESULTS.md). The dataset's class must be importable by the
-workers (defined in a module, not in ``__main__`` of an interactive session), and the dataset
-is pickled to each worker of each pool (fork shares it copy-on-write).
+and so per trial, and fed a fit at a fraction of fork's rate; spawn is as slow
+(``bench/data_workers.py``, section ``data-workers`` of bench/RESULTS.md). The dataset's class
+must be importable by the workers (defined in a module, not in ``__main__`` of an interactive
+session), and the dataset is pickled to each worker of each pool, where fork shares it
+copy-on-write: a dataset that holds hundreds of MB in memory costs seconds per pool. For it,
+``BACKEND_START_METHODS["jax"] = "fork"`` goes back to fork, at the risk JAX warns of.
+TensorFlow keeps fork: a fork server's later pools measured as fast, its first one slower.
 """
 
 from __future__ import annotations
