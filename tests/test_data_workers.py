@@ -80,7 +80,7 @@ def test_on_jax_data_workers_start_without_forking_the_training_process(monkeypa
 
 def test_the_fork_server_imports_keras_before_it_forks_data_workers():
     # Without it every pool's workers imported Keras and JAX again: on JAX, a later epoch of
-    # bench/data_workers.py's fit fed 2 batches/s instead of fork's 60.
+    # bench/data_workers.py's fit took 116 s instead of 1.0 s with the preload (bench/RESULTS.md).
     import multiprocessing.forkserver
 
     from kt_predictive.data_workers import use_data_worker_start_method
