@@ -344,7 +344,8 @@ def write_run_report(
         ]
         lines += predictor_table(report, test_size)
     else:
-        lines.append("Too few phase-1 trials for a report.")
+        why = summary.predictor_report_missing or "too few phase-1 trials"
+        lines.append(f"No predictor report: {why}.")
     lines += [
         "",
         "## Reconstructions",

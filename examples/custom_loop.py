@@ -142,7 +142,7 @@ class TapeTuner(PredictiveTuner):
             save_training_state(own, model, np.asarray(reporter.losses))
         else:
             own.unlink(missing_ok=True)
-            self._save_final_weights(trial.trial_id, model)  # what get_best_models reads
+            self.save_model(trial.trial_id, model)  # what get_best_models reads
 
 
 def build(hp):

@@ -11,9 +11,16 @@ own copy-on-write view of the training data). `StepLossRecorder.on_train_end` ca
 Keras starts those pools with the platform's default start method, ``fork`` on Linux. JAX is
 multithreaded, and a fork of a JAX process can deadlock (JAX warns at every fork). On JAX,
 `StepLossRecorder.on_train_begin` calls `use_data_worker_start_method` so that the pools'
-workers start from a fork server instead: the training process itself never forks. The
-dataset's class must then be importable by the workers (defined in a module, not in
-``__main__`` of an interactive session).
+workers start from a fork server instead: the training process itself never forks. The fork
+server imports Keras before it forks any worker (it computes nothing, so it starts no JAX
+thread): without that, every pool's workers imported Keras and JAX again, seconds per pool
+and so per trial, and fed a fit at a fraction of fork's rate; spawn is as slow
+(``bench/data_workers.py``, section ``data-workers`` of bench/RESULTS.md). The dataset's class
+must be importable by the workers (defined in a module, not in ``__main__`` of an interactive
+session), and the dataset is pickled to each worker of each pool, where fork shares it
+copy-on-write: a dataset that holds hundreds of MB in memory costs seconds per pool. For it,
+``BACKEND_START_METHODS["jax"] = "fork"`` goes back to fork, at the risk JAX warns of.
+TensorFlow keeps fork: a fork server's later pools measured as fast, its first one slower.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ import types
 #: The start method of data workers per Keras backend; a backend not listed keeps Keras'
 #: (the platform default).
 BACKEND_START_METHODS = {"jax": "forkserver"}
+
+#: What a fork server imports before forking data workers (``"__main__"``: Python's default).
+FORKSERVER_PRELOAD = ("__main__", "keras")
 
 
 def stop_abandoned_data_workers() -> int:
@@ -76,8 +86,10 @@ def use_data_worker_start_method(method: str | None) -> bool:
     """Starts the worker processes of Keras' ``PyDataset`` pools with ``method``
     (``"spawn"``, ``"forkserver"`` or ``"fork"``; ``None``: Keras' own, the platform default).
 
-    Applies to pools started afterwards in this process. Returns whether Keras could be
-    configured (False for a Keras without this module, whose pools are left alone).
+    Applies to pools started afterwards in this process. A fork server started for them
+    imports `FORKSERVER_PRELOAD` first, so that the workers it forks need not import Keras.
+    Returns whether Keras could be configured (False for a Keras without this module, whose
+    pools are left alone).
 
     Raises:
         ValueError: ``method`` is not a start method of this platform.
@@ -97,7 +109,10 @@ def use_data_worker_start_method(method: str | None) -> bool:
         current = py_dataset_adapter.multiprocessing
         if isinstance(current, _ContextModule) and current._context.get_start_method() == method:
             return True
-        py_dataset_adapter.multiprocessing = _ContextModule(multiprocessing.get_context(method))
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # before the server starts
+        py_dataset_adapter.multiprocessing = _ContextModule(context)
     # The queue of worker ids belongs to the context the pools start with.
     py_dataset_adapter._WORKER_ID_QUEUE = None
     return True

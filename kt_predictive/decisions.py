@@ -48,7 +48,7 @@ import numpy as np
 from kt_predictive.allocation import AllocationRule, FixedValue, newly_fixed, value_counts
 from kt_predictive.budget import TrainingSteps
 from kt_predictive.errors import FatalSearchError
-from kt_predictive.predictor import FeatureEncoder, HybridPredictor
+from kt_predictive.predictor import FeatureEncoder, HybridPredictor, keep_sign
 from kt_predictive.records import (
     STATE_VERSION,
     RecordBook,
@@ -774,14 +774,13 @@ class SearchDecisions:
         self.predict_waiting(self.records.by_role("explore"))
 
     def predict_finals(self, rows: list[tuple[dict, list[float]]]) -> np.ndarray:
-        """Predicted final losses of ``(values, early window means)`` rows, never below 0
-        when every loss the predictor learnt from (finals and early windows) is non-negative:
-        a regressor extrapolates past what such an objective (a loss, an error) can take."""
+        """Predicted final losses of ``(values, early window means)`` rows, on the side of 0
+        that every final the predictor learnt from is on, in the same order
+        (:func:`~kt_predictive.predictor.keep_sign`): a regressor extrapolates past what a
+        loss can take."""
         predicted = np.asarray(self.predictor.predict(self.encoder().encode_many(rows)), float)
-        learnt = [self.records[t] for t in self.predictor_trials]
-        if learnt and all(r.real_final >= 0 and min(r.early) >= 0 for r in learnt):
-            predicted = np.maximum(predicted, 0.0)
-        return predicted
+        finals = [self.records[t].real_final for t in self.predictor_trials]
+        return keep_sign(predicted, finals)
 
     def predict_waiting(self, records: list[TrialRecord]) -> None:
         """(Re-)predicts those of ``records`` that reached ``early_steps``, are settled with

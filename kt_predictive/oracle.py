@@ -198,6 +198,17 @@ class PredictiveOracle(SearchView, SearchFiles, keras_tuner.Oracle):
 
     # ------------------------------------------------------------------ keras-tuner API
 
+    @property
+    def verbose(self) -> int:
+        """What the oracle prints: ``1`` (default) one line per settled trial and a message
+        at each phase change and fixed value; ``0`` nothing. Set ``oracle.verbose = 0`` in a
+        loop of your own; ``search(..., verbose=0)`` sets it for a tuner's search."""
+        return self._display.verbose
+
+    @verbose.setter
+    def verbose(self, value: int) -> None:
+        self._display.verbose = value
+
     def update_space(self, hyperparameters):
         if self._grids is not None and hyperparameters.space:
             check_values_kept(self._grids, value_grids(hyperparameters))

@@ -13,6 +13,10 @@ models learn the improvement of the final mean over the last early window mean (
 feature) instead: with few training networks, a model that knows nothing predicts "as good
 as its early loss", which ranks candidates like the i-epoch baseline, rather than "as good as
 the average network".
+
+A regressor extrapolates past what the objective can take (a negative MSE): the search passes
+every prediction through :func:`keep_sign`, which keeps the predictions of a non-negative
+objective above 0 (and of a non-positive one below 0) without changing their order.
 """
 
 from __future__ import annotations
@@ -243,6 +247,36 @@ class HybridPredictor(RegressorMixin, BaseEstimator):
             }
             for name in MODELS
         }
+
+
+def keep_sign(predicted, finals) -> np.ndarray:
+    """``predicted`` final values, kept on the side of 0 that every one of ``finals`` (the
+    final values the predictor learnt from) is on, without changing their order.
+
+    With every final at or above 0 (a loss, an error rate), a prediction ``p`` below the
+    lowest final ``m`` becomes ``m·exp((p - m)/m)``: in (0, m), nearly ``p`` just below ``m``
+    (the map's slope at ``m`` is 1), and ever closer to 0 the further below ``m`` it was.
+    Mirrored for finals at or below 0 (a maximised objective such as accuracy, which the
+    search negates). Predictions on the finals' side of ``m`` are unchanged, and so are all of
+    them when the finals lie on both sides of 0. A lowest final of exactly 0 clips at 0.
+
+    >>> keep_sign([-0.9, -0.3, 0.1, 0.5], finals=[0.2, 0.4]).round(4).tolist()
+    [0.0008, 0.0164, 0.1213, 0.5]
+    """
+    predicted = np.asarray(predicted, dtype=np.float64)
+    finals = np.asarray(finals, dtype=np.float64)
+    if finals.size == 0:
+        return predicted
+    if finals.min() >= 0:
+        lowest = float(finals.min())
+        if lowest == 0:
+            return np.maximum(predicted, 0.0)
+        below = predicted < lowest
+        bounded = lowest * np.exp(np.minimum(predicted - lowest, 0.0) / lowest)
+        return np.where(below, bounded, predicted)
+    if finals.max() <= 0:
+        return -keep_sign(-predicted, -finals)
+    return predicted
 
 
 def _check_xy(X, y) -> tuple[np.ndarray, np.ndarray]:

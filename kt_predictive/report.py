@@ -46,7 +46,8 @@ class SearchSummary:
     """What the reports need from a search: its ``oracle.json`` and its trial records.
 
     ``records`` are the oracle's :class:`~kt_predictive.records.TrialRecord` objects, as
-    ``PredictiveOracle.records()`` returns them.
+    ``PredictiveOracle.records()`` returns them. ``predictor_report_missing`` says why
+    ``predictor_report`` is ``None`` (known for a summary of a live oracle only).
     """
 
     phase: str
@@ -58,6 +59,7 @@ class SearchSummary:
     top_k: int
     predictor_report: dict | None
     initial_trials: int | None = None
+    predictor_report_missing: str | None = None
 
     @classmethod
     def from_state(cls, state: dict, records: list[TrialRecord]) -> SearchSummary:
@@ -87,11 +89,12 @@ class SearchSummary:
         """The summary of a live ``PredictiveOracle``."""
         summary = cls.from_state(oracle.get_state(), oracle.records())
         # The oracle computes its predictor report on first request, not in its state; a
-        # summary without one says so itself, so the oracle's warning is not repeated.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        # summary without one says why itself, so the oracle's warning is not repeated.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             report = oracle.predictor_report
-        return dataclasses.replace(summary, predictor_report=report)
+        why = str(caught[-1].message) if report is None and caught else None
+        return dataclasses.replace(summary, predictor_report=report, predictor_report_missing=why)
 
     def explored(self) -> list[TrialRecord]:
         """Exploration trials in iteration order."""
@@ -350,6 +353,8 @@ def report_notes(summary: SearchSummary) -> list[str]:
             "loss_by_value.png "
             "(real and predicted final losses in separate boxes)."
         )
+    if summary.predictor_report_missing:
+        notes.append(f"No predictor report: {summary.predictor_report_missing}.")
     if summary.best_real():
         notes.append("top_k_counts.png: values among the best fully trained trials.")
     else:

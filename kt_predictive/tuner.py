@@ -384,6 +384,13 @@ class PredictiveTuner(keras_tuner.Tuner):
         kwargs["callbacks"] = [callback, *callbacks]
         self.hypermodel.fit(trial.hyperparameters, model, *args, **kwargs)
 
+    def save_model(self, trial_id, model, step=0):
+        """Saves the weights of ``trial_id``'s fully trained ``model`` where ``load_model``
+        and ``get_best_models`` read them: keras-tuner's hook, for a ``run_trial`` of your
+        own (``step`` is unused: only networks trained to the full budget are kept)."""
+        del step
+        self._save_final_weights(trial_id, model)
+
     def _save_final_weights(self, trial_id: str, model) -> None:
         # keras-tuner's load_model() and get_best_models() read these two files. A fully
         # trained network never resumes: its optimizer's variables (Adam: twice the

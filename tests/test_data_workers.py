@@ -9,6 +9,7 @@ import pytest
 
 from kt_predictive.budget import TrainingSteps
 from kt_predictive.callbacks import StepBudgetCallback
+from kt_predictive.data_workers import use_backend_start_method
 
 # Also run by `make test`'s JAX leg (KERAS_BACKEND=jax): backend-independent code.
 pytestmark = pytest.mark.jax
@@ -75,3 +76,18 @@ def test_on_jax_data_workers_start_without_forking_the_training_process(monkeypa
     if keras.backend.backend() == "jax":
         assert forks == []
     assert _children_after(10) == []
+
+
+def test_the_fork_server_imports_keras_before_it_forks_data_workers():
+    # Without it every pool's workers imported Keras and JAX again: on JAX, a later epoch of
+    # bench/data_workers.py's fit took 116 s instead of 1.0 s with the preload (bench/RESULTS.md).
+    import multiprocessing.forkserver
+
+    from kt_predictive.data_workers import use_data_worker_start_method
+
+    try:
+        assert use_data_worker_start_method("forkserver")
+        assert "keras" in multiprocessing.forkserver._forkserver._preload_modules
+    finally:
+        use_data_worker_start_method(None)
+        use_backend_start_method()

@@ -2,7 +2,12 @@
 (heartbeats, STOPPED trials, failed trials and the predictor, continuations, extension) and
 the state's guards (old versions, a changed space)."""
 
+import ast
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import keras_tuner
 import numpy as np
@@ -14,6 +19,7 @@ from kt_predictive import PredictiveOracle, PredictiveSearch
 from kt_predictive.checkpoint import training_state_path
 from kt_predictive.progress import Position, progress_line
 from kt_predictive.records import read_search
+from kt_predictive.report import SearchSummary, report_notes
 from kt_predictive.storage import read_json, write_json
 
 from tiny_problem import build_model, flat_oracle, flat_search
@@ -442,8 +448,10 @@ def test_a_budget_too_small_for_screening_names_a_budget_that_works():
 
 def test_a_prediction_never_goes_below_zero_for_a_non_negative_loss(tmp_path):
     # Every phase-1 network ends 0.3 below its early windows, and the predictor learns that
-    # shift; an explored trial whose windows are at 0.01 would be predicted at -0.29, a loss
-    # no MSE can take (custom_loop.py once printed "predicted -0.87541").
+    # shift; explored trials whose windows are at 0.01 and 0.02 would be predicted at -0.29
+    # and -0.28, losses no MSE can take (custom_loop.py once printed "predicted -0.87541").
+    # Clipped at 0, both tied and phase 4 could not tell the better one; they stay positive,
+    # below the lowest final learnt from (0.2), in the predictor's order.
     from sklearn.base import BaseEstimator, RegressorMixin
 
     class LastWindowShift(RegressorMixin, BaseEstimator):
@@ -469,11 +477,14 @@ def test_a_prediction_never_goes_below_zero_for_a_non_negative_loss(tmp_path):
 
     for i in range(4):  # phase 1: fully trained
         train(oracle.create_trial("tuner0"), 0.5 + 0.1 * i, final_loss=0.2 + 0.1 * i)
-    explored = oracle.create_trial("tuner0")
-    train(explored, 0.01)
-    (record,) = [r for r in oracle.records() if r.trial_id == explored.trial_id]
-    assert record.role == "explore"
-    assert record.predicted == 0.0
+    explored = [oracle.create_trial("tuner0"), oracle.create_trial("tuner1")]
+    train(explored[0], 0.01)
+    train(explored[1], 0.02)
+    records = {r.trial_id: r for r in oracle.records()}
+    better, worse = (records[trial.trial_id] for trial in explored)
+    assert better.role == worse.role == "explore"
+    assert 0 < better.predicted < worse.predicted < 0.2
+    assert better.predicted == pytest.approx(0.2 * math.exp((-0.29 - 0.2) / 0.2))
 
 
 def test_a_missing_predictor_report_says_why(tmp_path):
@@ -486,6 +497,12 @@ def test_a_missing_predictor_report_says_why(tmp_path):
     assert oracle.phase == "explore"
     with pytest.warns(UserWarning, match="report_splits=0 turns the predictor report off"):
         assert oracle.predictor_report is None
+    # The report's README.txt says so too (it said nothing; aae's report.md said "Too few
+    # phase-1 trials" whatever the reason).
+    summary = SearchSummary.from_oracle(oracle)
+    assert summary.predictor_report is None
+    assert summary.predictor_report_missing.startswith("report_splits=0 turns")
+    assert f"No predictor report: {summary.predictor_report_missing}." in report_notes(summary)
 
 
 def test_heartbeats_follow_the_worker_timeout(tmp_path):
@@ -533,3 +550,48 @@ def test_a_diverged_continuation_counts_as_the_worst_loss_in_the_allocation(tmp_
     (explored,) = [r for r in oracle.records() if r.trial_id == parent]
     losses = [loss for values, loss in decisions.entries() if values == explored.values]
     assert losses == [math.inf]  # the default's rank normalisation: the worst there is
+
+
+def test_oracle_verbose_silences_a_custom_loop(tmp_path, capsys):
+    # docs/custom_loop.md's `oracle.verbose = 0`: no line per trial, none at a phase change.
+    oracle = make_oracle(tmp_path)
+    assert oracle.verbose == 1 and "one line per settled trial" in PredictiveOracle.verbose.__doc__
+    run(oracle, oracle.create_trial("tuner0"))
+    assert capsys.readouterr().out.strip()
+    oracle.verbose = 0
+    while oracle.phase == "initial":
+        run(oracle, oracle.create_trial("tuner0"))
+    assert capsys.readouterr().out == ""
+
+
+def test_the_custom_loop_page_runs_as_written(tmp_path):
+    # docs/custom_loop.md's complete loop, run as a user copies it: a screened phase 1
+    # (search_budget=10) continues parents that stopped at a screening rung.
+    page = (Path(__file__).parents[1] / "docs" / "custom_loop.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
+    script = tmp_path / "loop.py"
+    parents = (
+        "records = {r.trial_id: r for r in oracle.records()}\n"
+        "print(sorted({records[r.parent_id].steps for r in records.values() if r.parent_id}))\n"
+    )
+    script.write_text(f"{code}\n{parents}")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent_steps = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert min(parent_steps) < 20  # a parent stopped at a rung below early_steps, continued
+    assert read_search(tmp_path / "runs" / "sgd").phase == "done"
+
+
+def test_the_custom_loop_example_uses_only_public_api():
+    # examples/custom_loop.py once saved its final weights with a private tuner method.
+    example = Path(__file__).parents[1] / "examples" / "custom_loop.py"
+    private = [
+        node.attr
+        for node in ast.walk(ast.parse(example.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.endswith("__")
+    ]
+    assert private == []

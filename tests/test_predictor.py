@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kt_predictive import FeatureEncoder, HybridPredictor
+from kt_predictive.predictor import keep_sign
 from kt_predictive.space import ValueGrid
 
 
@@ -105,3 +106,17 @@ def test_non_finite_inputs_are_rejected():
     y[3] = np.nan
     with pytest.raises(ValueError, match="finite"):
         HybridPredictor().fit(X, y)
+
+
+def test_keep_sign_keeps_predictions_of_a_loss_positive_and_in_order():
+    # A regressor extrapolates below 0 for an MSE; clipping at 0 tied such candidates.
+    predicted = np.array([-2.0, -0.9, -0.3, 0.0, 0.15, 0.2, 0.7])
+    kept = keep_sign(predicted, finals=[0.2, 0.3, 0.5])
+    assert (kept > 0).all() and (np.diff(kept) > 0).all()
+    assert (kept[:5] < 0.2).all() and kept[5:].tolist() == [0.2, 0.7]  # at or above m: as is
+    assert kept[4] == pytest.approx(0.15, abs=0.01)  # just below m: nearly unchanged
+    # A maximised objective (negated in the records): mirrored, never above 0.
+    assert (keep_sign(-predicted, finals=[-0.2, -0.5]) == -kept).all()
+    # Finals on both sides of 0: nothing is known about the objective's range.
+    assert keep_sign(predicted, finals=[-0.1, 0.4]).tolist() == predicted.tolist()
+    assert keep_sign(predicted, finals=[0.0, 0.4]).min() == 0.0
