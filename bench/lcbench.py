@@ -45,47 +45,61 @@ def seeds_of(texts: list[str]) -> list[int]:
 
 
 def oracle_time(store: Path, level: float = 300, seed: int = 0, task: int = TASKS[0]) -> dict:
-    """The default oracle's own seconds per trial in one search of ``level`` full trainings
-    (a replayed table trains in microseconds, so the search's time is the oracle's and the
-    tuner loop's), stored in ``<store>/oracle_time.json``."""
-    import cProfile
-    import pstats
+    """The default oracle's own time per trial in one search of ``level`` full trainings.
 
-    from search.methods import DEFAULT, run_method
+    A replayed trial trains in microseconds, so the search's time is the oracle's (and the
+    tuner loop's). Wall and CPU seconds are written after every trial to
+    ``<store>/oracle_time.json`` (a stopped measurement keeps the trials it timed); CPU
+    seconds of this process are the figure a loaded machine distorts least.
+    """
+    from search import methods
 
     problem = lcbench_problem(task)
-    profile = cProfile.Profile()
-    trials: list[int] = []
-
-    def count_trials(oracle) -> dict:
-        trials.append(len(oracle.records()))
-        return {}
-
-    started = time.perf_counter()
-    profile.enable()
-    outcome = run_method(problem, DEFAULT, seed, level, inspect=count_trials)
-    profile.disable()
-    seconds = time.perf_counter() - started
-    stats = pstats.Stats(profile)
-    by_function = sorted(
-        ((value[3], f"{Path(key[0]).name}:{key[2]}") for key, value in stats.stats.items()),
-        reverse=True,
-    )
-    measured = {
-        "problem": problem.name,
-        "level": level,
-        "seed": seed,
-        "seconds": seconds,
-        "trials": trials[0],
-        "seconds_per_trial": seconds / trials[0],
-        "steps": outcome.steps,
-        "load": os.getloadavg()[0],
-        "cumulative_top": [[name, round(s, 2)] for s, name in by_function[:25]],
-    }
     path = Path(store) / ORACLE_TIME_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(measured, indent=1) + "\n")
+    started, cpu = time.perf_counter(), time.process_time()
+    ends: list[tuple[float, float]] = []
+    measured: dict = {"problem": problem.name, "level": level, "seed": seed, "finished": False}
+    tuner_class = methods.RunPredictiveTuner
+    trial_end = tuner_class.on_trial_end
+
+    def timed_trial_end(tuner, trial):
+        trial_end(tuner, trial)
+        ends.append((time.perf_counter() - started, time.process_time() - cpu))
+        if len(ends) % 10 == 0:
+            write(tuner.oracle.training_steps())
+
+    def write(steps: int) -> None:
+        wall, used = ends[-1]
+        measured.update(
+            trials=len(ends),
+            steps=steps,
+            seconds=wall,
+            cpu_seconds=used,
+            seconds_per_trial=wall / len(ends),
+            cpu_seconds_per_trial=used / len(ends),
+            # The per-trial cost late in the search (its last tenth of trials).
+            late_cpu_seconds_per_trial=_late_rate(ends),
+            load=os.getloadavg()[0],
+        )
+        path.write_text(json.dumps(measured, indent=1) + "\n")
+
+    tuner_class.on_trial_end = timed_trial_end
+    try:
+        outcome = methods.run_method(problem, methods.DEFAULT, seed, level)
+    finally:
+        tuner_class.on_trial_end = trial_end
+    measured["finished"] = True
+    measured["regret"] = problem.regret(outcome.best)
+    write(outcome.steps)
     return measured
+
+
+def _late_rate(ends: list[tuple[float, float]]) -> float:
+    """CPU seconds per trial over the last tenth of the trials timed."""
+    first = max(0, len(ends) - max(2, len(ends) // 10))
+    start = ends[first - 1][1] if first else 0.0
+    return (ends[-1][1] - start) / (len(ends) - first)
 
 
 def main(argv=None) -> None:

@@ -72,6 +72,38 @@ def level_frame(data: dict, names: Sequence[str], level: float) -> pd.DataFrame:
     return frame
 
 
+def verdict(data: dict, names: Sequence[str], level: float) -> str:
+    """One line: the default's mean regret over the tasks against the best peer's, on the
+    tasks and seeds the default has searched."""
+    tasks = [n for n in names if (DEFAULT, level) in data[n]]
+    if not tasks:
+        return "The default has no search at this level."
+
+    def over_tasks(method: str) -> float:
+        # On the seeds the default has, so that both means cover the same searches.
+        found = [data[n].get((method, level), {}) for n in tasks]
+        ours_seeds = [set(data[n][(DEFAULT, level)]) for n in tasks]
+        common = [a & set(f) for a, f in zip(ours_seeds, found, strict=True)]
+        if not all(common):
+            return math.nan
+        return np.mean([np.mean([f[s] for s in c]) for f, c in zip(found, common, strict=True)])
+
+    means = {p: over_tasks(p) for p in PEERS}
+    means = {p: v for p, v in means.items() if math.isfinite(v)}
+    ours = over_tasks(DEFAULT)
+    seeds = sum(len(data[n][(DEFAULT, level)]) for n in tasks)
+    if not means:
+        return f"The default's mean regret: {ours:.4f} ({seeds} searches); no peer to compare."
+    best = min(means, key=means.get)
+    beaten = sum(v < ours for v in means.values())
+    return (
+        f"On the {len(tasks)} task(s) and seeds the default has searched ({seeds} searches), "
+        f"its mean regret is {ours:.4f}; the best peer there, {label(best)}, has {means[best]:.4f} "
+        f"(the default {(ours - means[best]) / means[best]:+.0%}); {beaten} of {len(means)} "
+        "peers have a lower mean."
+    )
+
+
 def paired_frames(data: dict, names: Sequence[str], levels: Sequence[float]) -> pd.DataFrame:
     """The default against each peer, seed by seed on each (task, level), and pooled over the
     tasks: wins/losses/ties (lower regret wins) and the Wilcoxon p, Holm-adjusted over every
@@ -207,19 +239,24 @@ def plot(data: dict, names: Sequence[str], outcomes: dict, problems: dict, path:
 
 
 def oracle_time_text(store: Path) -> list[str]:
+    """The default oracle's own time per trial at N = 300 (``bench/lcbench.py --oracle-time``)."""
     path = Path(store) / ORACLE_TIME_FILE
     if not path.is_file():
-        return [
-            "- Oracle time at N = 300: not measured yet (`python bench/lcbench.py --oracle-time`)."
-        ]
+        return ["- Oracle time at N = 300: not measured (`python bench/lcbench.py --oracle-time`)."]
     m = json.loads(path.read_text())
-    top = "; ".join(f"{name} {s:.0f} s" for name, s in m["cumulative_top"][:8])
+    done = (
+        f"the whole search ({m['steps']} steps, regret {m['regret']:.4f})"
+        if m["finished"]
+        else f"stopped after {m['trials']} trials and {m['steps']} of {52 * m['level']:g} steps"
+    )
     return [
-        f"- Oracle time at N = {m['level']:g} ({m['problem']}, seed {m['seed']}; one search "
-        f"of {m['trials']} trials under cProfile, load average {m['load']:.1f} on 2 shared "
-        f"cores): {m['seconds']:.0f} s, **{m['seconds_per_trial']:.2f} s per trial** (a "
-        "replayed trial trains in microseconds, so this is the oracle's and the tuner loop's "
-        f"own time). Cumulative time by function: {top}.",
+        f"- The default oracle's own time at N = {m['level']:g} ({m['problem']}, seed "
+        f"{m['seed']}; a replayed trial trains in microseconds, so this is the oracle's and the "
+        f"tuner loop's time): {done}: {m['trials']} trials, {m['seconds']:.0f} s wall, "
+        f"{m['cpu_seconds']:.0f} s CPU: **{m['cpu_seconds_per_trial']:.2f} CPU s per trial** "
+        f"({m['late_cpu_seconds_per_trial']:.2f} over its last tenth of trials; "
+        f"{m['seconds_per_trial']:.2f} s wall at load average {m['load']:.1f} on 2 shared "
+        "cores).",
     ]
 
 
@@ -253,17 +290,15 @@ def section(problems: Sequence[LCBenchProblem], store: Path, figure: Path = FIGU
         "HyperbandPruner hashes the study name into brackets); i-epoch screens half the "
         "budget at i epochs; keras-tuner Hyperband runs factor 3 on 4-epoch chunks; SMAC3 "
         "2.4's HyperbandFacade searches the grid's value indices, budgets 2..52 epochs, eta "
-        "3. Settings were fixed before any result; nothing was tuned. Seeds 0..9 are the "
+        "3. Settings were fixed before any result; nothing was tuned. The default's search "
+        "folders lay on tmpfs for most of its searches, on disk for the first few (its "
+        "seconds per search mix both; regrets do not depend on it). Seeds 0..9 are the "
         "development seeds shown here; seeds from 1000 are held out for tuning.",
         "",
     ]
     for level in levels:
-        lines += [
-            f"### N = {level:g} full trainings",
-            "",
-            markdown(level_frame(data, names, level)),
-            "",
-        ]
+        lines += [f"### N = {level:g} full trainings", "", verdict(data, names, level)]
+        lines += ["", markdown(level_frame(data, names, level)), ""]
     frame = paired_frames(data, names, levels)
     if not frame.empty:
         lines += [
