@@ -329,7 +329,14 @@ def section(problems: Sequence[LCBenchProblem], store: Path, figure: Path = FIGU
     lines += oracle_time_text(store)
     if levels:
         plot(data, names, outcomes, by_name, figure)
-        lines += ["", f"![LCBench best-so-far regret]({figure.name})"]
+        lines += [
+            "",
+            "The figure: the regret of the best network trained fully so far, against the budget "
+            "used, the mean over tasks and seeds; a method's line starts where every one of its "
+            "searches has trained one network fully.",
+            "",
+            f"![LCBench best-so-far regret]({figure.name})",
+        ]
     return "\n".join(lines)
 
 
