@@ -12,7 +12,7 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import keras_tuner
@@ -460,14 +460,19 @@ class OptunaPruning:
         return self.pruned
 
 
-def run_optuna(problem: Problem, method: str, seed: int, ledger: StepLedger) -> dict:
+def run_optuna(
+    problem: Problem, method: str, seed: int, ledger: StepLedger, study_name: str | None = None
+) -> dict:
     """Optuna's TPE with a pruner until the budget is used; returns trial counts.
 
     A trial cut short by the end of the budget counts its steps and gives no result.
+    ``study_name`` None lets Optuna draw one; HyperbandPruner assigns trials to brackets by
+    hashing it, so only a fixed name makes its searches reproducible.
     """
     budget = problem.settings.budget
     space = problem.space()
     study = optuna.create_study(
+        study_name=study_name,
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna_pruner(method, budget),
@@ -552,8 +557,18 @@ def run_i_epoch(
 # ------------------------------------------------------------------------ one search
 
 
-def run_method(problem: Problem, method: str, seed: int, level: float) -> Outcome:
-    """One method's search on one seed with ``level`` full-training equivalents of steps."""
+def run_method(
+    problem: Problem,
+    method: str,
+    seed: int,
+    level: float,
+    inspect: Callable[[PredictiveOracle], dict] | None = None,
+) -> Outcome:
+    """One method's search on one seed with ``level`` full-training equivalents of steps.
+
+    ``inspect(oracle)``, for the predictive methods, adds to the outcome's diagnostics what
+    it returns about the finished search's oracle.
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -573,6 +588,8 @@ def run_method(problem: Problem, method: str, seed: int, level: float) -> Outcom
                 fixed_values=oracle.fixed_values,
                 diagnostics=predictive_diagnostics(oracle),
             )
+            if inspect is not None:
+                extra["diagnostics"].update(inspect(oracle))
         elif method in (TPE_MEDIAN, TPE_HYPERBAND):
             extra = dict(diagnostics=run_optuna(problem, method, seed, ledger))
         elif method in (I_EARLY, I_QUARTER):
