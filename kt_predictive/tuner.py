@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import hashlib
 import inspect
 import math
@@ -168,6 +169,8 @@ class PredictiveTuner(keras_tuner.Tuner):
 
     def on_search_end(self):
         super().on_search_end()
+        # Objects frozen by _try_build go back to the collector's oldest generation.
+        gc.unfreeze()
         if self._project_lock is not None:
             lock.release(Path(self._project_lock) / lock.LOCK_FILE)
 
@@ -209,6 +212,18 @@ class PredictiveTuner(keras_tuner.Tuner):
             if record.is_real and record.trial_id not in keep:
                 Path(self._get_checkpoint_fname(record.trial_id)).unlink(missing_ok=True)
 
+    def _try_build(self, hp):
+        """Builds and compiles a trial's model after freeing the previous trial's.
+
+        Like keras-tuner's, but the collection that frees the last model scans only what was
+        allocated since the last build: the objects alive after it are frozen (``gc.freeze``;
+        undone at the search's end). A full collection of a process that imported TensorFlow
+        takes about a second, and a search of short trials builds a model every few seconds.
+        """
+        keras.backend.clear_session()  # collects the garbage (gc.collect) too
+        gc.freeze()
+        return super()._try_build(hp)
+
     def has_model(self, trial_id: str) -> bool:
         """Whether the weights of trial ``trial_id`` are kept, so :meth:`load_model` works:
         it was trained fully and has not been released (``keep_models``)."""
@@ -244,6 +259,7 @@ class PredictiveTuner(keras_tuner.Tuner):
         """Trains the trial's model until the oracle or the budget stops it."""
         keras.utils.set_random_seed(self.trial_seed(trial))
         model = self._try_build(trial.hyperparameters)
+        _build_optimizer(model)
         state_path = training_state_path(self.get_trial_dir(trial.trial_id))
         losses, seconds = self._starting_state(trial, model)
         reporter = TrialReporter(
@@ -300,6 +316,8 @@ class PredictiveTuner(keras_tuner.Tuner):
                 "validation_data=(x, y) (or a dataset) to tuner.search()"
             )
         name = objective[len("val_") :]
+        if name == "loss" and _eager_loss_applies(model, data, self.distribution_strategy):
+            return lambda: _eager_loss(model, data)
 
         def evaluate() -> float:
             results = (
@@ -483,6 +501,62 @@ def _heartbeat(heartbeat_seconds: float | None, worker_timeout: float | None) ->
 def _training_metric(objective: str) -> str:
     """The per-step training metric behind an objective (``loss`` for validation ones)."""
     return "loss" if objective.startswith("val_") else objective
+
+
+def _build_optimizer(model) -> None:
+    """Creates the optimizer's variables of a built model before its first ``fit``.
+
+    ``fit`` would create them inside its first traced training step, and TensorFlow then
+    traces that step a second time; a search of short trials traces one per trial.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if model.built and optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+
+
+# The batch size of model.evaluate's default, which the eager validation loss batches by.
+EVALUATE_BATCH_SIZE = 32
+
+
+def _eager_loss_applies(model, data, strategy) -> bool:
+    """Whether :func:`_eager_loss` gives ``model.evaluate``'s loss on ``data``: in-memory
+    arrays ``(x, y)``, Keras' own ``test_step``, TensorFlow, and no distribution strategy."""
+    return (
+        keras.backend.backend() == "tensorflow"
+        and strategy is None
+        and isinstance(data, tuple)
+        and len(data) == 2
+        and all(isinstance(part, np.ndarray) for part in data)
+        and len(data[0]) == len(data[1])
+        and len(data[0]) > 0
+        and type(model).test_step is keras.Model.test_step
+    )
+
+
+def _eager_loss(model, data: tuple) -> float:
+    """``model.evaluate(*data)``'s loss computed eagerly, batch by batch.
+
+    The same batches (``EVALUATE_BATCH_SIZE``, in order), the same per-batch loss
+    (``compute_loss``, with the model's regularization losses) and the same float32
+    batch-size-weighted mean as ``evaluate``'s loss tracker, without tracing a test function
+    for every trial's new model or setting up ``evaluate``'s data pipeline and callbacks at
+    every window end.
+    """
+    x, y = data
+    total, count = np.float32(0.0), np.float32(0.0)
+    for start in range(0, len(x), EVALUATE_BATCH_SIZE):
+        batch = slice(start, start + EVALUATE_BATCH_SIZE)
+        prediction = model(x[batch], training=False)
+        loss = model.compute_loss(
+            x=x[batch],
+            y=y[batch],
+            y_pred=prediction,
+            training=False,
+        )
+        size = np.float32(len(x[batch]))
+        total = np.float32(total + np.float32(keras.ops.convert_to_numpy(loss)) * size)
+        count = np.float32(count + size)
+    return float(total / count)
 
 
 def _declares(function, name: str) -> bool:
