@@ -169,7 +169,7 @@ class PredictiveTuner(keras_tuner.Tuner):
 
     def on_search_end(self):
         super().on_search_end()
-        # Objects frozen by _try_build go back to the collector's oldest generation.
+        # What _free_last_model froze goes back to the collector's oldest generation.
         gc.unfreeze()
         if self._project_lock is not None:
             lock.release(Path(self._project_lock) / lock.LOCK_FILE)
@@ -212,18 +212,6 @@ class PredictiveTuner(keras_tuner.Tuner):
             if record.is_real and record.trial_id not in keep:
                 Path(self._get_checkpoint_fname(record.trial_id)).unlink(missing_ok=True)
 
-    def _try_build(self, hp):
-        """Builds and compiles a trial's model after freeing the previous trial's.
-
-        Like keras-tuner's, but the collection that frees the last model scans only what was
-        allocated since the last build: the objects alive after it are frozen (``gc.freeze``;
-        undone at the search's end). A full collection of a process that imported TensorFlow
-        takes about a second, and a search of short trials builds a model every few seconds.
-        """
-        keras.backend.clear_session()  # collects the garbage (gc.collect) too
-        gc.freeze()
-        return super()._try_build(hp)
-
     def has_model(self, trial_id: str) -> bool:
         """Whether the weights of trial ``trial_id`` are kept, so :meth:`load_model` works:
         it was trained fully and has not been released (``keep_models``)."""
@@ -257,6 +245,7 @@ class PredictiveTuner(keras_tuner.Tuner):
 
     def run_trial(self, trial, *args, **kwargs):
         """Trains the trial's model until the oracle or the budget stops it."""
+        _free_last_model()
         keras.utils.set_random_seed(self.trial_seed(trial))
         model = self._try_build(trial.hyperparameters)
         _build_optimizer(model)
@@ -501,6 +490,19 @@ def _heartbeat(heartbeat_seconds: float | None, worker_timeout: float | None) ->
 def _training_metric(objective: str) -> str:
     """The per-step training metric behind an objective (``loss`` for validation ones)."""
     return "loss" if objective.startswith("val_") else objective
+
+
+def _free_last_model() -> None:
+    """Frees the last trial's model, then freezes what is alive (``gc.freeze``).
+
+    keras-tuner's ``_try_build`` runs two full garbage collections before every build; in a
+    process that imported TensorFlow each takes about a second, and a search of short trials
+    builds a model every few seconds. Once the objects alive between two trials are frozen,
+    every collection (those and Python's automatic ones) scans only what was allocated since.
+    The search's end unfreezes them (:meth:`PredictiveTuner.on_search_end`).
+    """
+    keras.backend.clear_session()  # collects the garbage (gc.collect) too
+    gc.freeze()
 
 
 def _build_optimizer(model) -> None:
