@@ -28,6 +28,7 @@ from kt_predictive.checkpoint import (
     save_training_state,
     training_state_path,
 )
+from kt_predictive.data_workers import stop_abandoned_data_workers
 from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.records import INITIAL_STEP_VALUE, PARENT_VALUE
@@ -501,6 +502,9 @@ def _free_last_model() -> None:
     every collection (those and Python's automatic ones) scans only what was allocated since.
     The search's end unfreezes them (:meth:`PredictiveTuner.on_search_end`).
     """
+    # A worker pool left by a trial that failed mid-fit is stopped now: once frozen, it could
+    # no longer be found through gc.get_referrers, which searches unfrozen objects only.
+    stop_abandoned_data_workers()
     keras.backend.clear_session()  # collects the garbage (gc.collect) too
     gc.freeze()
 

@@ -6,6 +6,8 @@ the shortcuts must choose the same trials and measure the same losses as without
 
 import dataclasses
 import gc
+import multiprocessing
+import time
 
 import keras
 import numpy as np
@@ -93,3 +95,39 @@ def test_a_seeded_search_gives_the_same_trials_with_and_without_the_shortcuts(
     without = _search(tmp_path, "without")
     assert with_them == without
     assert any(r.role == "continuation" for r in with_them)
+
+
+class _Batches(keras.utils.PyDataset):
+    def __init__(self):
+        super().__init__(workers=1, use_multiprocessing=True, max_queue_size=4)
+
+    def __len__(self):
+        return 50
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng(index)
+        return rng.random((8, 4), dtype="float32"), rng.random((8, 1), dtype="float32")
+
+
+class _FailAt(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 3:
+            raise RuntimeError("a trial that fails mid-epoch")
+
+
+def test_freeing_the_last_model_stops_a_failed_trials_data_workers():
+    # A fit that raised skipped on_train_end: its worker pool is still running, and after a
+    # gc.freeze it could no longer be found. Freeing the last model stops it first.
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(RuntimeError, match="mid-epoch"):
+        model.fit(_Batches(), epochs=1, verbose=0, callbacks=[_FailAt()])
+    assert multiprocessing.active_children()
+    try:
+        tuner_module._free_last_model()
+    finally:
+        gc.unfreeze()
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert multiprocessing.active_children() == []
