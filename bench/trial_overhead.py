@@ -307,6 +307,14 @@ def ablation(budget: float, folder: str, data, full: RunResult, random: RunResul
             f"| without {lever} | {result.seconds:.1f} | "
             f"{result.seconds / random.seconds:.2f}x | {same} |"
         )
+    # The machine's load drifts: the full search again, last, shows by how much.
+    again = run_search("PredictiveSearch", predictive(budget, folder, "again"), data)
+    print(again, flush=True)
+    same = "yes" if again.outcome == full.outcome else "**no**"
+    lines.append(
+        f"| all levers, again (drift) | {again.seconds:.1f} | "
+        f"{again.seconds / random.seconds:.2f}x | {same} |"
+    )
     return "\n".join(lines)
 
 
