@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import hashlib
 import inspect
 import math
@@ -27,6 +28,7 @@ from kt_predictive.checkpoint import (
     save_training_state,
     training_state_path,
 )
+from kt_predictive.data_workers import stop_abandoned_data_workers
 from kt_predictive.errors import FatalSearchError, SearchError
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.records import INITIAL_STEP_VALUE, PARENT_VALUE
@@ -168,6 +170,8 @@ class PredictiveTuner(keras_tuner.Tuner):
 
     def on_search_end(self):
         super().on_search_end()
+        # What _free_last_model froze goes back to the collector's oldest generation.
+        gc.unfreeze()
         if self._project_lock is not None:
             lock.release(Path(self._project_lock) / lock.LOCK_FILE)
 
@@ -246,8 +250,10 @@ class PredictiveTuner(keras_tuner.Tuner):
 
     def run_trial(self, trial, *args, **kwargs):
         """Trains the trial's model until the oracle or the budget stops it."""
+        _free_last_model()
         keras.utils.set_random_seed(self.trial_seed(trial))
         model = self._try_build(trial.hyperparameters)
+        _build_optimizer(model)
         state_path = training_state_path(self.get_trial_dir(trial.trial_id))
         losses, seconds = self._starting_state(trial, model)
         reporter = TrialReporter(
@@ -305,6 +311,8 @@ class PredictiveTuner(keras_tuner.Tuner):
                 "validation_data=(x, y) (or a dataset) to tuner.search()"
             )
         name = objective[len("val_") :]
+        if name == "loss" and _eager_loss_applies(model, data, self.distribution_strategy):
+            return lambda: _eager_loss(model, data)
 
         def evaluate() -> float:
             results = (
@@ -498,6 +506,78 @@ def _heartbeat(heartbeat_seconds: float | None, worker_timeout: float | None) ->
 def _training_metric(objective: str) -> str:
     """The per-step training metric behind an objective (``loss`` for validation ones)."""
     return "loss" if objective.startswith("val_") else objective
+
+
+def _free_last_model() -> None:
+    """Frees the last trial's model, then freezes what is alive (``gc.freeze``).
+
+    keras-tuner's ``_try_build`` runs two full garbage collections before every build; in a
+    process that imported TensorFlow each takes about a second, and a search of short trials
+    builds a model every few seconds. Once the objects alive between two trials are frozen,
+    every collection (those and Python's automatic ones) scans only what was allocated since.
+    The search's end unfreezes them (:meth:`PredictiveTuner.on_search_end`).
+    """
+    # A worker pool left by a trial that failed mid-fit is stopped now: once frozen, it could
+    # no longer be found through gc.get_referrers, which searches unfrozen objects only.
+    stop_abandoned_data_workers()
+    keras.backend.clear_session()  # collects the garbage (gc.collect) too
+    gc.freeze()
+
+
+def _build_optimizer(model) -> None:
+    """Creates the optimizer's variables of a built model before its first ``fit``.
+
+    ``fit`` would create them inside its first traced training step, and TensorFlow then
+    traces that step a second time; a search of short trials traces one per trial.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if model.built and optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+
+
+# The batch size of model.evaluate's default, which the eager validation loss batches by.
+EVALUATE_BATCH_SIZE = 32
+
+
+def _eager_loss_applies(model, data, strategy) -> bool:
+    """Whether :func:`_eager_loss` gives ``model.evaluate``'s loss on ``data``: in-memory
+    arrays ``(x, y)``, Keras' own ``test_step``, TensorFlow, and no distribution strategy."""
+    return (
+        keras.backend.backend() == "tensorflow"
+        and strategy is None
+        and isinstance(data, tuple)
+        and len(data) == 2
+        and all(isinstance(part, np.ndarray) for part in data)
+        and len(data[0]) == len(data[1])
+        and len(data[0]) > 0
+        and type(model).test_step is keras.Model.test_step
+    )
+
+
+def _eager_loss(model, data: tuple) -> float:
+    """``model.evaluate(*data)``'s loss computed eagerly, batch by batch.
+
+    The same batches (``EVALUATE_BATCH_SIZE``, in order), the same per-batch loss
+    (``compute_loss``, with the model's regularization losses) and the same float32
+    batch-size-weighted mean as ``evaluate``'s loss tracker, without tracing a test function
+    for every trial's new model or setting up ``evaluate``'s data pipeline and callbacks at
+    every window end.
+    """
+    x, y = data
+    total, count = np.float32(0.0), np.float32(0.0)
+    for start in range(0, len(x), EVALUATE_BATCH_SIZE):
+        batch = slice(start, start + EVALUATE_BATCH_SIZE)
+        prediction = model(x[batch], training=False)
+        loss = model.compute_loss(
+            x=x[batch],
+            y=y[batch],
+            y_pred=prediction,
+            training=False,
+        )
+        size = np.float32(len(x[batch]))
+        total = np.float32(total + np.float32(keras.ops.convert_to_numpy(loss)) * size)
+        count = np.float32(count + size)
+    return float(total / count)
 
 
 def _declares(function, name: str) -> bool:

@@ -25,17 +25,20 @@ import keras_tuner  # noqa: E402
 import numpy as np  # noqa: E402
 from keras_tuner.engine.trial import TrialStatus  # noqa: E402
 
-from kt_predictive import HybridPredictor, PredictiveOracle, TrialReporter, storage  # noqa: E402
+from kt_predictive import (  # noqa: E402
+    HybridPredictor,
+    PredictiveOracle,
+    PredictorSettings,
+    TrainingSteps,
+    TrialReporter,
+    storage,
+)
 from kt_predictive.checkpoint import training_state_path  # noqa: E402
 from kt_predictive.records import PARENT_VALUE, read_search  # noqa: E402
 
 SETTINGS = dict(
     search_budget=5,
-    full_steps=24,
-    early_steps=8,
-    window=4,
-    final_window=4,
-    report_splits=0,
+    steps=TrainingSteps(full_steps=24, early_steps=8, window=4, final_window=4),
     seed=7,
 )
 PROJECT = "kill"
@@ -106,7 +109,9 @@ def search(folder: Path) -> None:
     """Runs (or resumes) the search in ``folder`` to its end."""
     # HYB with a small forest (3 phase-1 networks are too few to tune it): the predictor
     # is fitted, refitted and refitted again on reload, in milliseconds.
-    predictor = HybridPredictor(rf_params={"n_estimators": 5})
+    predictor = PredictorSettings(
+        predictor=HybridPredictor(rf_params={"n_estimators": 5}), report_splits=0
+    )
     oracle = PredictiveOracle(hyperparameters=space(), predictor=predictor, **SETTINGS)
     project = folder / PROJECT
     oracle.release_checkpoints = lambda ids: [

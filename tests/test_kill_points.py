@@ -23,7 +23,7 @@ from keras_tuner.engine.trial import TrialStatus
 from test_oracle_protocol import BUDGET, finish, make_oracle, run
 
 SCRIPT = Path(__file__).with_name("kill_points.py")
-WINDOW = 4  # kill_points.SETTINGS["window"]: steps between two checkpoints
+WINDOW = 4  # kill_points.SETTINGS["steps"].window: steps between two checkpoints
 
 
 @pytest.fixture(scope="module")
