@@ -27,12 +27,14 @@ $(STAMP): setup.cfg pyproject.toml scripts/install-system-packages.sh
 # hypermodel, callbacks, checkpoints, a tiny search, the GPU benchmark's smoke mode) again
 # on the GPU machine's backend (its time: bench/RESULTS.md, section jax-leg).
 # TEST_WORKERS pytest processes (pytest-xdist) share the test files, each file whole in
-# one process so that its module fixtures are built once; most of a test's time is one
+# one process so that its module fixtures are built once, the slowest files first
+# (tests/conftest.py orders them; --no-loadscope-reorder keeps that order, which xdist would
+# otherwise replace by the number of tests per file); most of a test's time is one
 # Python thread (tracing, rendering, a subprocess starting TensorFlow), so two processes
 # use both cores of a 2-core CI machine (shared machine: TensorFlow leg 1108 -> 689 s).
 # TEST_WORKERS=0 runs them in make's pytest process.
 TEST_WORKERS ?= 2
-PYTEST_WORKERS := -n $(TEST_WORKERS) --dist loadfile
+PYTEST_WORKERS := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_WORKERS)

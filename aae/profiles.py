@@ -206,8 +206,9 @@ PROFILES: dict[str, Profile] = {
     "tiny": Profile(
         name="tiny",
         network=NetworkSettings(image_size=32, width=0.0625, latent_dim=32, bootstrap_ratio=4),
+        # 128 pairs and backgrounds: the largest batch (MB 128) draws each once.
         training_set=TrainingSetConfig(
-            n_images=160, image_size=32, render_width=180, render_height=135, K=_scaled_camera(0.25)
+            n_images=128, image_size=32, render_width=180, render_height=135, K=_scaled_camera(0.25)
         ),
         search=SearchSettings(
             allocation="evidence",
@@ -215,7 +216,7 @@ PROFILES: dict[str, Profile] = {
             initial_trials=4,
             max_iterations=3,
             top_k=2,
-            full_steps=40,
+            full_steps=20,
             early_steps=10,
             window=5,
             final_window=10,
@@ -227,8 +228,8 @@ PROFILES: dict[str, Profile] = {
             # Fewer than its 6 fully trained networks, so CI deletes weights as a paper run does.
             keep_models=3,
         ),
-        codebook=CodebookSettings(n_views=42, n_inplane=4),
-        test=TestSettings(n_images=4, image_width=320, image_height=240, n_backgrounds=160),
+        codebook=CodebookSettings(n_views=12, n_inplane=4),
+        test=TestSettings(n_images=4, image_width=320, image_height=240, n_backgrounds=128),
     ),
 }
 

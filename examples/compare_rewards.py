@@ -40,12 +40,13 @@ def main() -> int:
     mesh = load_object_mesh(target)
     print(base.describe())
 
+    # Both searches train on the same training set and backgrounds, rendered once.
+    data = load_training_data(mesh, base, RunPaths(out), None)
     outcomes = {}
     for reward in ("exp", "linear"):
         # The paper compared the rewards under its own allocation rule (2/|V_i|, m and M).
         profile = base.with_overrides({"search.reward": reward, "search.allocation": "paper"})
         paths = RunPaths(out / reward)
-        data = load_training_data(mesh, profile, paths, None)
         oracle = run_search(profile, data, paths, target.name, args.workers).oracle
         best = oracle.get_best_trials()[0]
         outcomes[reward] = (

@@ -26,10 +26,8 @@ from aae.pose.codebook import Codebook
 from aae.profiles import get_profile
 
 SMALL = [
-    "--profile", "tiny",
+    "--profile", "tiny",  # 20 training steps, 12 codebook views
     "--set", "training_set.n_images=96",
-    "--set", "search.full_steps=20",
-    "--set", "codebook.n_views=12",
     "--set", "codebook.n_inplane=2",
 ]  # fmt: skip
 N_TEST_IMAGES = 4
@@ -101,17 +99,12 @@ def test_render_train_embed_eval_chain(chain):
     outputs, paths = chain
     assert all(status == 0 for status, _ in outputs.values()), outputs
     profile = get_profile("tiny").with_overrides(
-        {
-            "training_set.n_images": "96",
-            "search.full_steps": "20",
-            "codebook.n_views": "12",
-            "codebook.n_inplane": "2",
-        }
+        {"training_set.n_images": "96", "codebook.n_inplane": "2"}
     )
     # One line of profile by default; every setting in the network folder.
     assert outputs["render"][1].splitlines()[0] == (
-        "profile tiny with training_set.n_images=96, search.full_steps=20, codebook.n_views=12, "
-        "codebook.n_inplane=2 (--verbose prints every setting)"
+        "profile tiny with training_set.n_images=96, codebook.n_inplane=2 (--verbose prints "
+        "every setting)"
     )
     assert profile.describe() not in outputs["train"][1]
     assert (paths["network"] / "profile.txt").read_text() == profile.describe() + "\n"

@@ -42,6 +42,9 @@ def test_compare_rewards(tmp_path):
     table = (out / "compare_rewards.md").read_text()
     assert "| exp |" in table and "| linear |" in table and "best real final loss" in table
     assert "Exponential vs linear reward" in stdout
+    # Both searches trained on one training set, rendered once.
+    assert len(list((out / "cache").glob("training_set_*.npz"))) == 1
+    assert not list(out.glob("*/cache"))
     # Both searches ran in their own folders; the table's numbers are theirs.
     for reward in ("exp", "linear"):
         (state,) = (out / reward / "search").glob("*/oracle.json")

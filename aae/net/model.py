@@ -178,4 +178,8 @@ def build_aae(
         optimizer=optimizer,
         loss=BootstrappedL2(bootstrap_ratio, target_scale=1.0 / PIXEL_MAX),
     )
+    # The optimizer's variables now rather than in the first training step: created there,
+    # they make TensorFlow trace the training step twice (each fresh model's first fit
+    # costs about twice the CPU time).
+    optimizer.build(model.trainable_variables)
     return model
