@@ -49,7 +49,7 @@ from results import environment, write_section
 from sklearn.datasets import load_diabetes
 
 import kt_predictive.tuner as tuner_module
-from kt_predictive import PredictiveSearch
+from kt_predictive import PredictiveSearch, TrainingSteps
 from kt_predictive.oracle import PredictiveOracle
 from kt_predictive.predictor import HybridPredictor
 
@@ -234,10 +234,7 @@ def predictive(budget: float, folder: str, project_name: str = "predictive") -> 
         build,
         objective="val_loss",
         search_budget=budget,
-        full_steps=FULL_STEPS,
-        early_steps=60,
-        window=20,
-        final_window=60,
+        steps=TrainingSteps(full_steps=FULL_STEPS, early_steps=60, window=20, final_window=60),
         seed=1,
         directory=folder,
         project_name=project_name,

@@ -514,11 +514,15 @@ def _free_last_model() -> None:
     keras-tuner's ``_try_build`` runs two full garbage collections before every build; in a
     process that imported TensorFlow each takes about a second, and a search of short trials
     builds a model every few seconds. Once the objects alive between two trials are frozen,
-    every collection (those and Python's automatic ones) scans only what was allocated since.
-    The search's end unfreezes them (:meth:`PredictiveTuner.on_search_end`).
+    every collection (those and Python's automatic ones) scans only what was allocated since;
+    the next trial's start unfreezes them for one full collection, and the search's end for
+    good (:meth:`PredictiveTuner.on_search_end`).
     """
     # A worker pool left by a trial that failed mid-fit is stopped now: once frozen, it could
     # no longer be found through gc.get_referrers, which searches unfrozen objects only.
+    # Unfrozen first: what was alive at the last freeze (a model the caller still held then)
+    # and has been released since is collected now, not held for the rest of the search.
+    gc.unfreeze()
     stop_abandoned_data_workers()
     keras.backend.clear_session()  # collects the garbage (gc.collect) too
     gc.freeze()

@@ -17,7 +17,7 @@ from search.ledger import Outcome
 from search.methods import DEFAULT, I_QUARTER, METHOD_VERSIONS, TPE_HYPERBAND
 from search.smac_peer import SMAC_HYPERBAND, smac_available
 
-from kt_predictive import final_mean
+from kt_predictive.budget import final_mean
 
 needs_data = pytest.mark.skipif(
     not lcbench.available(),

@@ -16,7 +16,7 @@ import pytest
 from kt_predictive import PredictiveSearch
 from kt_predictive import tuner as tuner_module
 
-from tiny_problem import SEARCH, build_model, regression_data
+from tiny_problem import SEARCH, build_model, grouped, regression_data
 
 needs_tensorflow = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="the eager validation loss is TensorFlow's"
@@ -73,7 +73,7 @@ def test_eager_validation_loss_only_where_it_is_evaluates():
 
 def _search(directory, name: str) -> list:
     tuner = PredictiveSearch(
-        build_model, objective="val_loss", directory=directory, project_name=name, **SEARCH
+        build_model, objective="val_loss", directory=directory, project_name=name, **grouped(SEARCH)
     )
     x, y = regression_data()
     val = regression_data(50, seed=1)

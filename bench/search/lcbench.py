@@ -21,7 +21,7 @@ from pathlib import Path
 import keras_tuner
 import numpy as np
 
-from kt_predictive import StepBudget
+from kt_predictive import TrainingSteps
 
 from .problems import CurveRun, Problem, Settings
 
@@ -41,7 +41,7 @@ DATA_ENV = "KT_LCBENCH_DATA"
 FOLDER = Path("shared") / "data" / "lcbench"
 
 LCBENCH_SETTINGS = Settings(
-    budget=StepBudget(full_steps=52, early_steps=8, window=2, final_window=4),
+    budget=TrainingSteps(full_steps=52, early_steps=8, window=2, final_window=4),
     tuning_trials=10,
     hyperband_chunk=4,
     bo_initial_points=21,

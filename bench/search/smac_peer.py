@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-from kt_predictive import final_mean, window_mean
+from kt_predictive.budget import final_mean, window_mean
 
 from .ledger import StepLedger
 from .problems import Problem
