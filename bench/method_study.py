@@ -36,8 +36,8 @@ from sklearn.ensemble import RandomForestRegressor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import environment, write_section
+from search.lcbench import data_folder
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lcbench"
 STORE = Path(__file__).resolve().parent / "data" / "method_study.jsonl"
 TASKS = (126025, 167104, 167161, 167185, 168330, 189862)
 FULL = 52
@@ -51,10 +51,10 @@ class Table:
 
     @classmethod
     def load(cls, task: int) -> Table:
-        with np.load(DATA / f"{task}.npz") as data:
+        with np.load(data_folder() / f"{task}.npz") as data:
             curves = data["val_cross_entropy"].astype(np.float32)
             final = data["final"].astype(np.float64)
-        grid = json.loads((DATA / "grid.json").read_text())
+        grid = json.loads((data_folder() / "grid.json").read_text())
         sizes = tuple(len(grid["grid"][name]) for name in grid["order"])
         return cls(curves, final, sizes)
 
