@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from results import write_section
 from search.lcbench import TASKS, lcbench_problem
 from search.peers import (
     LCBENCH_METHODS,
@@ -33,6 +34,7 @@ from search.peers import (
 
 LEVELS = (10, 30, 100, 300)
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def seeds_of(texts: list[str]) -> list[int]:
@@ -113,6 +115,12 @@ def main(argv=None) -> None:
     parser.add_argument("--store", type=Path, default=STORE)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true", help="run nothing; report")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        default=README,
+        help="README whose lcbench-summary block is rewritten (default: the project's)",
+    )
     parser.add_argument("--no-report", action="store_true", help="run; do not report")
     parser.add_argument("--oracle-time", action="store_true", help="time the default at N=300")
     args = parser.parse_args(argv)
@@ -131,10 +139,13 @@ def main(argv=None) -> None:
             print(f"{label(missing)} cannot run here: pip install 'smac>=2.4,<3'")
         run_missing(problems, args.levels, seeds_of(args.seeds), methods, args.store)
     if not args.no_report:
-        from lcbench_report import write_report
+        from lcbench_report import README_BLOCK, readme_block, write_report
 
         write_report(problems, args.store, args.results)
         print(f"wrote the LCBench section of {args.results}")
+        if args.readme is not None:
+            write_section(README_BLOCK, readme_block(problems, args.store), args.readme)
+            print(f"wrote the {README_BLOCK} block of {args.readme}")
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ def test_a_tiny_search_stays_in_budget(problem, method):
 
 @needs_data
 def test_report_on_hand_made_outcomes(problem, tmp_path):
-    from lcbench_report import section
+    from lcbench_report import readme_block, section
 
     store = peers.SearchStore(tmp_path, problem)
     for seed, (ours, theirs) in enumerate([(0.1, 0.2), (0.1, 0.3), (0.2, 0.1)]):
@@ -158,3 +158,8 @@ def test_report_on_hand_made_outcomes(problem, tmp_path):
     assert "| 2/1/0 " in row
     assert (tmp_path / "figure.png").stat().st_size > 0
     assert not math.isnan(problem.best_known)
+    # The README's block: the same comparison, one line per level (0.1333 vs TPE's 0.2).
+    block = readme_block([problem], tmp_path)
+    (line,) = [line for line in block.splitlines() if line.startswith("- N = 10 ")]
+    assert "(3 searches), its mean regret is 0.1333" in line and "has 0.2000" in line
+    assert "0 of 1 peers have a lower mean" in line
